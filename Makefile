@@ -1,0 +1,52 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Everything else is a step they call, or a check CI calls the same way.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help venv gen system-deps setup run test test-fast lint fmt typecheck bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## create .venv and install the project with its dev extras
+
+gen: venv ## generate protobuf stubs and the descriptor set from proto/
+	$(PY) scripts/gen.py
+
+system-deps: venv ## install memcached (Debian) when it is missing
+	$(PY) -m colonnade.devstack.system
+
+setup: gen system-deps
+
+run: setup ## run the whole system locally (PostgreSQL, memcached, services, gateway)
+	$(PY) -m colonnade.devstack
+
+test: setup ## run every test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv ## ruff lint and format check, mypy
+	$(PY) -m ruff check services tests scripts
+	$(PY) -m ruff format --check services tests scripts
+	$(PY) -m mypy
+
+fmt: venv ## format the code
+	$(PY) -m ruff format services tests scripts
+	$(PY) -m ruff check --fix services tests scripts
+
+typecheck: gen
+	$(PY) -m mypy
+
+clean: ## remove the virtualenv, generated code and local data
+	rm -rf $(VENV) .local build *.egg-info
+	find services -name '*_pb2*.py*' -delete
+	rm -f services/colonnade/descriptors/*.binpb services/colonnade/descriptors/.inputs.sha256

@@ -1,0 +1,1 @@
+"""Colonnade: Python gRPC microservices on AWS."""

@@ -1,0 +1,1 @@
+"""Colonnade API annotations (generated modules live in v1/)."""
