@@ -1,0 +1,76 @@
+"""Wiring: settings → pool, cache, domain, servicer → a ready gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from colonnade.catalog.domain import Catalog, Product, decode_product, encode_product
+from colonnade.catalog.servicer import SERVICE_NAME, CatalogServicer
+from colonnade.catalog.storage import PostgresProductRepository
+from colonnade.catalog.v1 import catalog_pb2_grpc
+from colonnade.runtime.cache import ReadThroughCache
+from colonnade.runtime.db import create_pool, migrate, wait_for_database
+from colonnade.runtime.logging import configure_logging
+from colonnade.runtime.server import ServiceServer, build_server
+from colonnade.runtime.settings import Settings, SettingsError, parse_cache_url
+
+log = logging.getLogger("colonnade.catalog")
+
+COMPONENT = "catalog"
+MIGRATIONS = "colonnade.catalog.migrations"
+
+
+async def create_server(settings: Settings) -> tuple[ServiceServer, int]:
+    """Connect to PostgreSQL and memcached, migrate, and build the (not yet started) server."""
+    await wait_for_database(settings)
+    await migrate(settings, COMPONENT, MIGRATIONS)
+    pool = await create_pool(settings)
+    cache: ReadThroughCache[Product] = ReadThroughCache(
+        parse_cache_url(settings.cache_url),
+        namespace="catalog:v1:product",
+        encode=encode_product,
+        decode=decode_product,
+        ttl=settings.cache_ttl_seconds,
+        timeout=settings.cache_timeout,
+        pool_size=settings.cache_pool_size,
+    )
+    catalog = Catalog(PostgresProductRepository(pool), cache)
+
+    def register(server: object) -> list[str]:
+        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(catalog), server)
+        return [SERVICE_NAME]
+
+    server, port = build_server(settings, register)
+    server.add_cleanup(pool.close)
+    server.add_cleanup(cache.close)
+    return server, port
+
+
+async def serve(settings: Settings) -> None:
+    server, port = await create_server(settings)
+    log.info("catalog listening", extra={"address": f"{settings.grpc_host}:{port}"})
+    await server.serve_until_signal()
+
+
+def main() -> int:
+    """``python -m colonnade.catalog`` / ``colonnade-catalog``: run until SIGTERM."""
+    try:
+        settings = Settings.from_env(service_name="catalog")
+    except SettingsError as exc:
+        print(f"colonnade-catalog: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.service_name, settings.log_level)
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+        runner = asyncio.run
+    try:
+        runner(serve(settings))
+    except ConnectionError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    return 0

@@ -1,0 +1,100 @@
+"""The gRPC face of the catalog: proto ⇄ domain, nothing else.
+
+Domain errors raised below are turned into rich statuses by the runtime's
+interceptor, so this module never builds a status itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from google.protobuf import empty_pb2, timestamp_pb2
+from google.type import money_pb2
+
+from colonnade.catalog.domain import Catalog, Money, Product, ProductFields
+from colonnade.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+
+SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
+
+
+def _timestamp(value: Any) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def product_to_proto(product: Product) -> catalog_pb2.Product:
+    return catalog_pb2.Product(
+        name=product.name,
+        sku=product.sku,
+        title=product.title,
+        description=product.description,
+        category=product.category,
+        price=money_pb2.Money(
+            currency_code=product.price.currency_code,
+            units=product.price.units,
+            nanos=product.price.nanos,
+        ),
+        stock=product.stock,
+        create_time=_timestamp(product.create_time),
+        update_time=_timestamp(product.update_time),
+        etag=product.etag,
+    )
+
+
+def fields_from_proto(message: catalog_pb2.Product) -> ProductFields:
+    price = None
+    if message.HasField("price"):
+        price = Money(message.price.currency_code, message.price.units, message.price.nanos)
+    return ProductFields(
+        sku=message.sku,
+        title=message.title,
+        description=message.description,
+        category=message.category,
+        price=price,
+        stock=message.stock,
+    )
+
+
+class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
+    """Implements ``colonnade.catalog.v1.CatalogService`` on a :class:`Catalog`."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+
+    async def GetProduct(
+        self, request: catalog_pb2.GetProductRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> catalog_pb2.Product:
+        return product_to_proto(await self._catalog.get(request.name))
+
+    async def ListProducts(
+        self, request: catalog_pb2.ListProductsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> catalog_pb2.ListProductsResponse:
+        products, token = await self._catalog.list(
+            request.page_size, request.page_token, request.filter, request.order_by
+        )
+        return catalog_pb2.ListProductsResponse(
+            products=[product_to_proto(p) for p in products], next_page_token=token
+        )
+
+    async def CreateProduct(
+        self, request: catalog_pb2.CreateProductRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> catalog_pb2.Product:
+        created = await self._catalog.create(fields_from_proto(request.product), request.product_id)
+        return product_to_proto(created)
+
+    async def UpdateProduct(
+        self, request: catalog_pb2.UpdateProductRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> catalog_pb2.Product:
+        mask = list(request.update_mask.paths) if request.HasField("update_mask") else None
+        updated = await self._catalog.update(
+            request.product.name, fields_from_proto(request.product), mask, request.product.etag
+        )
+        return product_to_proto(updated)
+
+    async def DeleteProduct(
+        self, request: catalog_pb2.DeleteProductRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> empty_pb2.Empty:
+        await self._catalog.delete(request.name, request.etag)
+        return empty_pb2.Empty()

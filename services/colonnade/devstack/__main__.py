@@ -1,0 +1,225 @@
+"""``make run``: the whole system on loopback, with data kept in ``.local/``.
+
+PostgreSQL (embedded, unless ``DATABASE_URL`` is set) and memcached (unless
+``CACHE_URL`` is set) start first; migrations and seeds run; then the catalog
+service and the REST gateway start as child processes. Ctrl-C (or SIGTERM)
+stops the services gracefully, then the servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from colonnade.devstack.memcached import MemcachedServer
+from colonnade.devstack.ports import wait_for_port
+from colonnade.devstack.postgres import PostgresServer
+from colonnade.devstack.seed import seed
+from colonnade.runtime.db import migrate, wait_for_database
+from colonnade.runtime.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[3]
+DESCRIPTORS = ROOT / "services" / "colonnade" / "descriptors" / "colonnade.binpb"
+
+
+def _port(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a port number, got {raw!r}") from None
+
+
+def _say(message: str) -> None:
+    print(f"[colonnade] {message}", file=sys.stderr, flush=True)
+
+
+def _wait_serving(target: str, timeout: float = 60.0) -> None:
+    """Wait until the gRPC health service at ``target`` reports SERVING."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{target} did not report SERVING within {timeout:.0f}s")
+            time.sleep(0.1)
+
+
+class Stack:
+    def __init__(self) -> None:
+        self.state = Path(os.environ.get("COLONNADE_STATE_DIR", ROOT / ".local"))
+        self.host = "127.0.0.1"
+        self.catalog_port = _port("CATALOG_PORT", 50051)
+        self.gateway_port = _port("GATEWAY_PORT", 8080)
+        self.postgres: PostgresServer | None = None
+        self.memcached: MemcachedServer | None = None
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start_data_stores(self) -> tuple[str, str]:
+        database_url = os.environ.get("DATABASE_URL")
+        if database_url:
+            _say("PostgreSQL: using DATABASE_URL")
+        else:
+            self.state.mkdir(parents=True, exist_ok=True)
+            self.postgres = PostgresServer(self.state / "pgdata", _port("POSTGRES_PORT", 15432))
+            _say(
+                f"PostgreSQL: starting on {self.host}:{self.postgres.port}"
+                f" (data in {self.postgres.data_dir})"
+            )
+            self.postgres.start()
+            self.postgres.create_database("colonnade")
+            database_url = self.postgres.url("colonnade")
+        cache_url = os.environ.get("CACHE_URL")
+        if cache_url:
+            _say("memcached: using CACHE_URL")
+        else:
+            self.memcached = MemcachedServer(_port("MEMCACHED_PORT", 11212))
+            _say(f"memcached: starting on {self.host}:{self.memcached.port}")
+            self.memcached.start()
+            cache_url = self.memcached.url
+        return database_url, cache_url
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        process = subprocess.Popen(args, env=env, start_new_session=True)
+        self.children.append((name, process))
+
+    def stop(self) -> None:
+        for name, process in reversed(self.children):
+            if process.poll() is None:
+                _say(f"stopping {name}")
+                process.send_signal(signal.SIGTERM)
+        for _name, process in reversed(self.children):
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.children.clear()
+        if self.memcached is not None:
+            _say("stopping memcached")
+            self.memcached.stop()
+        if self.postgres is not None:
+            _say("stopping PostgreSQL")
+            self.postgres.stop()
+
+
+def main() -> int:
+    stack = Stack()
+    stop = {"signal": None}
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stop["signal"] = signum  # type: ignore[assignment]
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        database_url, cache_url = stack.start_data_stores()
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "CACHE_URL": cache_url,
+            "GRPC_HOST": stack.host,
+        }
+        settings = Settings.from_env(env, service_name="devstack")
+
+        async def prepare() -> int:
+            await wait_for_database(settings)
+            await migrate(settings, "catalog", "colonnade.catalog.migrations")
+            return await seed(settings)
+
+        created = asyncio.run(prepare())
+        _say(f"migrations applied; {created} seed products created")
+
+        catalog_target = f"{stack.host}:{stack.catalog_port}"
+        stack.spawn(
+            "catalog",
+            [sys.executable, "-m", "colonnade.catalog"],
+            {**env, "SERVICE_NAME": "catalog", "GRPC_PORT": str(stack.catalog_port)},
+        )
+        _wait_serving(catalog_target)
+
+        gateway = False
+        try:
+            import colonnade.gateway  # noqa: F401  # the REST gateway, when installed
+        except ImportError:
+            _say("REST gateway not available in this checkout: gRPC only")
+        else:
+            stack.spawn(
+                "gateway",
+                [
+                    sys.executable,
+                    "-m",
+                    "colonnade.gateway",
+                    "--descriptors",
+                    str(DESCRIPTORS),
+                    "--backend",
+                    f"colonnade.catalog.v1.CatalogService={catalog_target}",
+                    "--host",
+                    stack.host,
+                    "--port",
+                    str(stack.gateway_port),
+                ],
+                {**env, "SERVICE_NAME": "gateway"},
+            )
+            wait_for_port(stack.host, stack.gateway_port, 60)
+            gateway = True
+
+        print(_banner(catalog_target, stack.gateway_port if gateway else None), flush=True)
+        while stop["signal"] is None:
+            for name, process in stack.children:
+                if process.poll() is not None:
+                    _say(f"{name} exited with code {process.returncode}; stopping the stack")
+                    return 1
+            time.sleep(0.2)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stack.stop()
+
+
+def _banner(catalog_target: str, gateway_port: int | None) -> str:
+    lines = [
+        "",
+        "Colonnade is running. Ctrl-C stops everything (data stays in .local/).",
+        "",
+        f"  gRPC (catalog)   {catalog_target}   services: colonnade.catalog.v1.CatalogService,"
+        " grpc.health.v1.Health, reflection",
+        "    .venv/bin/colonnade-catalog-cli list",
+        "    .venv/bin/colonnade-catalog-cli create --sku MUG-1 --title 'Mug'"
+        " --price 9.90 --currency EUR --stock 10 --category home",
+        "    .venv/bin/colonnade-catalog-cli get products/fountain-pen",
+        "    .venv/bin/colonnade-catalog-cli update products/fountain-pen"
+        " --title 'Fountain pen, blue'",
+        "    .venv/bin/colonnade-catalog-cli delete products/<id>",
+        f"    grpcurl -plaintext {catalog_target} list      (if you have grpcurl: reflection is on)",  # noqa: E501
+    ]
+    if gateway_port is not None:
+        base = f"http://127.0.0.1:{gateway_port}"
+        lines += [
+            "",
+            f"  REST (gateway)   {base}",
+            f"    curl {base}/v1/products",
+            f"    curl {base}/v1/products/fountain-pen",
+            f"    curl -X POST {base}/v1/products -H 'content-type: application/json' \\",
+            '         -d \'{"sku":"MUG-1","title":"Mug","price":{"currencyCode":"EUR","units":"9"}}\'',  # noqa: E501
+            f"  Browser          {base}/",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

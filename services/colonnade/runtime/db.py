@@ -1,0 +1,195 @@
+"""PostgreSQL through asyncpg: the pool and ordered SQL migrations.
+
+The pool's connections skip asyncpg's release-time reset (``get_reset_query``
+returns ``""``). That reset (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+RESET ALL``) costs a round trip per request; our services use no session state
+(no LISTEN, advisory locks held across calls, cursors or session ``SET``), so
+there is nothing to reset. ``statement_timeout`` is set once per connection
+through server settings instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import asyncpg
+
+from colonnade.runtime.errors import DomainError, unavailable
+from colonnade.runtime.settings import Settings
+
+log = logging.getLogger("colonnade.db")
+
+#: Errors that mean "the database cannot be reached right now", not "the query is wrong".
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+class NoResetConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A connection whose release back to the pool costs no round trip."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+def database_unavailable(exc: BaseException) -> DomainError:
+    """The UNAVAILABLE error a service returns when PostgreSQL cannot be reached."""
+    return unavailable("database", type(exc).__name__)
+
+
+async def create_pool(settings: Settings) -> asyncpg.Pool:
+    """A pool of no-reset connections; fails fast if the database is unreachable."""
+    pool = await asyncpg.create_pool(
+        dsn=settings.database_url,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        timeout=settings.db_connect_timeout,
+        command_timeout=max(settings.db_statement_timeout_ms / 1000, 1) + 5,
+        connection_class=NoResetConnection,
+        max_inactive_connection_lifetime=300,
+        server_settings={
+            "application_name": settings.service_name,
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+        },
+    )
+    assert pool is not None
+    return pool
+
+
+async def wait_for_database(settings: Settings, wait_seconds: float = 30.0) -> None:
+    """Retry connecting until the database answers or ``wait_seconds`` passed."""
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    delay = 0.1
+    while True:
+        try:
+            conn = await asyncpg.connect(settings.database_url, timeout=settings.db_connect_timeout)
+        except CONNECTION_ERRORS as exc:
+            if asyncio.get_running_loop().time() + delay > deadline:
+                raise ConnectionError(
+                    f"PostgreSQL at {_redacted(settings.database_url)} did not answer "
+                    f"within {wait_seconds:.0f}s: {exc}"
+                ) from exc
+            log.warning("waiting for the database", extra={"error": str(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        else:
+            await conn.close()
+            return
+
+
+def _redacted(url: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+# --- migrations -------------------------------------------------------------------------------
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    component  text        NOT NULL,
+    version    integer     NOT NULL,
+    name       text        NOT NULL,
+    checksum   text        NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (component, version)
+)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+class MigrationError(RuntimeError):
+    """The migrations on disk disagree with what the database recorded."""
+
+
+def load_migrations(package: str) -> list[Migration]:
+    """Read ``NNNN_name.sql`` files from ``package`` (e.g. ``colonnade.catalog.migrations``)."""
+    found: list[Migration] = []
+    for entry in resources.files(package).iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text()))
+        elif entry.name.endswith(".sql"):
+            raise MigrationError(f"migration file {entry.name!r} is not named NNNN_name.sql")
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"duplicate migration versions in {package}: {versions}")
+    return found
+
+
+async def apply_migrations(
+    conn: asyncpg.Connection, component: str, migrations: Sequence[Migration]
+) -> list[int]:
+    """Apply, in order and each in its own transaction, the migrations not yet recorded.
+
+    An advisory lock serialises concurrent starters (several replicas booting at
+    once). A recorded migration whose file changed is an error, never re-run.
+    Returns the versions applied now.
+    """
+    applied_now: list[int] = []
+    lock_key = int.from_bytes(hashlib.sha256(component.encode()).digest()[:8], "big", signed=True)
+    await conn.execute(_MIGRATIONS_TABLE)
+    await conn.execute("SELECT pg_advisory_lock($1)", lock_key)
+    try:
+        rows = await conn.fetch(
+            "SELECT version, checksum FROM schema_migrations WHERE component = $1", component
+        )
+        recorded: dict[int, Any] = {r["version"]: r["checksum"] for r in rows}
+        for migration in migrations:
+            if migration.version in recorded:
+                if recorded[migration.version] != migration.checksum:
+                    raise MigrationError(
+                        f"{component} migration {migration.version:04d}_{migration.name} changed "
+                        "after it was applied; add a new migration instead"
+                    )
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (component, version, name, checksum) "
+                    "VALUES ($1, $2, $3, $4)",
+                    component,
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+            applied_now.append(migration.version)
+            log.info(
+                "migration applied", extra={"component": component, "version": migration.version}
+            )
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
+    return applied_now
+
+
+async def migrate(settings: Settings, component: str, package: str) -> list[int]:
+    """Connect once and apply ``package``'s migrations for ``component``."""
+    conn = await asyncpg.connect(settings.database_url, timeout=settings.db_connect_timeout)
+    try:
+        return await apply_migrations(conn, component, load_migrations(package))
+    finally:
+        await conn.close()

@@ -1,0 +1,136 @@
+"""The grpc.aio server factory and the service lifecycle.
+
+:func:`build_server` gives every service the same server: the interceptor, gRPC
+health (``grpc.health.v1``) driven by the lifecycle, and reflection. The
+returned :class:`ServiceServer` starts SERVING once it listens and, on SIGTERM
+or SIGINT, turns NOT_SERVING, lets in-flight calls finish within the grace
+period, stops, and then closes the service's resources (pools, caches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from colonnade.runtime.interceptors import ServiceInterceptor
+from colonnade.runtime.settings import Settings
+
+log = logging.getLogger("colonnade.server")
+
+Cleanup = Callable[[], Awaitable[None]]
+
+
+class ServiceServer:
+    """A started-or-not grpc.aio server with its health servicer and resources."""
+
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        health_servicer: health.aio.HealthServicer,
+        service_names: Sequence[str],
+        grace: float,
+    ) -> None:
+        self.grpc_server = server
+        self.health = health_servicer
+        self.service_names = tuple(service_names)
+        self.grace = grace
+        self._cleanups: list[Cleanup] = []
+        self._stopping: asyncio.Task[None] | None = None
+
+    def add_cleanup(self, cleanup: Cleanup) -> None:
+        """Run ``cleanup`` after the server stopped (last added, first run)."""
+        self._cleanups.append(cleanup)
+
+    async def start(self) -> None:
+        """Start listening, then report SERVING for the server and each service."""
+        await self.grpc_server.start()
+        for name in ("", *self.service_names):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving", extra={"services": list(self.service_names)})
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful stop: NOT_SERVING, drain within ``grace`` seconds, close resources.
+
+        Safe to call more than once; later calls wait for the first.
+        """
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(
+                self._stop(self.grace if grace is None else grace)
+            )
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self, grace: float) -> None:
+        log.info("shutting down", extra={"grace_seconds": grace})
+        await self.health.enter_graceful_shutdown()
+        await self.grpc_server.stop(grace)
+        for cleanup in reversed(self._cleanups):
+            try:
+                await cleanup()
+            except Exception:
+                log.exception("cleanup failed")
+        log.info("stopped")
+
+    async def wait_for_termination(self) -> None:
+        await self.grpc_server.wait_for_termination()
+
+    async def serve_until_signal(
+        self, signals: Iterable[signal.Signals] = (signal.SIGTERM, signal.SIGINT)
+    ) -> None:
+        """Start, serve until SIGTERM/SIGINT, then stop gracefully."""
+        loop = asyncio.get_running_loop()
+        stop_requested = asyncio.Event()
+        for sig in signals:
+            loop.add_signal_handler(sig, stop_requested.set)
+        try:
+            await self.start()
+            await stop_requested.wait()
+        finally:
+            for sig in signals:
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(sig)
+            await self.stop()
+
+
+def build_server(
+    settings: Settings,
+    register: Callable[[grpc.aio.Server], Sequence[str]],
+    *,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+) -> tuple[ServiceServer, int]:
+    """Create a server bound to ``settings.grpc_host:grpc_port`` (port 0 picks a free one).
+
+    ``register`` adds the service's servicers and returns their full names
+    (e.g. ``colonnade.catalog.v1.CatalogService``) for health and reflection.
+    Returns the server and the bound port.
+    """
+    options = [
+        ("grpc.so_reuseport", 0),
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+    server = grpc.aio.server(
+        interceptors=[ServiceInterceptor(access_log=settings.log_access), *interceptors],
+        options=options,
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
+    )
+    service_names = list(register(server))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if settings.reflection:
+        reflection.enable_server_reflection(
+            [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+    port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    if port == 0:
+        raise OSError(f"could not bind {settings.grpc_host}:{settings.grpc_port}")
+    return ServiceServer(
+        server, health_servicer, service_names, settings.shutdown_grace_seconds
+    ), port
