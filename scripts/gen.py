@@ -103,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="regenerate even if nothing changed")
     ns = parser.parse_args(argv)
     ran = generate(force=ns.force)
-    print(f"gen: {'generated' if ran else 'up to date'}: {DESCRIPTOR_SET.relative_to(ROOT)}", file=sys.stderr)
+    print(
+        f"gen: {'generated' if ran else 'up to date'}: {DESCRIPTOR_SET.relative_to(ROOT)}",
+        file=sys.stderr,
+    )
     return 0
 
 

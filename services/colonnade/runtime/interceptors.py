@@ -12,6 +12,7 @@ One interceptor (one wrapper per call, not three) does the cross-cutting work:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import time
@@ -62,8 +63,14 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
+            # aio streaming handlers are async generators or coroutines calling context.write().
+            wrap = (
+                self._wrap_stream
+                if inspect.isasyncgenfunction(handler.unary_stream)
+                else self._wrap_unary
+            )
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(method, handler.unary_stream),
+                wrap(method, handler.unary_stream),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

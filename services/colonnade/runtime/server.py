@@ -3,8 +3,10 @@
 :func:`build_server` gives every service the same server: the interceptor, gRPC
 health (``grpc.health.v1``) driven by the lifecycle, and reflection. The
 returned :class:`ServiceServer` starts SERVING once it listens and, on SIGTERM
-or SIGINT, turns NOT_SERVING, lets in-flight calls finish within the grace
-period, stops, and then closes the service's resources (pools, caches).
+or SIGINT, turns NOT_SERVING, keeps serving for ``SHUTDOWN_DELAY_SECONDS`` so
+load balancers see it leave, then refuses new calls, lets in-flight calls
+finish within ``SHUTDOWN_GRACE_SECONDS``, stops, and closes the service's
+resources (pools, caches).
 """
 
 from __future__ import annotations
@@ -36,11 +38,13 @@ class ServiceServer:
         health_servicer: health.aio.HealthServicer,
         service_names: Sequence[str],
         grace: float,
+        delay: float = 0.0,
     ) -> None:
         self.grpc_server = server
         self.health = health_servicer
         self.service_names = tuple(service_names)
         self.grace = grace
+        self.delay = delay
         self._cleanups: list[Cleanup] = []
         self._stopping: asyncio.Task[None] | None = None
 
@@ -67,8 +71,11 @@ class ServiceServer:
         await asyncio.shield(self._stopping)
 
     async def _stop(self, grace: float) -> None:
-        log.info("shutting down", extra={"grace_seconds": grace})
+        log.info("shutting down", extra={"grace_seconds": grace, "delay_seconds": self.delay})
         await self.health.enter_graceful_shutdown()
+        if self.delay:
+            # Still accepting calls while load balancers notice NOT_SERVING and move away.
+            await asyncio.sleep(self.delay)
         await self.grpc_server.stop(grace)
         for cleanup in reversed(self._cleanups):
             try:
@@ -131,6 +138,11 @@ def build_server(
     port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
     if port == 0:
         raise OSError(f"could not bind {settings.grpc_host}:{settings.grpc_port}")
-    return ServiceServer(
-        server, health_servicer, service_names, settings.shutdown_grace_seconds
-    ), port
+    service_server = ServiceServer(
+        server,
+        health_servicer,
+        service_names,
+        settings.shutdown_grace_seconds,
+        settings.shutdown_delay_seconds,
+    )
+    return service_server, port

@@ -94,6 +94,7 @@ class Settings:
     log_level: str = "INFO"
     log_access: bool = True
     shutdown_grace_seconds: float = 10.0
+    shutdown_delay_seconds: float = 0.0
     max_concurrent_rpcs: int = 0
     reflection: bool = True
 
@@ -140,6 +141,9 @@ class Settings:
             log_access=get("LOG_ACCESS", _parse_bool, True),
             shutdown_grace_seconds=get(
                 "SHUTDOWN_GRACE_SECONDS", lambda n, r: _parse_float(n, r, 0, 600), 10.0
+            ),
+            shutdown_delay_seconds=get(
+                "SHUTDOWN_DELAY_SECONDS", lambda n, r: _parse_float(n, r, 0, 600), 0.0
             ),
             max_concurrent_rpcs=get(
                 "MAX_CONCURRENT_RPCS", lambda n, r: _parse_int(n, r, 0, 1_000_000), 0

