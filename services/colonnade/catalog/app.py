@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from colonnade.catalog.domain import Catalog, Product, decode_product, encode_product
 from colonnade.catalog.servicer import SERVICE_NAME, CatalogServicer
@@ -48,6 +50,16 @@ async def create_server(settings: Settings) -> tuple[ServiceServer, int]:
     return server, port
 
 
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop when it is installed (it is on Linux and macOS)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 async def serve(settings: Settings) -> None:
     server, port = await create_server(settings)
     log.info("catalog listening", extra={"address": f"{settings.grpc_host}:{port}"})
@@ -63,13 +75,7 @@ def main() -> int:
         return 2
     configure_logging(settings.service_name, settings.log_level)
     try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
-        runner = asyncio.run
-    try:
-        runner(serve(settings))
+        run_event_loop(serve(settings))
     except ConnectionError as exc:
         log.error("cannot start: %s", exc)
         return 1

@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import grpc
 from google.protobuf import field_mask_pb2, json_format
@@ -91,10 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_error(error: grpc.RpcError) -> None:
+def _print_error(error: Any) -> None:
     call = error  # grpc.Call and grpc.RpcError
-    print(f"error: {call.code().name}: {call.details()}", file=sys.stderr)  # type: ignore[attr-defined]
-    status = rpc_status.from_call(call)  # type: ignore[arg-type]
+    print(f"error: {call.code().name}: {call.details()}", file=sys.stderr)
+    status = rpc_status.from_call(call)
     for detail in status.details if status else ():
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()

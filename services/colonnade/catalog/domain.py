@@ -444,19 +444,14 @@ def build_list_query(page_size: int, page_token: str, filter_text: str, order_by
         problems.append(FieldViolation("page_size", f"must be between 0 and {MAX_PAGE_SIZE}"))
     conditions: tuple[Condition, ...] = ()
     order: tuple[SortKey, ...] = ()
-    for parse, args, assign in (
-        (parse_filter, filter_text, "conditions"),
-        (parse_order_by, order_by, "order"),
-    ):
-        try:
-            result = parse(args)  # type: ignore[operator]
-        except DomainError as exc:
-            problems.extend(exc.violations)
-            continue
-        if assign == "conditions":
-            conditions = result
-        else:
-            order = result
+    try:
+        conditions = parse_filter(filter_text)
+    except DomainError as exc:
+        problems.extend(exc.violations)
+    try:
+        order = parse_order_by(order_by)
+    except DomainError as exc:
+        problems.extend(exc.violations)
     fingerprint = _fingerprint(filter_text.strip(), order_by.strip())
     after = None
     if page_token and order:

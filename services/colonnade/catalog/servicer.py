@@ -57,7 +57,7 @@ def fields_from_proto(message: catalog_pb2.Product) -> ProductFields:
     )
 
 
-class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
+class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):  # type: ignore[misc]
     """Implements ``colonnade.catalog.v1.CatalogService`` on a :class:`Catalog`."""
 
     def __init__(self, catalog: Catalog) -> None:

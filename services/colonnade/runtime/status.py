@@ -43,9 +43,13 @@ def to_status_proto(error: DomainError) -> status_pb2.Status:
 
 def to_grpc_status(error: DomainError) -> grpc.Status:
     """The ``grpc.Status`` (code, message, ``grpc-status-details-bin`` trailer) to abort with."""
-    return rpc_status.to_status(to_status_proto(error))
+    status: grpc.Status = rpc_status.to_status(to_status_proto(error))
+    return status
 
 
 def internal_status(message: str = "internal error") -> grpc.Status:
     """An INTERNAL status that reveals nothing of the exception that caused it."""
-    return rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message=message))
+    status: grpc.Status = rpc_status.to_status(
+        status_pb2.Status(code=code_pb2.INTERNAL, message=message)
+    )
+    return status
