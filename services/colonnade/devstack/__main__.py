@@ -9,6 +9,7 @@ stops the services gracefully, then the servers.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import signal
 import subprocess
@@ -152,9 +153,7 @@ def main() -> int:
         _wait_serving(catalog_target)
 
         gateway = False
-        try:
-            import colonnade.gateway  # noqa: F401  # the REST gateway, when installed
-        except ImportError:
+        if importlib.util.find_spec("colonnade.gateway.__main__") is None:
             _say("REST gateway not available in this checkout: gRPC only")
         else:
             stack.spawn(
