@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv gen system-deps setup run test test-fast lint fmt typecheck bench clean
+.PHONY: help venv gen openapi system-deps setup run test test-fast lint fmt typecheck bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -23,8 +23,11 @@ venv: $(STAMP) ## create .venv and install the project with its dev extras
 gen: venv ## generate protobuf stubs and the descriptor set from proto/
 	$(PY) scripts/gen.py
 
-system-deps: venv ## install memcached (Debian) when it is missing
-	$(PY) -m colonnade.devstack.system
+openapi: gen ## regenerate the committed OpenAPI documents in openapi/
+	$(PY) -m colonnade.gateway.openapi_cli --write-committed
+
+system-deps: venv ## install memcached (and, for tests, chromium) when missing (Debian)
+	$(PY) -m colonnade.devstack.system $(if $(filter test,$(MAKECMDGOALS)),--with-chromium)
 
 setup: gen system-deps
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,3 +35,70 @@ def registry(conformance_set: Path) -> Registry:
 @pytest.fixture(scope="session")
 def converters(registry: Registry) -> Converters:
     return Converters(registry)
+
+
+class Stack:
+    """The conformance backend and a gateway in front of it, both on loopback port 0."""
+
+    def __init__(self, grpc_port: int, http_port: int, servicer: Any, app: Any) -> None:
+        self.grpc_port = grpc_port
+        self.port = http_port
+        self.servicer = servicer
+        self.app = app
+
+
+async def start_stack(conformance_set: Path, **overrides: Any) -> tuple[Stack, Any]:
+    """Starts backend + gateway; returns the stack and an async stop()."""
+    import grpc
+    from conformance.v1 import conformance_pb2, conformance_pb2_grpc
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    from colonnade.gateway.app import Gateway
+    from colonnade.gateway.config import GatewayConfig
+    from colonnade.gateway.server import serve
+    from tests.gateway.servicer import make_servicer
+
+    server = grpc.aio.server()
+    servicer = make_servicer(conformance_pb2, conformance_pb2_grpc)
+    conformance_pb2_grpc.add_ConformanceServiceServicer_to_server(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    grpc_port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    cfg = GatewayConfig(
+        descriptors=[str(conformance_set)],
+        backends=[f"conformance.v1=127.0.0.1:{grpc_port}"],
+        port=0,
+    )
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    app = Gateway(cfg, load_registry(cfg.descriptors))
+    await app.startup()
+    http = await serve(app, "127.0.0.1", 0)
+    port = http.sockets[0].getsockname()[1]
+    stack = Stack(grpc_port, port, servicer, app)
+    stack.health = health_servicer  # type: ignore[attr-defined]
+
+    async def stop() -> None:
+        http.close()
+        await app.shutdown()
+        await server.stop(0)
+
+    return stack, stop
+
+
+@pytest.fixture(scope="session")
+async def stack(conformance_set: Path) -> AsyncIterator[Stack]:
+    """Backend + gateway with default settings, shared by the session."""
+    s, stop = await start_stack(conformance_set, cors_origins=["https://app.example"])
+    yield s
+    await stop()
+
+
+@pytest.fixture(scope="session")
+async def strict_stack(conformance_set: Path) -> AsyncIterator[Stack]:
+    """Backend + gateway in strict mode with a small body limit."""
+    s, stop = await start_stack(conformance_set, strict=True, max_body_bytes=1024)
+    yield s
+    await stop()

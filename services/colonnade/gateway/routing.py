@@ -1,0 +1,388 @@
+"""`google.api.http` rules: path template parsing, routes and the router.
+
+Grammar (google/api/http.proto):
+
+    Template = "/" Segments [ Verb ] ;
+    Segments = Segment { "/" Segment } ;
+    Segment  = "*" | "**" | LITERAL | Variable ;
+    Variable = "{" FieldPath [ "=" Segments ] "}" ;
+    FieldPath = IDENT { "." IDENT } ;
+    Verb     = ":" LITERAL ;
+
+Each template compiles to one regular expression over the raw (still percent-encoded) path.
+Captured values are then decoded: a single-segment variable fully, a multi-segment variable
+except `%2F`, which stays encoded as http.proto says.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from google.api import annotations_pb2, http_pb2
+from google.protobuf import descriptor
+
+from colonnade.gateway.descriptors import DescriptorError, Registry
+
+FD = descriptor.FieldDescriptor
+SUCCESS_STATUS_EXTENSION = "colonnade.api.v1.http_success_status"
+HTTP_BODY = "google.api.HttpBody"
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+_SLASH = re.compile(r"%2[fF]")
+
+
+class TemplateError(ValueError):
+    """A path template does not follow the http.proto grammar."""
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A `{field.path=segments}` of a template."""
+
+    field_path: tuple[str, ...]
+    single_segment: bool  # `{x}` / `{x=*}`: fully percent-decoded
+    group: str
+
+
+@dataclass
+class Template:
+    """A parsed path template compiled to a regular expression."""
+
+    source: str
+    regex: re.Pattern[str]
+    variables: list[Variable]
+    verb: str
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Splits on `sep` outside braces."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth < 0:
+                raise TemplateError("unbalanced '}'")
+        if ch == sep and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    if depth:
+        raise TemplateError("unbalanced '{'")
+    parts.append("".join(cur))
+    return parts
+
+
+def parse_template(source: str) -> Template:
+    """Parses and compiles one path template; TemplateError when it is malformed."""
+    if not source.startswith("/"):
+        raise TemplateError(f"{source!r}: a template starts with '/'")
+    body = source[1:]
+    verb = ""
+    # The verb is a ':' outside braces in the last segment.
+    segments = _split_top(body, "/")
+    last = segments[-1]
+    depth = 0
+    for i in range(len(last) - 1, -1, -1):
+        ch = last[i]
+        if ch == "}":
+            depth += 1
+        elif ch == "{":
+            depth -= 1
+        elif ch == ":" and depth == 0:
+            verb = last[i + 1 :]
+            segments[-1] = last[:i]
+            if not verb:
+                raise TemplateError(f"{source!r}: empty verb")
+            break
+    variables: list[Variable] = []
+    regex_parts: list[str] = []
+    seen_double = False
+
+    def segment_regex(seg: str, inside: bool) -> tuple[str, bool]:
+        """Regex of one non-variable segment, and whether it is '**'."""
+        nonlocal seen_double
+        if seen_double:
+            raise TemplateError(f"{source!r}: '**' must be the last segment")
+        if seg == "*":
+            return "[^/]+", False
+        if seg == "**":
+            seen_double = True
+            return ".*", True
+        if not seg or any(c in seg for c in "{}*="):
+            raise TemplateError(f"{source!r}: bad segment {seg!r}")
+        return re.escape(seg), False
+
+    for seg in segments:
+        if seg.startswith("{"):
+            if not seg.endswith("}"):
+                raise TemplateError(f"{source!r}: a variable must be a whole segment ({seg!r})")
+            inner = seg[1:-1]
+            path, _, sub = inner.partition("=")
+            if not _IDENT.match(path):
+                raise TemplateError(f"{source!r}: bad field path {path!r}")
+            subsegs = sub.split("/") if sub else ["*"]
+            if any("{" in s for s in subsegs):
+                raise TemplateError(f"{source!r}: variables cannot nest")
+            pieces = [segment_regex(s, True)[0] for s in subsegs]
+            group = f"v{len(variables)}"
+            variables.append(Variable(tuple(path.split(".")), subsegs == ["*"], group))
+            regex_parts.append(f"(?P<{group}>{'/'.join(pieces)})")
+        else:
+            regex_parts.append(segment_regex(seg, False)[0])
+    names = [v.field_path for v in variables]
+    if len(set(names)) != len(names):
+        raise TemplateError(f"{source!r}: a field is bound twice")
+    pattern = "/" + "/".join(regex_parts) + (":" + re.escape(verb) if verb else "")
+    return Template(source, re.compile(pattern + r"\Z"), variables, verb)
+
+
+def decode_variable(raw: str, single_segment: bool) -> str:
+    """Percent-decodes a captured value (multi-segment values keep %2F encoded)."""
+    if "%" not in raw:
+        return raw
+    if single_segment:
+        return unquote(raw)
+    return "%2F".join(unquote(part) for part in _SLASH.split(raw))
+
+
+@dataclass
+class Route:
+    """One HTTP binding of one gRPC method."""
+
+    http_method: str  # "GET", ..., or "*" for a custom rule matching any method
+    template: Template
+    service: str
+    method: str
+    grpc_path: str
+    request: descriptor.Descriptor
+    response: descriptor.Descriptor
+    body: str  # "", "*" or a top-level field name
+    response_body: str
+    server_streaming: bool
+    success_status: int
+    path_fields: list[list[descriptor.FieldDescriptor]] = field(default_factory=list)
+    body_field: descriptor.FieldDescriptor | None = None
+    response_field: descriptor.FieldDescriptor | None = None
+    patch_mask_field: descriptor.FieldDescriptor | None = None
+
+    @property
+    def http_body_request(self) -> bool:
+        """The HTTP body is passed raw into a google.api.HttpBody."""
+        if self.body == "*":
+            return self.request.full_name == HTTP_BODY
+        return (
+            self.body_field is not None
+            and self.body_field.message_type is not None
+            and self.body_field.message_type.full_name == HTTP_BODY
+        )
+
+    @property
+    def http_body_response(self) -> bool:
+        """The response (or its response_body field) is a google.api.HttpBody."""
+        if self.response_field is not None:
+            mt = self.response_field.message_type
+            return (
+                mt is not None and mt.full_name == HTTP_BODY and not self.response_field.is_repeated
+            )
+        return self.response.full_name == HTTP_BODY
+
+
+def resolve_field_path(
+    desc: descriptor.Descriptor, path: tuple[str, ...] | list[str], what: str
+) -> list[descriptor.FieldDescriptor]:
+    """The field descriptors along a proto-name path; DescriptorError when one is missing."""
+    chain: list[descriptor.FieldDescriptor] = []
+    cur = desc
+    for i, name in enumerate(path):
+        if cur is None:
+            raise DescriptorError(f"{what}: {'.'.join(path[:i])} is not a message")
+        fd = cur.fields_by_name.get(name)
+        if fd is None:
+            raise DescriptorError(f"{what}: {cur.full_name} has no field {name!r}")
+        if fd.is_repeated and i < len(path) - 1:
+            raise DescriptorError(f"{what}: {name} is repeated and cannot be traversed")
+        chain.append(fd)
+        cur = fd.message_type
+    return chain
+
+
+def _rule_pattern(rule: http_pb2.HttpRule) -> tuple[str, str]:
+    kind = rule.WhichOneof("pattern")
+    if kind is None:
+        raise DescriptorError("an HttpRule without a pattern")
+    if kind == "custom":
+        return rule.custom.kind.upper(), rule.custom.path
+    return kind.upper(), getattr(rule, kind)
+
+
+def _success_status(method: descriptor.MethodDescriptor, registry: Registry) -> int:
+    opts = method.GetOptions()
+    try:
+        ext = registry.pool.FindExtensionByName(SUCCESS_STATUS_EXTENSION)
+    except KeyError:
+        return 200
+    # The options were parsed with the generated classes' pool; read the extension from the
+    # raw bytes with the gateway pool's own MethodOptions class.
+    cls = registry.message_class_by_name("google.protobuf.MethodOptions")
+    parsed = cls.FromString(opts.SerializeToString())
+    if parsed.HasExtension(ext):  # type: ignore[attr-defined]
+        value = int(parsed.Extensions[ext])  # type: ignore[attr-defined]
+        if not 200 <= value <= 299:
+            raise DescriptorError(
+                f"{method.full_name}: http_success_status {value} is not a 2xx status"
+            )
+        return value
+    return 200
+
+
+def _http_rules(method: descriptor.MethodDescriptor, registry: Registry) -> list[http_pb2.HttpRule]:
+    cls = registry.message_class_by_name("google.protobuf.MethodOptions")
+    parsed = cls.FromString(method.GetOptions().SerializeToString())
+    try:
+        ext = registry.pool.FindExtensionByName("google.api.http")
+    except KeyError:
+        return []
+    if not parsed.HasExtension(ext):  # type: ignore[attr-defined]
+        return []
+    rule = http_pb2.HttpRule.FromString(parsed.Extensions[ext].SerializeToString())  # type: ignore[attr-defined]
+    rules = [rule]
+    for extra in rule.additional_bindings:
+        if extra.additional_bindings:
+            raise DescriptorError(f"{method.full_name}: additional_bindings cannot nest")
+        rules.append(extra)
+    return rules
+
+
+def build_route(
+    method: descriptor.MethodDescriptor,
+    rule: http_pb2.HttpRule,
+    registry: Registry,
+    success_status: int,
+) -> Route:
+    """Validates one rule of a method and builds its Route (DescriptorError when invalid)."""
+    name = method.full_name
+    http_method, path = _rule_pattern(rule)
+    try:
+        template = parse_template(path)
+    except TemplateError as exc:
+        raise DescriptorError(f"{name}: {exc}") from exc
+    if method.client_streaming:
+        raise DescriptorError(f"{name}: client-streaming methods are not transcoded")
+    route = Route(
+        http_method=http_method,
+        template=template,
+        service=method.containing_service.full_name,
+        method=method.name,
+        grpc_path=f"/{method.containing_service.full_name}/{method.name}",
+        request=method.input_type,
+        response=method.output_type,
+        body=rule.body,
+        response_body=rule.response_body,
+        server_streaming=method.server_streaming,
+        success_status=success_status,
+    )
+    for var in template.variables:
+        chain = resolve_field_path(method.input_type, var.field_path, f"{name} {path}")
+        leaf = chain[-1]
+        if leaf.is_repeated:
+            raise DescriptorError(f"{name} {path}: path variable {leaf.name} is repeated")
+        if leaf.type == FD.TYPE_MESSAGE:
+            raise DescriptorError(f"{name} {path}: path variable {leaf.name} is a message")
+        route.path_fields.append(chain)
+    if rule.body and rule.body != "*":
+        fd = method.input_type.fields_by_name.get(rule.body)
+        if fd is None:
+            raise DescriptorError(f"{name}: body field {rule.body!r} is not a top-level field")
+        route.body_field = fd
+    if rule.response_body:
+        fd = method.output_type.fields_by_name.get(rule.response_body)
+        if fd is None:
+            raise DescriptorError(f"{name}: response_body {rule.response_body!r} not found")
+        route.response_field = fd
+    if http_method == "PATCH" and route.body_field is not None:
+        masks = [
+            f
+            for f in method.input_type.fields
+            if f.message_type is not None
+            and f.message_type.full_name == "google.protobuf.FieldMask"
+            and not f.is_repeated
+        ]
+        if len(masks) == 1:
+            route.patch_mask_field = masks[0]
+    return route
+
+
+def load_routes(registry: Registry) -> list[Route]:
+    """Every route of every service of the registry, in declaration order."""
+    routes: list[Route] = []
+    for service in registry.services():
+        for method in service.methods:
+            rules = _http_rules(method, registry)
+            if not rules:
+                continue
+            status = _success_status(method, registry)
+            for rule in rules:
+                routes.append(build_route(method, rule, registry, status))
+    return routes
+
+
+@dataclass
+class Match:
+    """A routed request: the route and the decoded path variable values."""
+
+    route: Route
+    values: list[str]
+
+
+class Router:
+    """Finds the route of (method, raw path).
+
+    Precedence follows grpc-gateway: among the routes of one HTTP method, the one registered
+    last is tried first (grpc-gateway prepends handlers). A path known under other methods only
+    gives 405 with their list for `Allow`.
+    """
+
+    def __init__(self, routes: list[Route]) -> None:
+        self.routes = routes
+        self._by_method: dict[str, list[Route]] = {}
+        for r in routes:
+            self._by_method.setdefault(r.http_method, []).insert(0, r)
+        self._any = self._by_method.pop("*", [])
+
+    def match(self, method: str, path: str) -> Match | None:
+        """The route for method and raw path, or None."""
+        for candidates in (self._by_method.get(method, ()), self._any):
+            for r in candidates:
+                m = r.template.regex.match(path)
+                if m is not None:
+                    values = [
+                        decode_variable(m.group(v.group), v.single_segment)
+                        for v in r.template.variables
+                    ]
+                    return Match(r, values)
+        return None
+
+    def allowed(self, path: str) -> list[str]:
+        """The HTTP methods that have a route for this path (for 405's Allow)."""
+        out = []
+        for method, routes in self._by_method.items():
+            if any(r.template.regex.match(path) for r in routes):
+                out.append(method)
+        return sorted(out)
+
+
+__all__ = [
+    "Match",
+    "Route",
+    "Router",
+    "Template",
+    "TemplateError",
+    "annotations_pb2",
+    "decode_variable",
+    "load_routes",
+    "parse_template",
+]

@@ -1,0 +1,421 @@
+"""A small HTTP/1.1 server for ASGI applications, on asyncio and httptools' parser.
+
+Why our own: the gateway must send `Grpc-Trailer-*` as HTTP/1.1 chunked trailers, which needs
+the ASGI `http.response.trailers` extension, and no released Python server offers it over
+HTTP/1.1 (hypercorn has it for HTTP/2 only, uvicorn's pull request is not merged, granian's was
+closed). A lean server is also cheaper per request than a general one, and the gateway's CPU per
+request is what the benchmark judges. It does keep-alive, pipelining (one request at a time per
+connection), chunked request and response bodies, `Expect: 100-continue`, back-pressure both
+ways and trailers when the client sent `TE: trailers`. TLS and HTTP/2 are left to the load
+balancer in front (ALB / API Gateway terminate them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import logging
+import socket
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import httptools
+
+log = logging.getLogger("colonnade.gateway.server")
+App = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
+_REASONS = {
+    200: b"OK",
+    201: b"Created",
+    202: b"Accepted",
+    204: b"No Content",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    403: b"Forbidden",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    409: b"Conflict",
+    413: b"Content Too Large",
+    415: b"Unsupported Media Type",
+    429: b"Too Many Requests",
+    499: b"Client Closed Request",
+    500: b"Internal Server Error",
+    501: b"Not Implemented",
+    503: b"Service Unavailable",
+    504: b"Gateway Timeout",
+}
+_HIGH_WATER = 256 * 1024
+_date_cache: list[Any] = [0, b""]
+
+
+def _date() -> bytes:
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[0] = now
+        _date_cache[1] = email.utils.formatdate(now, usegmt=True).encode()
+    return _date_cache[1]  # type: ignore[no-any-return]
+
+
+class _Cycle:
+    """One request/response exchange: the ASGI receive and send of one request."""
+
+    def __init__(
+        self,
+        proto: HttpProtocol,
+        scope: dict[str, Any],
+        keep_alive: bool,
+        expect_continue: bool,
+        te_trailers: bool,
+    ) -> None:
+        self.proto = proto
+        self.scope = scope
+        self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+        self.te_trailers = te_trailers
+        self.body: deque[bytes] = deque()
+        self.body_size = 0
+        self.complete = False  # request body fully received
+        self.event = asyncio.Event()
+        self.started = False
+        self.chunked = False
+        self.want_trailers = False
+        self.finished = False  # response fully sent
+        self.end_delivered = False  # the app saw more_body=False
+        self.head = False
+        self.pending_head = b""
+        self.task: asyncio.Task[None] | None = None
+
+    # ASGI receive
+    async def receive(self) -> dict[str, Any]:
+        if self.expect_continue and not self.started:
+            self.expect_continue = False
+            self.proto.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        while not self.body and not self.complete and not self.proto.closed:
+            self.event.clear()
+            self.proto.resume()
+            await self.event.wait()
+        if self.body:
+            chunk = self.body.popleft()
+            self.body_size -= len(chunk)
+            if self.body_size < _HIGH_WATER:
+                self.proto.resume()
+            more = bool(self.body) or not self.complete
+            if not more:
+                self.end_delivered = True
+            return {"type": "http.request", "body": chunk, "more_body": more}
+        if self.complete and not self.end_delivered and not self.proto.closed:
+            self.end_delivered = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        # After the body: wait until the response is done or the client leaves.
+        while not self.proto.closed and not self.finished:
+            self.event.clear()
+            await self.event.wait()
+        return {"type": "http.disconnect"}
+
+    # ASGI send
+    async def send(self, message: MutableMapping[str, Any]) -> None:
+        kind = message["type"]
+        proto = self.proto
+        if kind == "http.response.start":
+            if self.started:
+                raise RuntimeError("http.response.start sent twice")
+            self.started = True
+            status = int(message["status"])
+            headers = list(message.get("headers", ()))
+            self.want_trailers = bool(message.get("trailers"))
+            has_length = any(k.lower() == b"content-length" for k, _ in headers)
+            no_body = status in (204, 304) or 100 <= status < 200
+            self.chunked = not has_length and not no_body
+            if self.want_trailers and not self.te_trailers:
+                headers = [(k, v) for k, v in headers if k.lower() != b"trailer"]
+            out = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))]
+            out.append(b"date: " + _date() + b"\r\n")
+            for k, v in headers:
+                out.append(k + b": " + v + b"\r\n")
+            if self.chunked:
+                out.append(b"transfer-encoding: chunked\r\n")
+            if not self.keep_alive:
+                out.append(b"connection: close\r\n")
+            out.append(b"\r\n")
+            self.pending_head = b"".join(out)
+            return
+        if kind == "http.response.body":
+            if not self.started:
+                raise RuntimeError("http.response.body before http.response.start")
+            if self.finished:
+                return
+            if proto.closed:
+                raise ConnectionResetError("the client closed the connection")
+            body = bytes(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+            data = self.pending_head
+            self.pending_head = b""
+            if self.head:
+                body = b""
+            if self.chunked:
+                if body:
+                    data += b"%x\r\n" % len(body) + body + b"\r\n"
+                if not more and not self.want_trailers:
+                    data += b"0\r\n\r\n"
+            else:
+                data += body
+            if data:
+                proto.write(data)
+            if not more:
+                if self.want_trailers and self.chunked:
+                    return  # the trailers message ends the response
+                self._done()
+            else:
+                await proto.drain()
+            return
+        if kind == "http.response.trailers":
+            if self.finished:
+                return
+            out = [b"0\r\n"]
+            if self.te_trailers:
+                for k, v in message.get("headers", ()):
+                    out.append(k + b": " + v + b"\r\n")
+            out.append(b"\r\n")
+            if not message.get("more_trailers", False):
+                proto.write(b"".join(out))
+                self._done()
+            return
+        raise RuntimeError(f"unexpected ASGI message {kind!r}")
+
+    def _done(self) -> None:
+        self.finished = True
+        self.event.set()
+        self.proto.cycle_done(self)
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One client connection."""
+
+    def __init__(
+        self,
+        app: App,
+        loop: asyncio.AbstractEventLoop,
+        server_addr: tuple[str, int],
+        max_pipeline: int = 16,
+    ) -> None:
+        self.app = app
+        self.loop = loop
+        self.server_addr = server_addr
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.cycle: _Cycle | None = None
+        self.queue: deque[_Cycle] = deque()
+        self.paused_reading = False
+        self.write_ok = asyncio.Event()
+        self.write_ok.set()
+        self.client: tuple[str, int] | None = None
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._current: _Cycle | None = None
+        self.max_pipeline = max_pipeline
+
+    # asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.client = (str(peer[0]), int(peer[1]))
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.write_ok.set()
+        for c in [self.cycle, self._current, *self.queue]:
+            if c is not None:
+                c.event.set()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._reject(400, b"upgrades are not supported")
+        except httptools.HttpParserError as exc:
+            self._reject(400, str(exc).encode("latin-1", "replace"))
+
+    def pause_writing(self) -> None:
+        self.write_ok.clear()
+
+    def resume_writing(self) -> None:
+        self.write_ok.set()
+
+    # parser callbacks
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        url = httptools.parse_url(self._url)
+        raw_path = url.path
+        try:
+            path = raw_path.decode("utf-8")
+        except UnicodeDecodeError:
+            path = raw_path.decode("latin-1")
+        version = parser.get_http_version()
+        method = parser.get_method().decode("ascii")
+        keep_alive = parser.should_keep_alive()
+        expect = te = False
+        for k, v in self._headers:
+            if k == b"expect" and v.lower() == b"100-continue":
+                expect = True
+            elif k == b"te" and b"trailers" in v.lower():
+                te = True
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": version,
+            "server": self.server_addr,
+            "client": self.client,
+            "scheme": "http",
+            "method": method,
+            "root_path": "",
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": url.query or b"",
+            "headers": self._headers,
+            "extensions": {"http.response.trailers": {}},
+        }
+        cycle = _Cycle(self, scope, keep_alive, expect, te)
+        cycle.head = method == "HEAD"
+        self._current = cycle
+        if self.cycle is None:
+            self._start(cycle)
+        else:
+            self.queue.append(cycle)
+            if len(self.queue) >= self.max_pipeline:
+                self.pause()
+
+    def on_body(self, body: bytes) -> None:
+        c = self._current
+        if c is None:
+            return
+        c.body.append(body)
+        c.body_size += len(body)
+        if c.body_size >= _HIGH_WATER:
+            self.pause()
+        c.event.set()
+
+    def on_message_complete(self) -> None:
+        c = self._current
+        if c is None:
+            return
+        c.complete = True
+        c.event.set()
+        self._current = None
+
+    # flow control
+    def pause(self) -> None:
+        if not self.paused_reading and self.transport is not None and not self.closed:
+            self.paused_reading = True
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        if self.paused_reading and self.transport is not None and not self.closed:
+            self.paused_reading = False
+            self.transport.resume_reading()
+
+    async def drain(self) -> None:
+        if not self.write_ok.is_set():
+            await self.write_ok.wait()
+
+    def write(self, data: bytes) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(data)
+
+    # cycles
+    def _start(self, cycle: _Cycle) -> None:
+        self.cycle = cycle
+        cycle.task = self.loop.create_task(self._run(cycle))
+
+    async def _run(self, cycle: _Cycle) -> None:
+        try:
+            await self.app(cycle.scope, cycle.receive, cycle.send)
+        except ConnectionError:
+            pass
+        except Exception:
+            log.exception("unhandled error in the application")
+            if not cycle.started and not self.closed:
+                body = b'{"code":13,"message":"internal error","details":[]}'
+                await cycle.send(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await cycle.send({"type": "http.response.body", "body": body})
+            elif not cycle.finished:
+                self._close()
+                return
+        if not cycle.finished and not self.closed:
+            if not cycle.started:
+                log.error("the application returned without a response")
+            self._close()
+
+    def cycle_done(self, cycle: _Cycle) -> None:
+        # A body the application did not read to the end leaves the parser mid-message.
+        if not cycle.keep_alive or self._current is cycle:
+            self._close()
+            return
+        self.cycle = None
+        if self.queue:
+            self._start(self.queue.popleft())
+        self.resume()
+
+    def _reject(self, status: int, message: bytes) -> None:
+        body = (
+            b'{"code":3,"message":"malformed HTTP request: '
+            + message.replace(b'"', b"'")
+            + b'","details":[]}'
+        )
+        self.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n" % (status, _REASONS[status], len(body)) + body
+        )
+        self._close()
+
+    def _close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+        self.closed = True
+
+
+async def serve(
+    app: App, host: str, port: int, *, reuse_port: bool = False, sock: socket.socket | None = None
+) -> asyncio.base_events.Server:
+    """Starts serving `app`; returns the asyncio server (already listening)."""
+    loop = asyncio.get_running_loop()
+    holder: dict[str, tuple[str, int]] = {}
+
+    def factory() -> HttpProtocol:
+        return HttpProtocol(app, loop, holder["addr"])
+
+    if sock is not None:
+        server = await loop.create_server(factory, sock=sock, backlog=2048)
+    else:
+        server = await loop.create_server(
+            factory, host, port, reuse_port=reuse_port or None, backlog=2048
+        )
+    addr = server.sockets[0].getsockname()
+    holder["addr"] = (str(addr[0]), int(addr[1]))
+    return server
