@@ -212,11 +212,18 @@ class Gateway:
                 and bool(scope.get("extensions", {}).get("http.response.trailers") is not None)
             )
             pool = self.backends.pool_for(route.service)
+            data = req.SerializeToString()
             if route.server_streaming:
+                call = pool.stream(route.grpc_path, cr.deserialize)(
+                    data, timeout=timeout, metadata=md
+                )
                 sse = b"text/event-stream" in accept
-                await self._stream(cr, pool, req, timeout, md, base, trailers_ok, sse, method, send)
+                await self._stream(cr, call, base, trailers_ok, sse, send)
             else:
-                await self._unary(cr, pool, req, timeout, md, base, trailers_ok, method, send)
+                call = pool.unary(route.grpc_path, cr.deserialize)(
+                    data, timeout=timeout, metadata=md
+                )
+                await self._unary(cr, call, base, trailers_ok, method, send)
         except GatewayError as exc:
             await self._send_error(exc, base, send)
         except grpc.aio.AioRpcError as exc:
@@ -229,17 +236,12 @@ class Gateway:
     async def _unary(
         self,
         cr: CompiledRoute,
-        pool: Any,
-        req: Message,
-        deadline: float | None,
-        md: list[tuple[str, Any]],
+        call: Any,
         base: list[tuple[bytes, bytes]],
         trailers_ok: bool,
         method: str,
         send: Send,
     ) -> None:
-        mc = pool.unary(cr.route.grpc_path, cr.deserialize)
-        call = mc(req.SerializeToString(), timeout=deadline, metadata=md)
         try:
             resp = await call
         except grpc.aio.AioRpcError as exc:
@@ -273,18 +275,12 @@ class Gateway:
     async def _stream(
         self,
         cr: CompiledRoute,
-        pool: Any,
-        req: Message,
-        deadline: float | None,
-        md: list[tuple[str, Any]],
+        call: Any,
         base: list[tuple[bytes, bytes]],
         trailers_ok: bool,
         sse: bool,
-        method: str,
         send: Send,
     ) -> None:
-        mc = pool.stream(cr.route.grpc_path, cr.deserialize)
-        call = mc(req.SerializeToString(), timeout=deadline, metadata=md)
         # Wait for the first message: an error before it gets a mapped HTTP status.
         try:
             first = await call.read()

@@ -82,31 +82,24 @@ class ChannelPool:
             for i in range(max(1, size))
         ]
         self._next = itertools.cycle(range(len(self.channels)))
-        self._unary: dict[tuple[int, str], Any] = {}
-        self._stream: dict[tuple[int, str], Any] = {}
+        self._callables: dict[tuple[int, str, str], Any] = {}
 
     def unary(self, path: str, deserialize: Callable[[bytes], Any]) -> Any:
         """A unary-unary multicallable on the next channel (bytes in, message out)."""
-        i = next(self._next)
-        key = (i, path)
-        mc = self._unary.get(key)
-        if mc is None:
-            mc = self.channels[i].unary_unary(
-                path, request_serializer=None, response_deserializer=deserialize
-            )
-            self._unary[key] = mc
-        return mc
+        return self._callable("unary_unary", path, deserialize)
 
     def stream(self, path: str, deserialize: Callable[[bytes], Any]) -> Any:
         """A unary-stream multicallable on the next channel."""
+        return self._callable("unary_stream", path, deserialize)
+
+    def _callable(self, kind: str, path: str, deserialize: Callable[[bytes], Any]) -> Any:
         i = next(self._next)
-        key = (i, path)
-        mc = self._stream.get(key)
+        key = (i, kind, path)
+        mc = self._callables.get(key)
         if mc is None:
-            mc = self.channels[i].unary_stream(
-                path, request_serializer=None, response_deserializer=deserialize
-            )
-            self._stream[key] = mc
+            factory = getattr(self.channels[i], kind)
+            mc = factory(path, request_serializer=None, response_deserializer=deserialize)
+            self._callables[key] = mc
         return mc
 
     def connect(self) -> None:
