@@ -49,6 +49,9 @@ fmt: venv ## format the code
 typecheck: gen
 	$(PY) -m mypy
 
+bench: setup ## REST via the gateway vs direct gRPC on the catalog: build/bench/gateway.{json,md}
+	$(PY) scripts/bench.py $(BENCH_ARGS)
+
 clean: ## remove the virtualenv, generated code and local data
 	rm -rf $(VENV) .local build *.egg-info
 	find services -name '*_pb2*.py*' -delete
