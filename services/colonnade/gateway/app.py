@@ -344,7 +344,7 @@ class Gateway:
                 }
             )
 
-    def _frame(self, cr: CompiledRoute, msg: Message, sse: bool, http_body: bool) -> bytes:
+    def _frame(self, cr: CompiledRoute, msg: Any, sse: bool, http_body: bool) -> bytes:
         if http_body:
             hb = getattr(msg, cr.response_field_name) if cr.response_field_name else msg
             return bytes(hb.data)
@@ -402,7 +402,9 @@ class Gateway:
         )
         if code == 16:
             headers.append((b"www-authenticate", message.encode("latin-1", "replace")))
-        return GatewayError(code, message, details=details, headers=headers, trailing=trailing)
+        return GatewayError(
+            code, message, details=details, headers=headers, trailing=list(trailing)
+        )
 
     async def _send_error(
         self, exc: GatewayError, base: list[tuple[bytes, bytes]], send: Send

@@ -125,7 +125,7 @@ class ChannelPool:
                     if exc.code() != grpc.StatusCode.UNIMPLEMENTED
                     else "UNIMPLEMENTED"
                 )
-            return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+            return str(health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status))
         return "UNKNOWN"  # pragma: no cover
 
     async def close(self) -> None:

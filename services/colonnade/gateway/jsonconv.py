@@ -72,6 +72,20 @@ STRING_FORM = {
 }
 
 
+def _mt(fd: descriptor.FieldDescriptor) -> descriptor.Descriptor:
+    """The message type of a message field (typed: the stubs say Optional)."""
+    mt = fd.message_type
+    assert mt is not None, fd.full_name
+    return mt
+
+
+def _et(fd: descriptor.FieldDescriptor) -> descriptor.EnumDescriptor:
+    """The enum type of an enum field."""
+    et = fd.enum_type
+    assert et is not None, fd.full_name
+    return et
+
+
 class JsonError(ValueError):
     """A JSON value does not fit the message: names the field path and the reason."""
 
@@ -225,7 +239,7 @@ def _dec_bytes(v: Any, path: str) -> bytes:
 
 
 def _dec_enum(fd: descriptor.FieldDescriptor) -> Decoder:
-    enum = fd.enum_type
+    enum = _et(fd)
     by_name = {v.name: v.number for v in enum.values}
     by_number = {v.number for v in enum.values}
     closed = enum.is_closed
@@ -290,7 +304,7 @@ class Converters:
 
     def to_json(self, msg: Message) -> Any:
         """Encodes one message (looked up by its type)."""
-        return self.encoder(msg.DESCRIPTOR)(msg)
+        return self.encoder(msg.DESCRIPTOR)(msg)  # type: ignore[arg-type]
 
     def from_json(self, desc: descriptor.Descriptor, value: Any, path: str = "") -> Message:
         """Decodes one message of type `desc`."""
@@ -299,11 +313,11 @@ class Converters:
     def field_encoder(self, fd: descriptor.FieldDescriptor) -> Encoder:
         """Encoder of a whole field value (repeated -> list, map -> dict)."""
         if _is_map(fd):
-            kenc = _map_key_encoder(fd.message_type.fields_by_name["key"])
-            venc = self._value_encoder(fd.message_type.fields_by_name["value"])
-            if venc is None:
+            kenc = _map_key_encoder(_mt(fd).fields_by_name["key"])
+            menc = self._value_encoder(_mt(fd).fields_by_name["value"])
+            if menc is None:
                 return lambda m: {kenc(k): v for k, v in m.items()}
-            return lambda m: {kenc(k): venc(v) for k, v in m.items()}
+            return lambda m: {kenc(k): menc(v) for k, v in m.items()}
         venc = self._value_encoder(fd)
         if fd.is_repeated:
             if venc is None:
@@ -314,9 +328,9 @@ class Converters:
     def field_decoder(self, fd: descriptor.FieldDescriptor) -> Decoder:
         """Decoder of a whole field value as a constructor keyword argument."""
         if _is_map(fd):
-            kfd = fd.message_type.fields_by_name["key"]
+            kfd = _mt(fd).fields_by_name["key"]
             kdec = self._map_key_decoder(kfd)
-            vfd = fd.message_type.fields_by_name["value"]
+            vfd = _mt(fd).fields_by_name["value"]
             vdec = self._value_decoder(vfd)
             map_null_ok = _accepts_null(vfd)
 
@@ -367,12 +381,12 @@ class Converters:
         """Encoder of one value of a field; None means the value is already JSON-ready."""
         t = fd.type
         if t == FD.TYPE_MESSAGE or t == FD.TYPE_GROUP:
-            cell = self._enc_cell(fd.message_type)
+            cell = self._enc_cell(_mt(fd))
             return lambda v: cell[0](v)
         if t == FD.TYPE_ENUM:
-            if fd.enum_type.full_name == "google.protobuf.NullValue":
+            if _et(fd).full_name == "google.protobuf.NullValue":
                 return lambda v: None
-            names = {v.number: v.name for v in fd.enum_type.values}
+            names = {v.number: v.name for v in _et(fd).values}
             return lambda v: names.get(v, v)
         if t in _INT64_TYPES or t in _UINT64_TYPES:
             return str
@@ -423,7 +437,7 @@ class Converters:
             elif fd.type == FD.TYPE_MESSAGE:
                 # `null` like grpc-gateway, except for google.protobuf.Value, whose `null` would
                 # read back as a set NullValue: an unset Value is left out instead.
-                if fd.message_type.full_name != "google.protobuf.Value":
+                if _mt(fd).full_name != "google.protobuf.Value":
                     template[key] = None
             elif fd.has_presence:
                 continue  # proto2 optional scalars
@@ -489,7 +503,7 @@ class Converters:
     def _value_decoder(self, fd: descriptor.FieldDescriptor) -> Decoder:
         t = fd.type
         if t == FD.TYPE_MESSAGE or t == FD.TYPE_GROUP:
-            cell = self._dec_cell(fd.message_type)
+            cell = self._dec_cell(_mt(fd))
             return lambda v, p: cell[0](v, p)
         if t == FD.TYPE_ENUM:
             return _dec_enum(fd)
@@ -628,12 +642,12 @@ class Converters:
 def _accepts_null(fd: descriptor.FieldDescriptor) -> bool:
     """`null` is a value (not "unset") for google.protobuf.Value and NullValue."""
     if fd.type == FD.TYPE_ENUM:
-        return fd.enum_type.full_name == "google.protobuf.NullValue"
-    return fd.type == FD.TYPE_MESSAGE and fd.message_type.full_name == "google.protobuf.Value"
+        return _et(fd).full_name == "google.protobuf.NullValue"
+    return fd.type == FD.TYPE_MESSAGE and _mt(fd).full_name == "google.protobuf.Value"
 
 
 def _is_map(fd: descriptor.FieldDescriptor) -> bool:
-    return fd.is_repeated and fd.type == FD.TYPE_MESSAGE and fd.message_type.GetOptions().map_entry
+    return fd.is_repeated and fd.type == FD.TYPE_MESSAGE and _mt(fd).GetOptions().map_entry
 
 
 def _value_to_py(m: Any) -> Any:

@@ -57,7 +57,9 @@ class Template:
 
 def _split_top(text: str, sep: str) -> list[str]:
     """Splits on `sep` outside braces."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "{":
             depth += 1
@@ -196,7 +198,7 @@ def resolve_field_path(
 ) -> list[descriptor.FieldDescriptor]:
     """The field descriptors along a proto-name path; DescriptorError when one is missing."""
     chain: list[descriptor.FieldDescriptor] = []
-    cur = desc
+    cur: descriptor.Descriptor | None = desc
     for i, name in enumerate(path):
         if cur is None:
             raise DescriptorError(f"{what}: {'.'.join(path[:i])} is not a message")
@@ -229,8 +231,8 @@ def _success_status(method: descriptor.MethodDescriptor, registry: Registry) -> 
     # raw bytes with the gateway pool's own MethodOptions class.
     cls = registry.message_class_by_name("google.protobuf.MethodOptions")
     parsed = cls.FromString(opts.SerializeToString())
-    if parsed.HasExtension(ext):  # type: ignore[attr-defined]
-        value = int(parsed.Extensions[ext])  # type: ignore[attr-defined]
+    if parsed.HasExtension(ext):  # type: ignore[arg-type]
+        value = int(parsed.Extensions[ext])  # type: ignore[index]
         if not 200 <= value <= 299:
             raise DescriptorError(
                 f"{method.full_name}: http_success_status {value} is not a 2xx status"
@@ -246,9 +248,10 @@ def _http_rules(method: descriptor.MethodDescriptor, registry: Registry) -> list
         ext = registry.pool.FindExtensionByName("google.api.http")
     except KeyError:
         return []
-    if not parsed.HasExtension(ext):  # type: ignore[attr-defined]
+    if not parsed.HasExtension(ext):  # type: ignore[arg-type]
         return []
-    rule = http_pb2.HttpRule.FromString(parsed.Extensions[ext].SerializeToString())  # type: ignore[attr-defined]
+    raw: bytes = parsed.Extensions[ext].SerializeToString()  # type: ignore[index]
+    rule = http_pb2.HttpRule.FromString(raw)
     rules = [rule]
     for extra in rule.additional_bindings:
         if extra.additional_bindings:

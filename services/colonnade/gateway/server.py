@@ -277,7 +277,7 @@ class HttpProtocol(asyncio.Protocol):
                 expect = True
             elif k == b"te" and b"trailers" in v.lower():
                 te = True
-        scope = {
+        scope: dict[str, Any] = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
             "http_version": version,

@@ -23,6 +23,7 @@ from colonnade.gateway.jsonconv import (
     WRAPPERS,
     Converters,
     JsonError,
+    _mt,
     decode_base64,
 )
 from colonnade.gateway.routing import Route
@@ -64,15 +65,10 @@ class RequestBuilder:
         route = self.route
         if body is None or route.body == "":
             req = self.cls()
-        elif route.body == "*":
+        else:
             decoder = self._body_decoder
             assert decoder is not None
-            req = self._decode(lambda: decoder(body, ""))
-        else:
-            assert self._body_decoder is not None and route.body_field is not None
-            decoder, field = self._body_decoder, route.body_field
-            value = self._decode(lambda: decoder(body, field.json_name))
-            req = self.cls(**{field.name: value})
+            req = self._decode_body(decoder, body)
         if query and route.body != "*":
             self._apply_query(req, query)
         for (chain, dotted, parse), raw_value in zip(self._path_setters, values, strict=True):
@@ -90,6 +86,13 @@ class RequestBuilder:
             paths = field_mask_paths(body, route.body_field.message_type)
             getattr(req, route.patch_mask_field.name).paths.extend(paths)
         return req
+
+    def _decode_body(self, decoder: Callable[[Any, str], Any], body: Any) -> Message:
+        field = self.route.body_field
+        if field is None:  # body "*": the whole message
+            return self._decode(lambda: decoder(body, ""))  # type: ignore[no-any-return]
+        value = self._decode(lambda: decoder(body, field.json_name))
+        return self.cls(**{field.name: value})
 
     def _decode(self, fn: Callable[[], Any]) -> Any:
         try:
@@ -162,7 +165,7 @@ class RequestBuilder:
                 if self.strict:
                     raise bad_request(key, "maps and repeated messages cannot be query parameters")
                 continue
-            if leaf.type == FD.TYPE_MESSAGE and leaf.message_type.full_name not in (
+            if leaf.type == FD.TYPE_MESSAGE and _mt(leaf).full_name not in (
                 STRING_FORM | WRAPPERS | _BLIND
             ):
                 raise bad_request(key, "a message field cannot be set from one query parameter")
@@ -201,11 +204,11 @@ class RequestBuilder:
 
             return parse_bytes
         if t == FD.TYPE_MESSAGE:
-            name = fd.message_type.full_name
-            dec = self.conv.decoder(fd.message_type)
+            name = _mt(fd).full_name
+            dec = self.conv.decoder(_mt(fd))
             if name in WRAPPERS:
-                inner = self._scalar_parser(fd.message_type.fields_by_name["value"])
-                cls = self.registry.message_class(fd.message_type)
+                inner = self._scalar_parser(_mt(fd).fields_by_name["value"])
+                cls = self.registry.message_class(_mt(fd))
                 return lambda s, p: cls(value=inner(s, p))
             if name in _BLIND:
 
@@ -223,7 +226,7 @@ class RequestBuilder:
 
 
 def _is_map_field(fd: descriptor.FieldDescriptor) -> bool:
-    return fd.is_repeated and fd.message_type is not None and fd.message_type.GetOptions().map_entry
+    return fd.is_repeated and fd.message_type is not None and _mt(fd).GetOptions().map_entry
 
 
 def _parent(req: Message, chain: Chain) -> Message:
@@ -284,8 +287,8 @@ def field_mask_paths(body: dict[str, Any], desc: descriptor.Descriptor) -> list[
             elif (
                 fd.message_type is not None
                 and isinstance(value, dict)
-                and fd.message_type.full_name not in _BLIND | STRING_FORM | WRAPPERS
-                and fd.message_type.full_name != "google.protobuf.Any"
+                and _mt(fd).full_name not in _BLIND | STRING_FORM | WRAPPERS
+                and _mt(fd).full_name != "google.protobuf.Any"
             ):
                 if value:
                     walk(value, fd.message_type, path + ".")
