@@ -204,3 +204,30 @@ def test_float32_max_round_trips(registry, converters) -> None:  # type: ignore[
     out = converters.to_json(cls(f_float=3.4028234663852886e38))
     assert out["fFloat"] == 3.4028235e38
     assert converters.from_json(cls.DESCRIPTOR, out).f_float == 3.4028234663852886e38
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1970-01-01T00:00:00Z",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59.999999999Z",
+        "2024-02-29T12:00:00.5Z",
+        "2024-05-06T07:08:09+02:00",  # offset: protobuf's parser
+        "2023-02-29T00:00:00Z",  # invalid day: protobuf's parser refuses it
+        "2024-13-01T00:00:00Z",
+    ],
+)
+def test_timestamp_fast_path_agrees_with_protobuf(registry, converters, text) -> None:  # type: ignore[no-untyped-def]
+    from google.protobuf import timestamp_pb2
+
+    desc = registry.pool.FindMessageTypeByName("google.protobuf.Timestamp")
+    expected = timestamp_pb2.Timestamp()
+    try:
+        expected.FromJsonString(text)
+    except ValueError:
+        with pytest.raises(JsonError):
+            converters.from_json(desc, text)
+        return
+    got = converters.from_json(desc, text)
+    assert (got.seconds, got.nanos) == (expected.seconds, expected.nanos)
