@@ -20,6 +20,9 @@ from colonnade.devstack.postgres import PostgresServer
 from colonnade.runtime.server import ServiceServer
 from colonnade.runtime.settings import Settings
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CATALOG_DESCRIPTORS = REPO_ROOT / "services" / "colonnade" / "descriptors" / "colonnade.binpb"
+
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
@@ -115,9 +118,27 @@ async def channel(catalog_target: str) -> AsyncIterator[grpc.aio.Channel]:
 
 
 @pytest.fixture
+async def gateway_port(catalog_target: str) -> AsyncIterator[int]:
+    """The REST gateway on a free port in front of ``catalog_target``."""
+    from colonnade.gateway.app import Gateway
+    from colonnade.gateway.config import GatewayConfig
+    from colonnade.gateway.descriptors import load_registry
+    from colonnade.gateway.server import serve
+
+    cfg = GatewayConfig(
+        descriptors=[str(CATALOG_DESCRIPTORS)],
+        backends=[f"colonnade.catalog.v1.CatalogService={catalog_target}"],
+        port=0,
+    )
+    app = Gateway(cfg, load_registry(cfg.descriptors))
+    await app.startup()
+    server = await serve(app, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+    await app.shutdown()
+
+
+@pytest.fixture
 def unique() -> str:
     """A short unique suffix so tests sharing the database don't collide."""
     return uuid.uuid4().hex[:10]
-
-
-REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -5,34 +5,16 @@ Uses the session's catalog fixtures (tests/conftest.py), so it is an integration
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
-from colonnade.gateway.app import Gateway
-from colonnade.gateway.config import GatewayConfig
-from colonnade.gateway.descriptors import load_registry
-from colonnade.gateway.server import serve
 from tests.gateway.httpclient import request
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
-CATALOG_SET = Path(__file__).resolve().parents[2] / "services/colonnade/descriptors/colonnade.binpb"
 
 
 @pytest.fixture
-async def port(catalog_target: str) -> AsyncIterator[int]:
-    cfg = GatewayConfig(
-        descriptors=[str(CATALOG_SET)],
-        backends=[f"colonnade.catalog.v1.CatalogService={catalog_target}"],
-        port=0,
-    )
-    app = Gateway(cfg, load_registry(cfg.descriptors))
-    await app.startup()
-    server = await serve(app, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    server.close()
-    await app.shutdown()
+def port(gateway_port: int) -> int:
+    return gateway_port
 
 
 def _product(unique: str) -> dict[str, object]:

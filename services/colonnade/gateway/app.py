@@ -21,6 +21,7 @@ from colonnade.gateway import errors
 from colonnade.gateway.backend import BackendMap, Backends
 from colonnade.gateway.config import GatewayConfig
 from colonnade.gateway.descriptors import Registry
+from colonnade.gateway.docs import ApiDocs
 from colonnade.gateway.errors import GatewayError
 from colonnade.gateway.headers import metadata_headers, outgoing_metadata, parse_grpc_timeout
 from colonnade.gateway.jsonconv import Converters
@@ -89,6 +90,7 @@ class Gateway:
         self.cors_any = "*" in cfg.cors_origins
         self.cors_origins = {o.encode() for o in cfg.cors_origins if o != "*"}
         self.default_timeout = cfg.default_timeout or None
+        self.docs = ApiDocs(cfg.descriptors)
         self.started = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -165,6 +167,12 @@ class Gateway:
                 return
             if path in (HEALTHZ, READYZ):
                 await self._health(path, base, send)
+                return
+            page = self.docs.handle(method, path)
+            if page is not None:
+                status, kind, content = page
+                headers = [*base, (b"content-type", kind.encode()), (b"cache-control", b"no-cache")]
+                await self._send(send, status, headers, b"" if method == "HEAD" else content, [])
                 return
             match = self.router.match(method, path)
             if match is None:

@@ -1,0 +1,98 @@
+"""The API documents and docs page the gateway serves.
+
+* ``/openapi.json``: OpenAPI 3.0.3 of every service the gateway fronts;
+* ``/swagger.json``: the Swagger 2.0 rendering;
+* ``/docs``: Swagger UI, its assets served from the ``swagger-ui-bundle`` wheel (never
+  a CDN), pointed at ``/openapi.json``.
+
+Documents are generated once, on first request, from the same descriptor sets as the
+routes, so they always describe what this gateway does.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from colonnade.gateway.openapi import Options, generate
+
+OPENAPI_PATH = "/openapi.json"
+SWAGGER_PATH = "/swagger.json"
+DOCS_PATH = "/docs"
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>{title} — API documentation</title>
+  <link rel="stylesheet" href="/docs/swagger-ui.css">
+  <link rel="icon" type="image/png" href="/docs/favicon-32x32.png">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/swagger-ui-bundle.js"></script>
+  <script src="/docs/swagger-ui-standalone-preset.js"></script>
+  <script src="/docs/init.js"></script>
+</body>
+</html>
+"""
+
+# Kept out of the page so a strict Content-Security-Policy (no inline scripts) holds.
+_INIT = """window.ui = SwaggerUIBundle({
+  url: "/openapi.json",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+  layout: "StandaloneLayout"
+});
+"""
+
+Response = tuple[int, str, bytes]
+
+
+def _assets() -> Path:
+    from swagger_ui_bundle import swagger_ui_path
+
+    return Path(str(swagger_ui_path))
+
+
+class ApiDocs:
+    """Answers the documentation paths; :meth:`handle` returns ``None`` for any other path."""
+
+    def __init__(self, descriptor_sets: Sequence[str | Path], title: str = "Colonnade API") -> None:
+        self._sets = list(descriptor_sets)
+        self._title = title
+        self._cache: dict[str, bytes] = {}
+
+    def _document(self, fmt: str) -> bytes:
+        if fmt not in self._cache:
+            doc = generate(self._sets, fmt, Options(title=self._title))  # type: ignore[arg-type]
+            self._cache[fmt] = orjson.dumps(doc)
+        return self._cache[fmt]
+
+    def handle(self, method: str, path: str) -> Response | None:
+        if (
+            path not in (OPENAPI_PATH, SWAGGER_PATH)
+            and path != DOCS_PATH
+            and not path.startswith(DOCS_PATH + "/")
+        ):
+            return None
+        if method not in ("GET", "HEAD"):
+            return None
+        if path == OPENAPI_PATH:
+            return 200, "application/json", self._document("openapi3")
+        if path == SWAGGER_PATH:
+            return 200, "application/json", self._document("swagger2")
+        if path in (DOCS_PATH, DOCS_PATH + "/"):
+            return 200, "text/html; charset=utf-8", _PAGE.format(title=self._title).encode()
+        name = path[len(DOCS_PATH) + 1 :]
+        if name == "init.js":
+            return 200, "application/javascript", _INIT.encode()
+        asset = _assets() / name
+        if "/" in name or name.startswith(".") or not asset.is_file():
+            return None
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return 200, kind, asset.read_bytes()
