@@ -64,6 +64,8 @@ async def test_schemathesis_fuzz_finds_no_server_errors_or_schema_mismatches(
         "--phases",
         "examples,coverage,fuzzing",
         "--continue-on-failure",
+        "--generation-database",
+        "none",
         "--request-timeout",
         "10",
         "--report",
