@@ -1,0 +1,1 @@
+"""Deployment helpers shared by ``scripts/deploy.py`` and the Terraform tests."""
