@@ -215,7 +215,8 @@ def _banner(catalog_target: str, gateway_port: int | None) -> str:
             f"    curl {base}/v1/products/fountain-pen",
             f"    curl -X POST {base}/v1/products -H 'content-type: application/json' \\",
             '         -d \'{"sku":"MUG-1","title":"Mug","price":{"currencyCode":"EUR","units":"9"}}\'',  # noqa: E501
-            f"  Browser          {base}/docs   (API docs: try every operation)",
+            f"  Browser          {base}/        (the catalog's web UI)",
+            f"                   {base}/docs    (API docs: try every operation)",
         ]
     return "\n".join(lines) + "\n"
 

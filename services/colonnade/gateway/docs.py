@@ -1,9 +1,11 @@
-"""The API documents and docs page the gateway serves.
+"""The pages the gateway serves besides the API: documents, docs page and web UI.
 
 * ``/openapi.json``: OpenAPI 3.0.3 of every service the gateway fronts;
 * ``/swagger.json``: the Swagger 2.0 rendering;
 * ``/docs``: Swagger UI, its assets served from the ``swagger-ui-bundle`` wheel (never
-  a CDN), pointed at ``/openapi.json``.
+  a CDN), pointed at ``/openapi.json``;
+* ``/``, ``/app.js``, ``/app.css``: the catalog's web UI (``colonnade.web``), the same
+  files CloudFront serves from S3 in AWS.
 
 Documents are generated once, on first request, from the same descriptor sets as the
 routes, so they always describe what this gateway does.
@@ -53,6 +55,20 @@ _INIT = """window.ui = SwaggerUIBundle({
 Response = tuple[int, str, bytes]
 
 
+WEB_FILES = {
+    "/": "index.html",
+    "/index.html": "index.html",
+    "/app.js": "app.js",
+    "/app.css": "app.css",
+}
+
+
+def _web_root() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("colonnade.web")))
+
+
 def _assets() -> Path:
     from swagger_ui_bundle import swagger_ui_path
 
@@ -60,7 +76,7 @@ def _assets() -> Path:
 
 
 class ApiDocs:
-    """Answers the documentation paths; :meth:`handle` returns ``None`` for any other path."""
+    """Answers the pages above; :meth:`handle` returns ``None`` for any other path."""
 
     def __init__(self, descriptor_sets: Sequence[str | Path], title: str = "Colonnade API") -> None:
         self._sets = list(descriptor_sets)
@@ -74,13 +90,19 @@ class ApiDocs:
         return self._cache[fmt]
 
     def handle(self, method: str, path: str) -> Response | None:
+        if method not in ("GET", "HEAD"):
+            return None
+        web = WEB_FILES.get(path)
+        if web is not None:
+            kind = mimetypes.guess_type(web)[0] or "application/octet-stream"
+            if kind.startswith("text/") or kind.endswith("javascript"):
+                kind += "; charset=utf-8"
+            return 200, kind, (_web_root() / web).read_bytes()
         if (
             path not in (OPENAPI_PATH, SWAGGER_PATH)
             and path != DOCS_PATH
             and not path.startswith(DOCS_PATH + "/")
         ):
-            return None
-        if method not in ("GET", "HEAD"):
             return None
         if path == OPENAPI_PATH:
             return 200, "application/json", self._document("openapi3")
