@@ -49,7 +49,7 @@ fmt: venv ## format the code
 typecheck: gen
 	$(PY) -m mypy
 
-bench: setup ## REST via the gateway vs direct gRPC on the catalog: build/bench/gateway.{json,md}
+bench: setup ## REST via the gateway vs direct gRPC and vs grpc-gateway (Go, built offline): build/bench/gateway.{json,md}
 	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 clean: ## remove the virtualenv, generated code and local data

@@ -2,17 +2,22 @@
 """`make bench`: REST through the gateway vs direct gRPC on the same catalog method.
 
 One run on this machine, placement "backend-bound" (docs: performance anchors): the catalog
-service pinned to the last CPU, the gateway and the load generators pinned to CPU 0. Measures
+service pinned to the last CPU, the gateways and the load generators pinned to CPU 0. Measures,
+in interleaved rounds (median and range reported):
 
 * direct gRPC `GetProduct` with h2load (hand-made gRPC frames), latency from its per-request log;
-* `GET /v1/products/{id}` through the gateway with wrk;
-* CPU microseconds per request of the gateway and the catalog processes (from /proc/<pid>/stat);
+* `GET /v1/products/{id}` through our gateway with wrk;
+* the same through grpc-gateway v1.6.4 (Go), the compiled reference, built offline from Debian's
+  packages by scripts/bench_goref.py into build/bench/goref (installed with apt-get when missing
+  and running as root; otherwise the report says what is missing);
+* CPU microseconds per request of each gateway and of the catalog (from /proc/<pid>/stat), and
+  the load generators' CPU share (wait4 rusage);
 * the JSON converters against json_format on the catalog's Product (µs per call).
 
 It starts its own PostgreSQL and memcached (devstack helpers) on free ports, seeds one product,
 and writes build/bench/gateway.json and build/bench/gateway.md. wrk and h2load come from Debian
-(`apt-get install -y wrk nghttp2-client`, done here when missing and allowed). A compiled
-reference gateway (grpc-gateway, Go) is built only when Go is installed; the report says so.
+(`apt-get install -y wrk nghttp2-client`, done here when missing and allowed). `--serve` starts
+everything and waits, for profiling by hand (py-spy, perf) under your own load.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import struct
 import subprocess
@@ -188,26 +194,177 @@ async def seed_product(target: str) -> bytes:
         return req.SerializeToString()
 
 
-def measure(pid: int, fn: Any) -> tuple[Any, float]:
-    before = cpu_seconds(pid)
-    result = fn()
-    return result, cpu_seconds(pid) - before
+def summary(values: list[float]) -> dict[str, float]:
+    """Median and range of repeated measurements."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def load_cpu(cmd: list[str]) -> tuple[str, float]:
+    """Runs a load generator; returns its stdout and the CPU seconds it used (wait4 rusage)."""
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {text[-400:]}")
+    return text, usage.ru_utime + usage.ru_stime
+
+
+class Bench:
+    """The processes under test and the measurements on them."""
+
+    def __init__(self, args: argparse.Namespace, tmp: Path, target: str, frame: Path) -> None:
+        self.args = args
+        self.tmp = tmp
+        self.target = target
+        self.frame = frame
+
+    def h2load(self, cat_pid: int) -> dict[str, Any]:
+        d, c = self.args.duration, self.args.connections
+        log = self.tmp / "h2load.log"
+        before = cpu_seconds(cat_pid)
+        text, gen_cpu = load_cpu(
+            pinned(
+                0,
+                [
+                    "h2load",
+                    "-c",
+                    "4",
+                    "-m",
+                    str(max(1, c // 4)),
+                    "-D",
+                    str(d),
+                    "--warm-up-time",
+                    str(self.args.warmup),
+                    "-H",
+                    "content-type: application/grpc",
+                    "-H",
+                    "te: trailers",
+                    "-d",
+                    str(self.frame),
+                    "--log-file",
+                    str(log),
+                    f"http://{self.target}/colonnade.catalog.v1.CatalogService/GetProduct",
+                ],
+            )
+        )
+        cat_cpu = cpu_seconds(cat_pid) - before
+        out = parse_h2load(text, log)
+        # h2load's warm-up is not in its count: charge the measured share by time
+        share = d / (d + self.args.warmup)
+        out["catalog_cpu_us_per_request"] = cat_cpu * share / max(1, out["requests"]) * 1e6
+        out["loadgen_cpu_share"] = gen_cpu / (d + self.args.warmup)
+        return out
+
+    def wrk(self, url: str, gw_pid: int, cat_pid: int) -> dict[str, Any]:
+        d, c = self.args.duration, self.args.connections
+        load_cpu(pinned(0, ["wrk", "-t1", f"-c{c}", f"-d{self.args.warmup}s", url]))
+        cat_before, gw_before = cpu_seconds(cat_pid), cpu_seconds(gw_pid)
+        text, gen_cpu = load_cpu(pinned(0, ["wrk", "-t1", f"-c{c}", f"-d{d}s", "--latency", url]))
+        cat_cpu = cpu_seconds(cat_pid) - cat_before
+        gw_cpu = cpu_seconds(gw_pid) - gw_before
+        out = parse_wrk(text)
+        n = max(1, out["requests"])
+        out["gateway_cpu_us_per_request"] = gw_cpu / n * 1e6
+        out["catalog_cpu_us_per_request"] = cat_cpu / n * 1e6
+        out["loadgen_cpu_share"] = gen_cpu / d
+        return out
+
+
+def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, v in runs[0].items() if isinstance(v, (int, float))]
+    return {k: summary([float(r[k]) for r in runs]) for k in keys}
+
+
+def start_gateway(target: str, port: int, workers: int, env: dict[str, str]) -> Any:
+    return subprocess.Popen(
+        pinned(
+            0,
+            [
+                sys.executable,
+                "-m",
+                "colonnade.gateway",
+                "--descriptors",
+                str(DESCRIPTORS),
+                "--backend",
+                f"colonnade.catalog.v1.CatalogService={target}",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--log-level",
+                "WARNING",
+            ],
+        ),
+        env=env,
+    )
+
+
+def get_json(url: str) -> Any:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_SECONDS", "10")))
+    ap.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load per run")
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=int(os.environ.get("BENCH_REPEATS", "5")),
+        help="runs per path, interleaved (ours, reference, ours, …); median and range reported",
+    )
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--gateway-workers", type=int, default=1)
+    ap.add_argument("--no-reference", action="store_true", help="skip the Go reference gateway")
+    ap.add_argument(
+        "--serve",
+        action="store_true",
+        help="start everything, print the URLs and PIDs and wait (for profiling by hand)",
+    )
     args = ap.parse_args()
     ensure_tools()
     sys.path.insert(0, str(ROOT / "services"))
+    import bench_goref  # scripts/ is on sys.path (run as a script)
+
     from colonnade.devstack.memcached import MemcachedServer
     from colonnade.devstack.ports import free_port
     from colonnade.devstack.postgres import PostgresServer
 
+    reference: dict[str, Any] = {"built": False}
+    ref_binary: Path | None = None
+    if args.no_reference:
+        reference["note"] = "skipped (--no-reference)"
+    else:
+        why_not = bench_goref.ensure_toolchain()
+        if why_not is None:
+            try:
+                started = time.monotonic()
+                ref_binary = bench_goref.build(OUT / "goref")
+                reference.update(
+                    built=True,
+                    build_seconds=round(time.monotonic() - started, 1),
+                    packages=bench_goref.versions(),
+                    note="grpc-gateway v1.6.4 (Debian), built offline in GOPATH mode by "
+                    "scripts/bench_goref.py on a wire-compatible catalog proto; "
+                    "JSONPb{OrigName: false, EmitDefaults: true}",
+                )
+            except (subprocess.CalledProcessError, OSError) as exc:
+                reference["note"] = f"not built: the Go build failed: {exc}"
+        else:
+            reference["note"] = why_not
+        print(f"reference gateway: {reference['note']}", flush=True)
+
     ncpu = os.cpu_count() or 1
     backend_cpu = ncpu - 1
+    load_before = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="colonnade-bench-"))
     pg = PostgresServer(tmp / "pg", free_port(), durable=False)
     mc = MemcachedServer(free_port())
@@ -234,7 +391,7 @@ def main() -> int:
             await migrate(settings, "catalog", "colonnade.catalog.migrations")
 
         asyncio.run(prepare())
-        cport, gport = free_port(), free_port()
+        cport, gport, rport = free_port(), free_port(), free_port()
         catalog = subprocess.Popen(
             pinned(backend_cpu, [sys.executable, "-m", "colonnade.catalog"]),
             env={**env, "SERVICE_NAME": "catalog", "GRPC_PORT": str(cport)},
@@ -244,135 +401,88 @@ def main() -> int:
         target = f"127.0.0.1:{cport}"
         request_bytes = asyncio.run(seed_product(target))
         name = "/v1/" + request_bytes[2:].decode()
-        gateway = subprocess.Popen(
-            pinned(
-                0,
-                [
-                    sys.executable,
-                    "-m",
-                    "colonnade.gateway",
-                    "--descriptors",
-                    str(DESCRIPTORS),
-                    "--backend",
-                    f"colonnade.catalog.v1.CatalogService={target}",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(gport),
-                    "--workers",
-                    str(args.gateway_workers),
-                    "--log-level",
-                    "WARNING",
-                ],
-            ),
-            env=env,
-        )
+        gateway = start_gateway(target, gport, args.gateway_workers, env)
         procs.append(gateway)
         wait_port(gport)
+        ours_url = f"http://127.0.0.1:{gport}{name}"
+        ref_url = f"http://127.0.0.1:{rport}{name}"
+        ref = None
+        if ref_binary is not None:
+            ref = subprocess.Popen(
+                pinned(0, [str(ref_binary), "-listen", f"127.0.0.1:{rport}", "-backend", target])
+            )
+            procs.append(ref)
+            wait_port(rport)
         frame = tmp / "get.bin"
         frame.write_bytes(grpc_frame(request_bytes))
-        d, c = args.duration, args.connections
-        # catalog PID: taskset execs, so the Popen pid is the python process
-        cat_pid = catalog.pid
-        gw_pid = gateway.pid
+        # taskset execs: the Popen pids are the server processes themselves
+        cat_pid, gw_pid = catalog.pid, gateway.pid
+        sample = get_json(ours_url)
+        if ref is not None:
+            ref_sample = get_json(ref_url)
+            reference["same_json"] = ref_sample == sample
+            if ref_sample != sample:
+                reference["sample_response"] = ref_sample
+        if args.serve:
+            print(f"catalog {target} pid {cat_pid}\nours {ours_url} pid {gw_pid}", flush=True)
+            if ref is not None:
+                print(f"reference {ref_url} pid {ref.pid}", flush=True)
+            print("serving; Ctrl-C or SIGTERM to stop", flush=True)
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                return 0
 
-        def run_h2load() -> dict[str, Any]:
-            log = tmp / "h2load.log"
-            text = subprocess.run(
-                pinned(
-                    0,
-                    [
-                        "h2load",
-                        "-c",
-                        "4",
-                        "-m",
-                        str(max(1, c // 4)),
-                        "-D",
-                        str(d),
-                        "--warm-up-time",
-                        "2",
-                        "-H",
-                        "content-type: application/grpc",
-                        "-H",
-                        "te: trailers",
-                        "-d",
-                        str(frame),
-                        "--log-file",
-                        str(log),
-                        f"http://{target}/colonnade.catalog.v1.CatalogService/GetProduct",
-                    ],
-                ),
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            return parse_h2load(text, log)
-
-        def run_wrk() -> dict[str, Any]:
-            subprocess.run(  # warm-up
-                pinned(0, ["wrk", "-t1", f"-c{c}", "-d2s", f"http://127.0.0.1:{gport}{name}"]),
-                capture_output=True,
-                check=True,
-            )
-            text = subprocess.run(
-                pinned(
-                    0,
-                    [
-                        "wrk",
-                        "-t1",
-                        f"-c{c}",
-                        f"-d{d}s",
-                        "--latency",
-                        f"http://127.0.0.1:{gport}{name}",
-                    ],
-                ),
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            return parse_wrk(text)
-
-        # check the gateway answers before measuring it
-        import urllib.request
-
-        with urllib.request.urlopen(f"http://127.0.0.1:{gport}{name}", timeout=10) as r:
-            sample = json.loads(r.read())
-        direct, direct_cat_cpu = measure(cat_pid, run_h2load)
-        cat_before, gw_before = cpu_seconds(cat_pid), cpu_seconds(gw_pid)
-        rest = run_wrk()
-        rest_cat_cpu = cpu_seconds(cat_pid) - cat_before
-        gw_cpu = cpu_seconds(gw_pid) - gw_before
-        # wrk's warm-up requests are not in its count; estimate the measured share by time
-        measured_gw_cpu = gw_cpu * d / (d + 2)
-        measured_cat_cpu = rest_cat_cpu * d / (d + 2)
-        direct["catalog_cpu_us_per_request"] = direct_cat_cpu / max(1, direct["requests"]) * 1e6
-        rest["catalog_cpu_us_per_request"] = measured_cat_cpu / max(1, rest["requests"]) * 1e6
-        rest["gateway_cpu_us_per_request"] = measured_gw_cpu / max(1, rest["requests"]) * 1e6
-        conv = converter_bench()
-        go = shutil.which("go")
-        report = {
+        bench = Bench(args, tmp, target, frame)
+        direct_runs, ours_runs, ref_runs = [], [], []
+        for i in range(args.repeats):
+            print(f"round {i + 1}/{args.repeats}", flush=True)
+            direct_runs.append(bench.h2load(cat_pid))
+            ours_runs.append(bench.wrk(ours_url, gw_pid, cat_pid))
+            if ref is not None:
+                ref_runs.append(bench.wrk(ref_url, ref.pid, cat_pid))
+        load_after = os.getloadavg()
+        direct, rest = summarize_runs(direct_runs), summarize_runs(ours_runs)
+        report: dict[str, Any] = {
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "machine": {
                 "cpus": ncpu,
                 "python": platform.python_version(),
                 "platform": platform.platform(),
+                "loadavg_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
             },
-            "placement": f"catalog on CPU {backend_cpu}; gateway, wrk and h2load on CPU 0",
+            "versions": versions(),
+            "placement": f"catalog on CPU {backend_cpu}; gateways, wrk and h2load on CPU 0",
             "method": "colonnade.catalog.v1.CatalogService/GetProduct (cached product)",
-            "duration_s": d,
-            "connections": c,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "repeats": args.repeats,
+            "connections": args.connections,
             "gateway_workers": args.gateway_workers,
             "sample_response": sample,
             "direct_grpc": direct,
             "rest_via_gateway": rest,
-            "throughput_ratio": rest["rps"] / direct["rps"],
-            "converters": conv,
-            "reference_gateway": (
-                "Go found but building grpc-gateway is not automated yet"
-                if go
-                else "Go is not installed: no compiled reference gateway was built"
-            ),
+            "throughput_ratio": rest["rps"]["median"] / direct["rps"]["median"],
+            "reference_gateway": reference,
+            "runs": {"direct_grpc": direct_runs, "rest_via_gateway": ours_runs},
         }
+        if ref_runs:
+            refs = summarize_runs(ref_runs)
+            pairs = [
+                o["gateway_cpu_us_per_request"] / r["gateway_cpu_us_per_request"]
+                for o, r in zip(ours_runs, ref_runs, strict=True)
+            ]
+            report["rest_via_reference"] = refs
+            report["runs"]["rest_via_reference"] = ref_runs
+            report["cpu_ratio_vs_reference"] = {
+                "median_of_medians": rest["gateway_cpu_us_per_request"]["median"]
+                / refs["gateway_cpu_us_per_request"]["median"],
+                "per_round": summary(pairs),
+                "target": 1.2,
+            }
+        report["converters"] = converter_bench()
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / "gateway.json").write_text(json.dumps(report, indent=2) + "\n")
         (OUT / "gateway.md").write_text(markdown(report))
@@ -391,42 +501,97 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def versions() -> dict[str, str]:
+    import grpc
+    from google.protobuf import __version__ as pb_version
+    from google.protobuf.internal import api_implementation
+
+    out = {"grpcio": grpc.__version__, "protobuf": pb_version}
+    out["protobuf_backend"] = api_implementation.Type()
+    try:
+        import uvloop
+
+        out["uvloop"] = uvloop.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+def _fmt(s: dict[str, float], digits: int = 0) -> str:
+    return f"{s['median']:.{digits}f} ({s['min']:.{digits}f}..{s['max']:.{digits}f})"
+
+
 def markdown(r: dict[str, Any]) -> str:
     d, g, c = r["direct_grpc"], r["rest_via_gateway"], r["converters"]
-    return "\n".join(
-        [
-            "# Gateway benchmark",
-            "",
-            f"{r['when']} · {r['machine']['cpus']} CPUs · Python {r['machine']['python']} · "
-            f"{r['duration_s']} s per run · {r['connections']} connections · "
-            f"{r['gateway_workers']} gateway worker(s)",
-            "",
-            f"Method: {r['method']}. Placement: {r['placement']}.",
-            "",
-            "| path | req/s | p50 ms | p99 ms | gateway CPU µs/req | catalog CPU µs/req |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
-            f"| direct gRPC (h2load) | {d['rps']:.0f} | {d['p50_ms']:.2f} | {d['p99_ms']:.2f} | - "
-            f"| {d['catalog_cpu_us_per_request']:.0f} |",
-            f"| REST via gateway (wrk) | {g['rps']:.0f} | {g['p50_ms']:.2f} | {g['p99_ms']:.2f} "
-            f"| {g['gateway_cpu_us_per_request']:.0f} | {g['catalog_cpu_us_per_request']:.0f} |",
-            "",
-            f"Throughput ratio REST/gRPC: **{r['throughput_ratio']:.2f}** (target ≥ 0.9 when the "
-            "backend is the bottleneck).",
-            "",
-            "JSON converters on a catalog Product (µs per call, best of 5):",
-            "",
-            "| direction | compiled | json_format | ratio |",
-            "| --- | ---: | ---: | ---: |",
-            f"| proto → JSON | {c['to_json_compiled_us']:.2f} | {c['to_json_json_format_us']:.2f} "
-            f"| {c['to_json_ratio']:.2f} |",
-            f"| JSON → proto | {c['from_json_compiled_us']:.2f} "
-            f"| {c['from_json_json_format_us']:.2f} "
-            f"| {c['from_json_ratio']:.2f} |",
-            "",
-            f"Reference gateway: {r['reference_gateway']}.",
+    ref = r["reference_gateway"]
+    rows = [
+        f"| direct gRPC (h2load) | {_fmt(d['rps'])} | {_fmt(d['p50_ms'], 2)} "
+        f"| {_fmt(d['p99_ms'], 2)} | - | {_fmt(d['catalog_cpu_us_per_request'])} "
+        f"| {_fmt(d['loadgen_cpu_share'], 2)} |",
+        f"| REST via our gateway (wrk) | {_fmt(g['rps'])} | {_fmt(g['p50_ms'], 2)} "
+        f"| {_fmt(g['p99_ms'], 2)} | **{_fmt(g['gateway_cpu_us_per_request'])}** "
+        f"| {_fmt(g['catalog_cpu_us_per_request'])} | {_fmt(g['loadgen_cpu_share'], 2)} |",
+    ]
+    if "rest_via_reference" in r:
+        x = r["rest_via_reference"]
+        rows.append(
+            f"| REST via grpc-gateway v1.6.4 (wrk) | {_fmt(x['rps'])} | {_fmt(x['p50_ms'], 2)} "
+            f"| {_fmt(x['p99_ms'], 2)} | **{_fmt(x['gateway_cpu_us_per_request'])}** "
+            f"| {_fmt(x['catalog_cpu_us_per_request'])} | {_fmt(x['loadgen_cpu_share'], 2)} |"
+        )
+    lines = [
+        "# Gateway benchmark",
+        "",
+        f"{r['when']} · {r['machine']['cpus']} CPUs · Python {r['machine']['python']} · "
+        f"{r['duration_s']} s per run after {r['warmup_s']} s warm-up · {r['repeats']} rounds "
+        f"interleaved · {r['connections']} connections · {r['gateway_workers']} gateway "
+        "worker(s)",
+        "",
+        f"Method: {r['method']}. Placement: {r['placement']}. Versions: "
+        + ", ".join(f"{k} {v}" for k, v in r["versions"].items())
+        + ".",
+        "",
+        "Shared machine: 1-minute load average "
+        f"{r['machine']['loadavg_1m_before_after'][0]} before, "
+        f"{r['machine']['loadavg_1m_before_after'][1]} after (other work runs on the same two "
+        "cores); figures are medians with the range over the rounds in parentheses.",
+        "",
+        "| path | req/s | p50 ms | p99 ms | gateway CPU µs/req | catalog CPU µs/req "
+        "| load generator CPU share |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *rows,
+        "",
+        f"Throughput ratio REST/gRPC (R1): **{r['throughput_ratio']:.2f}** (target ≥ 0.9 when "
+        "the backend is the bottleneck).",
+        "",
+    ]
+    if "cpu_ratio_vs_reference" in r:
+        q = r["cpu_ratio_vs_reference"]
+        lines += [
+            "Gateway CPU per request, ours ÷ grpc-gateway (R2): "
+            f"**{q['median_of_medians']:.2f}** (per round {_fmt(q['per_round'], 2)}; target ≤ "
+            f"{q['target']}).",
             "",
         ]
-    )
+    lines += [
+        f"Reference gateway: {ref['note']}."
+        + (
+            f" Same JSON as ours on the sample product: {ref['same_json']}."
+            if "same_json" in ref
+            else ""
+        ),
+        "",
+        "JSON converters on a catalog Product (µs per call, best of 5):",
+        "",
+        "| direction | compiled | json_format | ratio |",
+        "| --- | ---: | ---: | ---: |",
+        f"| proto → JSON | {c['to_json_compiled_us']:.2f} | {c['to_json_json_format_us']:.2f} "
+        f"| {c['to_json_ratio']:.2f} |",
+        f"| JSON → proto | {c['from_json_compiled_us']:.2f} "
+        f"| {c['from_json_json_format_us']:.2f} | {c['from_json_ratio']:.2f} |",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
