@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from google.protobuf import descriptor_pool, json_format, message_factory
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from colonnade.gateway.descriptors import Registry
-from colonnade.gateway.jsonconv import Converters, JsonError
+from colonnade.gateway.jsonconv import Converters, JsonError, _enc_timestamp
 from tests.gateway import strategies
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -231,3 +232,27 @@ def test_timestamp_fast_path_agrees_with_protobuf(registry, converters, text) ->
         return
     got = converters.from_json(desc, text)
     assert (got.seconds, got.nanos) == (expected.seconds, expected.nanos)
+
+
+@SETTINGS
+@given(
+    seconds=st.one_of(
+        st.integers(-62135596800, 253402300799),
+        st.sampled_from([-62135596801, 253402300800, 0, -1, 86399, 86400]),
+    ),
+    nanos=st.one_of(
+        st.integers(0, 999_999_999),
+        st.sampled_from([0, 1, 1000, 1_000_000, 500_000_000, 999_999_999, -1, 1_000_000_000]),
+    ),
+)
+def test_timestamp_encoder_agrees_with_protobuf(seconds: int, nanos: int) -> None:
+    from google.protobuf import timestamp_pb2
+
+    ts = timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+    try:
+        expected = ts.ToJsonString()
+    except ValueError:
+        with pytest.raises(ValueError):
+            _enc_timestamp(ts)
+        return
+    assert _enc_timestamp(ts) == expected

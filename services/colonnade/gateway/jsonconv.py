@@ -2,8 +2,10 @@
 
 `google.protobuf.json_format` walks descriptors with reflection on every call; here each message
 type is walked once, and every field gets a small closure that knows its JSON name, kind and
-value conversion. Encoding produces plain Python values for orjson; decoding builds the message
-with one constructor call per (sub)message. `json_format` stays the oracle: the property tests in
+value conversion; with `emit_unpopulated` (the gateway's default) each message type's encoder
+is Python source generated from the descriptor and compiled with exec, one dict literal per
+message. Encoding produces plain Python values for orjson; decoding builds the message with one
+constructor call per (sub)message. `json_format` stays the oracle: the property tests in
 tests/gateway compare both directions on generated messages.
 
 Output follows grpc-gateway v2's default marshaler (protojson with `EmitUnpopulated`): every
@@ -18,6 +20,7 @@ import base64
 import binascii
 import calendar
 import datetime
+import keyword
 import math
 import re
 from collections.abc import Callable
@@ -408,6 +411,8 @@ class Converters:
             if inner is None:
                 return lambda m: m.value
             return lambda m: inner(m.value)
+        if name == "google.protobuf.Timestamp":
+            return _enc_timestamp
         if name in STRING_FORM:
             return lambda m: m.ToJsonString()
         if name == "google.protobuf.Struct":
@@ -419,6 +424,8 @@ class Converters:
         if name == "google.protobuf.Any":
             return self._any_encoder()
 
+        if self.emit_unpopulated:
+            return self._generate_encoder(desc)
         by_number: dict[int, tuple[str, Encoder | None]] = {}
         template: dict[str, Any] = {}
         for fd in desc.fields:
@@ -456,6 +463,83 @@ class Converters:
             return out
 
         return encode
+
+    def _generate_encoder(self, desc: descriptor.Descriptor) -> Encoder:
+        """Python source for one message type's encoder, compiled with exec.
+
+        Every field without presence is read by attribute and printed (grpc-gateway's
+        EmitUnpopulated); message fields print `null` when unset; members of real oneofs are
+        found with one WhichOneof per oneof, proto3 `optional` and proto2 fields with HasField.
+        Reading fields directly is cheaper than ListFields' (descriptor, value) pairs and a
+        dictionary lookup per field, and the output dict is built in one literal.
+        """
+        env: dict[str, Any] = {}
+        items: list[str] = []  # "key": expr, in declaration order
+        tail: list[str] = []  # statements for fields printed only when set
+        oneofs_done: set[str] = set()
+
+        def name_of(obj: Any) -> str:
+            ref = f"_e{len(env)}"
+            env[ref] = obj
+            return ref
+
+        def expr(fd: descriptor.FieldDescriptor, value: str) -> str:
+            if _is_map(fd):
+                kfd, vfd = _mt(fd).fields_by_name["key"], _mt(fd).fields_by_name["value"]
+                k = "k" if kfd.type == FD.TYPE_STRING else f"{name_of(_map_key_encoder(kfd))}(k)"
+                venc = self._value_encoder(vfd)
+                v = "v" if venc is None else f"{name_of(venc)}(v)"
+                return f"{{{k}: {v} for k, v in {value}.items()}}"
+            venc = self._value_encoder(fd)
+            if fd.is_repeated:
+                return (
+                    f"list({value})" if venc is None else f"[{name_of(venc)}(x) for x in {value}]"
+                )
+            if venc is str:
+                return f"str({value})"
+            return value if venc is None else f"{name_of(venc)}({value})"
+
+        def attr(fd: descriptor.FieldDescriptor) -> str:
+            if fd.name.isidentifier() and not keyword.iskeyword(fd.name):
+                return f"m.{fd.name}"
+            return f"getattr(m, {fd.name!r})"
+
+        for fd in desc.fields:
+            key = repr(fd.json_name)
+            oneof = fd.containing_oneof
+            if fd.is_repeated:
+                items.append(f"{key}: {expr(fd, attr(fd))}")
+            elif oneof is not None:  # real and synthetic (proto3 optional) oneofs
+                if oneof.name in oneofs_done:
+                    continue
+                oneofs_done.add(oneof.name)
+                tail.append(f"w = m.WhichOneof({oneof.name!r})")
+                for i, member in enumerate(oneof.fields):
+                    kw = "if" if i == 0 else "elif"
+                    tail.append(f"{kw} w == {member.name!r}:")
+                    tail.append(f"    out[{member.json_name!r}] = {expr(member, attr(member))}")
+            elif fd.has_presence:
+                # message fields print null (except Value, whose null would read back as a
+                # set NullValue); proto2 scalars only when set
+                if (
+                    fd.type in (FD.TYPE_MESSAGE, FD.TYPE_GROUP)
+                    and _mt(fd).full_name != "google.protobuf.Value"
+                ):
+                    items.append(
+                        f"{key}: {expr(fd, attr(fd))} if m.HasField({fd.name!r}) else None"
+                    )
+                else:
+                    tail.append(f"if m.HasField({fd.name!r}):")
+                    tail.append(f"    out[{key}] = {expr(fd, attr(fd))}")
+            else:
+                items.append(f"{key}: {expr(fd, attr(fd))}")
+        body = ["def encode(m):", "    out = {" + ", ".join(items) + "}"]
+        body += ["    " + line for line in tail]
+        body.append("    return out")
+        source = "\n".join(body)
+        code = compile(source, f"<encoder {desc.full_name}>", "exec")
+        exec(code, env)  # source built above from descriptor names and repr()s only
+        return env["encode"]  # type: ignore[no-any-return]
 
     def _any_encoder(self) -> Encoder:
         registry = self.registry
@@ -667,6 +751,40 @@ def _fast_timestamp(text: str) -> tuple[int, int] | None:
     frac = m.group(7)
     nanos = int(frac.ljust(9, "0")) if frac else 0
     return calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0)), nanos
+
+
+_EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
+_MIN_TIMESTAMP = -62135596800  # 0001-01-01T00:00:00Z
+_MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
+_day_prefix: dict[int, str] = {}
+
+
+def _enc_timestamp(m: Any) -> str:
+    """RFC 3339 in UTC with 0, 3, 6 or 9 fraction digits, as Timestamp.ToJsonString prints.
+
+    ToJsonString goes through datetime and several string operations in Python; here the
+    date part is cached per day and the rest is integer arithmetic. Out-of-range values go
+    to ToJsonString, which raises the same error json_format does.
+    """
+    seconds, nanos = m.seconds, m.nanos
+    if not (_MIN_TIMESTAMP <= seconds <= _MAX_TIMESTAMP and 0 <= nanos < 1_000_000_000):
+        return m.ToJsonString()  # type: ignore[no-any-return]
+    day, second_of_day = divmod(seconds, 86400)
+    prefix = _day_prefix.get(day)
+    if prefix is None:
+        if len(_day_prefix) > 4096:
+            _day_prefix.clear()
+        prefix = datetime.date.fromordinal(_EPOCH_ORDINAL + day).isoformat() + "T"
+        _day_prefix[day] = prefix
+    hour, rest = divmod(second_of_day, 3600)
+    minute, second = divmod(rest, 60)
+    if nanos == 0:
+        return f"{prefix}{hour:02d}:{minute:02d}:{second:02d}Z"
+    if nanos % 1_000_000 == 0:
+        return f"{prefix}{hour:02d}:{minute:02d}:{second:02d}.{nanos // 1_000_000:03d}Z"
+    if nanos % 1000 == 0:
+        return f"{prefix}{hour:02d}:{minute:02d}:{second:02d}.{nanos // 1000:06d}Z"
+    return f"{prefix}{hour:02d}:{minute:02d}:{second:02d}.{nanos:09d}Z"
 
 
 def _accepts_null(fd: descriptor.FieldDescriptor) -> bool:
