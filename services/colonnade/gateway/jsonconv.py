@@ -297,6 +297,7 @@ class Converters:
         self.ignore_unknown_fields = ignore_unknown_fields
         self._enc: dict[str, list[Encoder]] = {}
         self._dec: dict[str, list[Callable[[Any, str], Message]]] = {}
+        self._kw: dict[str, list[Callable[[Any, str], dict[str, Any]]]] = {}
 
     # -- public API ------------------------------------------------------------------------
 
@@ -333,11 +334,15 @@ class Converters:
 
     def field_decoder(self, fd: descriptor.FieldDescriptor) -> Decoder:
         """Decoder of a whole field value as a constructor keyword argument."""
+        return self._field_decoder(fd, kwargs_ok=True)
+
+    def _field_decoder(self, fd: descriptor.FieldDescriptor, *, kwargs_ok: bool) -> Decoder:
+        """`kwargs_ok`: submessages may come out as constructor keyword dicts."""
         if _is_map(fd):
             kfd = _mt(fd).fields_by_name["key"]
             kdec = self._map_key_decoder(kfd)
             vfd = _mt(fd).fields_by_name["value"]
-            vdec = self._value_decoder(vfd)
+            vdec = self._value_decoder(vfd, kwargs_ok=kwargs_ok)
             map_null_ok = _accepts_null(vfd)
 
             def dec_map(v: Any, path: str) -> dict[Any, Any]:
@@ -352,7 +357,7 @@ class Converters:
                 return out
 
             return dec_map
-        vdec = self._value_decoder(fd)
+        vdec = self._value_decoder(fd, kwargs_ok=kwargs_ok)
         if fd.is_repeated:
             list_null_ok = _accepts_null(fd)
 
@@ -587,10 +592,25 @@ class Converters:
             return dec_bool_key
         return self._value_decoder(fd)
 
-    def _value_decoder(self, fd: descriptor.FieldDescriptor) -> Decoder:
+    def _value_decoder(self, fd: descriptor.FieldDescriptor, *, kwargs_ok: bool = False) -> Decoder:
         t = fd.type
         if t == FD.TYPE_MESSAGE or t == FD.TYPE_GROUP:
-            cell = self._dec_cell(_mt(fd))
+            mt = _mt(fd)
+            if kwargs_ok and mt.full_name not in SPECIAL_JSON:
+                kw = self._kw_cell(mt)
+                return lambda v, p: kw[0](v, p)
+            if kwargs_ok and mt.full_name == "google.protobuf.Timestamp":
+                full = self._dec_cell(mt)
+
+                def dec_timestamp(v: Any, p: str) -> Any:
+                    if type(v) is str:
+                        fast = _fast_timestamp(v)
+                        if fast is not None:
+                            return {"seconds": fast[0], "nanos": fast[1]}
+                    return full[0](v, p)
+
+                return dec_timestamp
+            cell = self._dec_cell(mt)
             return lambda v, p: cell[0](v, p)
         if t == FD.TYPE_ENUM:
             return _dec_enum(fd)
@@ -655,18 +675,47 @@ class Converters:
         if name == "google.protobuf.Any":
             return self._any_decoder(cls)
 
-        fields: dict[str, tuple[str, Decoder, str | None, bool]] = {}
+        kw = self._kw_cell(desc)
+
+        def decode(v: Any, path: str) -> Message:
+            kwargs = kw[0](v, path)
+            try:
+                return cls(**kwargs)
+            except (TypeError, ValueError) as exc:  # pragma: no cover - decoders check first
+                raise JsonError(path, str(exc)) from None
+
+        return decode
+
+    def _kw_cell(self, desc: descriptor.Descriptor) -> list[Callable[[Any, str], dict[str, Any]]]:
+        cell = self._kw.get(desc.full_name)
+        if cell is None:
+            cell = [lambda v, p: {}]
+            self._kw[desc.full_name] = cell
+            cell[0] = self._compile_kwargs_decoder(desc)
+        return cell
+
+    def _compile_kwargs_decoder(
+        self, desc: descriptor.Descriptor
+    ) -> Callable[[Any, str], dict[str, Any]]:
+        """JSON object -> constructor keyword arguments of an ordinary message type.
+
+        Message-typed fields of ordinary types decode to nested dicts as well: protobuf's
+        constructor builds the whole tree in C, where one Python constructor call per
+        submessage would build each and then copy it into its parent.
+        """
+        fields: dict[str, tuple[str, Decoder, str | None, bool, str]] = {}
         for fd in desc.fields:
             oneof = fd.containing_oneof.name if fd.containing_oneof is not None else None
             nullable_value = not fd.is_repeated and _accepts_null(fd)
-            entry = (fd.name, self.field_decoder(fd), oneof, nullable_value)
+            dec = self._field_decoder(fd, kwargs_ok=True)
+            entry = (fd.name, dec, oneof, nullable_value, fd.json_name)
             fields[fd.json_name] = entry
-            fields.setdefault(fd.name, entry)
+            fields.setdefault(fd.name, (fd.name, dec, oneof, nullable_value, fd.name))
         ignore_unknown = self.ignore_unknown_fields
         full_name = desc.full_name
 
-        def decode(v: Any, path: str) -> Message:
-            if not isinstance(v, dict):
+        def decode(v: Any, path: str) -> dict[str, Any]:
+            if type(v) is not dict:
                 raise JsonError(path, f"expected an object ({full_name}), got {_describe(v)}")
             kwargs: dict[str, Any] = {}
             oneofs: dict[str, str] | None = None
@@ -676,7 +725,7 @@ class Converters:
                     if ignore_unknown:
                         continue
                     raise JsonError(_join(path, key), f"unknown field in {full_name}")
-                fname, dec, oneof, nullable = entry
+                fname, dec, oneof, nullable, key = entry
                 if fname in kwargs:
                     raise JsonError(
                         _join(path, key), f"field {fname} is given twice (JSON and proto name)"
@@ -693,11 +742,8 @@ class Converters:
                             f"fields {other} and {fname} of oneof {oneof} are both set",
                         )
                     oneofs[oneof] = fname
-                kwargs[fname] = dec(value, _join(path, key))
-            try:
-                return cls(**kwargs)
-            except (TypeError, ValueError) as exc:  # pragma: no cover - decoders check first
-                raise JsonError(path, str(exc)) from None
+                kwargs[fname] = dec(value, path + "." + key if path else key)
+            return kwargs
 
         return decode
 
