@@ -70,7 +70,7 @@ def _web_root() -> Path:
 
 
 def _assets() -> Path:
-    from swagger_ui_bundle import swagger_ui_path
+    from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
     return Path(str(swagger_ui_path))
 

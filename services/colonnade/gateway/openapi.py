@@ -270,8 +270,10 @@ class _Schemas:
 
     def _single(self, fd: descriptor.FieldDescriptor) -> dict[str, Any]:
         if fd.type == FD.TYPE_ENUM:
+            assert fd.enum_type is not None
             return self.enum(fd.enum_type)
         if fd.type in (FD.TYPE_MESSAGE, FD.TYPE_GROUP):
+            assert fd.message_type is not None
             return self.message(fd.message_type)
         return dict(_SCALARS[fd.type])
 
@@ -468,16 +470,15 @@ def _query_fields(
             continue
         if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
             continue  # maps are not query parameters here
-        if fd.type == FD.TYPE_MESSAGE and fd.message_type.full_name not in _WKT:
+        message = fd.message_type
+        if message is not None and message.full_name not in _WKT:
             if fd.is_repeated or depth >= 3:
                 continue  # repeated messages cannot be query parameters (grpc-gateway #492)
             inner_bound = {b for b in bound if b.startswith(proto_path + ".")}
-            for name, leaf in _query_fields(
-                fd.message_type, proto_path + ".", inner_bound, depth + 1
-            ):
+            for name, leaf in _query_fields(message, proto_path + ".", inner_bound, depth + 1):
                 yield f"{fd.json_name}.{name}", leaf
             continue
-        if fd.type == FD.TYPE_MESSAGE and fd.message_type.full_name in (
+        if message is not None and message.full_name in (
             "google.protobuf.Struct",
             "google.protobuf.ListValue",
             "google.protobuf.Value",
@@ -577,6 +578,10 @@ class _Builder:
                 param.update({"style": "form", "explode": True})
         return param
 
+    def _field_comment(self, fd: descriptor.FieldDescriptor) -> str:
+        owner = fd.containing_type
+        return self.comments.get(f"{owner.full_name}.{fd.name}", "") if owner else ""
+
     def _string_parameter(self, name: str, description: str) -> dict[str, Any]:
         param: dict[str, Any] = {"name": name, "in": "path", "required": True}
         param["description"] = description
@@ -596,7 +601,7 @@ class _Builder:
                 )
                 continue
             leaf = p.chain[-1]
-            text = self.comments.get(f"{leaf.containing_type.full_name}.{leaf.name}", "")
+            text = self._field_comment(leaf)
             out.append(self._parameter(p.name, "path", leaf, True, text, p.pattern))
         if route.body == "*":
             return out
@@ -604,7 +609,7 @@ class _Builder:
         if route.body_field is not None:
             bound.add(route.body_field.name)
         for name, fd in _query_fields(route.request, "", bound, 0):
-            text = self.comments.get(f"{fd.containing_type.full_name}.{fd.name}", "")
+            text = self._field_comment(fd)
             if route.patch_mask_field is not None and fd is route.patch_mask_field:
                 note = "When omitted on PATCH, the gateway builds it from the fields in the body."
                 text = f"{text}\n\n{note}" if text else note
@@ -626,6 +631,7 @@ class _Builder:
         text = self.comments.get(f"{route.request.full_name}.{fd.name}", "")
         if fd.type == FD.TYPE_MESSAGE and not fd.is_repeated:
             partial = route.patch_mask_field is not None
+            assert fd.message_type is not None
             schema = self.schemas.message(fd.message_type, partial=partial)
         else:
             schema = self.schemas.field_schema(fd)
@@ -685,10 +691,10 @@ class _Builder:
                 "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
             }
         else:
-            schema = self._success_schema(route)
+            success = self._success_schema(route)
             responses[ok] = {"description": _STATUS_TEXT.get(route.success_status, "Success")}
-            if schema is not None:
-                responses[ok]["content"] = {"application/json": {"schema": schema}}
+            if success is not None:
+                responses[ok]["content"] = {"application/json": {"schema": success}}
         status = self._status_schema()
         for code in _error_statuses(route):
             responses[str(code)] = {

@@ -28,7 +28,10 @@ DEFAULT_DESCRIPTORS = ROOT / "services" / "colonnade" / "descriptors" / "colonna
 def committed_documents(descriptors: list[Path] | None = None) -> dict[Path, str]:
     """Path → text of every committed document, generated from the current protos."""
     sets = descriptors or [DEFAULT_DESCRIPTORS]
-    return {ROOT / path: dumps(generate(sets, fmt)) for fmt, path in COMMITTED.items()}
+    return {
+        ROOT / path: dumps(generate(sets, fmt))  # type: ignore[arg-type]
+        for fmt, path in COMMITTED.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
