@@ -8,8 +8,8 @@ then the response (JSON, HttpBody, NDJSON or SSE stream) or a google.rpc.Status 
 from __future__ import annotations
 
 import logging
+import random
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -151,8 +151,13 @@ class Gateway:
             elif name == b"accept":
                 accept = value
         if not request_id:
-            request_id = uuid.uuid4().hex
-        base = [(b"x-request-id", request_id.encode("latin-1"))]
+            # 128 random bits like a UUID4's hex, without uuid4's getrandom syscall and object:
+            # a correlation id, not a secret (the generator is seeded per process by Python).
+            rid = b"%032x" % random.getrandbits(128)
+            request_id = rid.decode("ascii")
+        else:
+            rid = request_id.encode("latin-1")
+        base = [(b"x-request-id", rid)]
         if origin is not None:
             base.extend(self._cors_headers(origin))
         method = scope["method"]
@@ -213,7 +218,10 @@ class Gateway:
                 req = cr.builder.build(match.values, query, None)
             timeout = parse_grpc_timeout(timeout_header) if timeout_header else self.default_timeout
             client = scope.get("client")
-            md = outgoing_metadata(headers, client[0] if client else None, request_id)
+            # grpc.aio.Metadata as is: a list would be type-checked and converted per call
+            md = grpc.aio.Metadata(
+                *outgoing_metadata(headers, client[0] if client else None, request_id)
+            )
             trailers_ok = (
                 te is not None
                 and b"trailers" in te.lower()
