@@ -258,6 +258,25 @@ class Bench:
         out["loadgen_cpu_share"] = gen_cpu / (d + self.args.warmup)
         return out
 
+    def client_alone(self, request: bytes) -> dict[str, Any]:
+        """grpc.aio's CPU per call with no HTTP and no JSON (scripts/bench_client.py)."""
+        text, _ = load_cpu(
+            pinned(
+                0,
+                [
+                    sys.executable,
+                    str(ROOT / "scripts" / "bench_client.py"),
+                    self.target,
+                    request.hex(),
+                    "--seconds",
+                    str(self.args.duration),
+                    "--concurrency",
+                    str(self.args.connections),
+                ],
+            )
+        )
+        return json.loads(text.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
     def wrk(self, url: str, gw_pid: int, cat_pid: int) -> dict[str, Any]:
         d, c = self.args.duration, self.args.connections
         load_cpu(pinned(0, ["wrk", "-t1", f"-c{c}", f"-d{self.args.warmup}s", url]))
@@ -436,13 +455,14 @@ def main() -> int:
                 return 0
 
         bench = Bench(args, tmp, target, frame)
-        direct_runs, ours_runs, ref_runs = [], [], []
+        direct_runs, ours_runs, ref_runs, client_runs = [], [], [], []
         for i in range(args.repeats):
             print(f"round {i + 1}/{args.repeats}", flush=True)
             direct_runs.append(bench.h2load(cat_pid))
             ours_runs.append(bench.wrk(ours_url, gw_pid, cat_pid))
             if ref is not None:
                 ref_runs.append(bench.wrk(ref_url, ref.pid, cat_pid))
+            client_runs.append(bench.client_alone(request_bytes))
         load_after = os.getloadavg()
         direct, rest = summarize_runs(direct_runs), summarize_runs(ours_runs)
         report: dict[str, Any] = {
@@ -466,7 +486,12 @@ def main() -> int:
             "rest_via_gateway": rest,
             "throughput_ratio": rest["rps"]["median"] / direct["rps"]["median"],
             "reference_gateway": reference,
-            "runs": {"direct_grpc": direct_runs, "rest_via_gateway": ours_runs},
+            "grpc_aio_client_alone": summarize_runs(client_runs),
+            "runs": {
+                "direct_grpc": direct_runs,
+                "rest_via_gateway": ours_runs,
+                "grpc_aio_client_alone": client_runs,
+            },
         }
         if ref_runs:
             refs = summarize_runs(ref_runs)
@@ -573,7 +598,14 @@ def markdown(r: dict[str, Any]) -> str:
             f"{q['target']}).",
             "",
         ]
+    ca = r["grpc_aio_client_alone"]
     lines += [
+        "The gRPC client alone (scripts/bench_client.py: grpc.aio, bytes in and out, the same "
+        "method, metadata and concurrency, no HTTP, no JSON, pinned like the gateway): "
+        f"**{_fmt(ca['cpu_us_per_call'])} µs CPU per call** at "
+        f"{_fmt(ca['calls_per_s'])} calls/s. Our gateway cannot cost less than this per "
+        "request while it calls backends through grpc.aio.",
+        "",
         f"Reference gateway: {ref['note']}."
         + (
             f" Same JSON as ours on the sample product: {ref['same_json']}."
