@@ -122,9 +122,11 @@ class Workdir:
                 _unavailable(f"{provider_missing_hint(self.toolchain)}\n{text[-2000:]}")
             raise
 
-    def plan_json(self, *extra: str, out: str = "tfplan") -> dict[str, Any]:
-        """``terraform plan -out`` then ``show -json``; returns the plan and writes plan.json."""
-        self.run("plan", "-input=false", "-no-color", f"-out={out}", *extra)
+    def plan_json(
+        self, *extra: str, out: str = "tfplan", ok: tuple[int, ...] = (0,)
+    ) -> dict[str, Any]:
+        """``terraform plan -out`` then ``show -json``; returns the plan and writes <out>.json."""
+        self.run("plan", "-input=false", "-no-color", f"-out={out}", *extra, ok=ok)
         shown = self.run("show", "-json", out).stdout
         (self.path / f"{out}.json").write_text(shown)
         plan: dict[str, Any] = json.loads(shown)
@@ -306,6 +308,7 @@ class ExampleRun:
     plan: dict[str, Any]
     applied: bool = False
     notes: list[str] = field(default_factory=list)
+    second_plan: dict[str, Any] | None = None
 
     @property
     def plan_file(self) -> Path:

@@ -23,6 +23,12 @@ variable "region" {
   default     = "eu-west-1"
 }
 
+variable "az_letters" {
+  description = "AZs to use, as letters of the region's AZ names."
+  type        = list(string)
+  default     = ["a", "b", "c"]
+}
+
 variable "nat_gateway_mode" {
   description = "per_az, single or none."
   type        = string
@@ -30,15 +36,17 @@ variable "nat_gateway_mode" {
 }
 
 locals {
-  cidr = "10.20.0.0/16"
-  azs  = ["${var.region}a", "${var.region}b", "${var.region}c"]
+  cidr    = "10.20.0.0/16"
+  letters = ["a", "b", "c", "d", "e", "f"]
+  azs     = [for l in var.az_letters : "${var.region}${l}"]
 
   # /24 public and database subnets, /20 private (application) subnets.
   subnets = {
-    for i, az in local.azs : az => {
-      public   = cidrsubnet(local.cidr, 8, i)
-      database = cidrsubnet(local.cidr, 8, 8 + i)
-      private  = cidrsubnet(local.cidr, 4, 1 + i)
+    # Numbered by AZ letter, not list position, so dropping an AZ keeps the others' CIDRs.
+    for az in local.azs : az => {
+      public   = cidrsubnet(local.cidr, 8, index(local.letters, substr(az, -1, 1)))
+      database = cidrsubnet(local.cidr, 8, 8 + index(local.letters, substr(az, -1, 1)))
+      private  = cidrsubnet(local.cidr, 4, 1 + index(local.letters, substr(az, -1, 1)))
     }
   }
 }
