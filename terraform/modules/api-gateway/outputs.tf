@@ -1,0 +1,54 @@
+output "rest_api_id" {
+  description = "REST API ID."
+  value       = aws_api_gateway_rest_api.this.id
+}
+
+output "rest_api_name" {
+  description = "REST API name (CloudWatch `ApiName` dimension)."
+  value       = aws_api_gateway_rest_api.this.name
+}
+
+output "stage_name" {
+  description = "Stage name."
+  value       = aws_api_gateway_stage.this.stage_name
+}
+
+output "invoke_url" {
+  description = "Invoke URL of the stage (`https://<id>.execute-api.<region>.amazonaws.com/<stage>`)."
+  value       = aws_api_gateway_stage.this.invoke_url
+}
+
+output "execute_api_domain" {
+  description = "Host name of the API (CloudFront origin domain)."
+  value       = "${aws_api_gateway_rest_api.this.id}.execute-api.${data.aws_region.current.name}.amazonaws.com"
+}
+
+output "vpc_link_id" {
+  description = "VPC link ID (the `vpcLinkId` stage variable)."
+  value       = aws_api_gateway_vpc_link.this.id
+}
+
+output "vpc_link_security_group_id" {
+  description = "Security group of the VPC link's NLB (allow it on the ALB's port 443)."
+  value       = aws_security_group.vpc_link.id
+}
+
+output "nlb_dns_name" {
+  description = "DNS name of the VPC link's network load balancer."
+  value       = aws_lb.vpc_link.dns_name
+}
+
+output "deployment_id" {
+  description = "Current deployment (changes whenever the document changes)."
+  value       = aws_api_gateway_deployment.this.id
+}
+
+output "api_key_ids" {
+  description = "API key IDs keyed by `<plan>/<key>` (read the values with `aws apigateway get-api-key --include-value`)."
+  value       = { for k, key in aws_api_gateway_api_key.this : k => key.id }
+}
+
+output "web_acl_arn" {
+  description = "ARN of the web ACL attached to the stage (null when create_web_acl is false)."
+  value       = var.create_web_acl ? aws_wafv2_web_acl.this[0].arn : null
+}

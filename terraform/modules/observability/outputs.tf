@@ -1,0 +1,43 @@
+output "log_group_names" {
+  description = "Service log group names keyed by service."
+  value       = { for k, g in aws_cloudwatch_log_group.service : k => g.name }
+}
+
+output "log_group_arns" {
+  description = "Service log group ARNs keyed by service."
+  value       = { for k, g in aws_cloudwatch_log_group.service : k => g.arn }
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic that receives every alarm."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "access_logs_bucket" {
+  description = "Name of the access log bucket (ALB and CloudFront)."
+  value       = aws_s3_bucket.access_logs.id
+}
+
+output "access_logs_bucket_domain_name" {
+  description = "Domain name of the access log bucket (CloudFront logging_config)."
+  value       = aws_s3_bucket.access_logs.bucket_domain_name
+}
+
+output "kms_key_arn" {
+  description = "KMS key of the log groups and the alarm topic."
+  value       = local.kms_key_arn
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard name."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}
+
+output "alarm_names" {
+  description = "Names of every alarm the module created."
+  value = concat(
+    aws_cloudwatch_metric_alarm.alb_5xx_rate[*].alarm_name,
+    [for k in local.tg_keys : aws_cloudwatch_metric_alarm.unhealthy_targets[k].alarm_name],
+    [for k in sort(keys(local.threshold_alarms)) : aws_cloudwatch_metric_alarm.threshold[k].alarm_name],
+  )
+}
