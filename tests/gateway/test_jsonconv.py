@@ -256,3 +256,57 @@ def test_timestamp_encoder_agrees_with_protobuf(seconds: int, nanos: int) -> Non
             _enc_timestamp(ts)
         return
     assert _enc_timestamp(ts) == expected
+
+
+def _odd_names_registry() -> Registry:
+    """A proto3 message whose field names are Python keywords, with a oneof and a map."""
+    from google.protobuf import descriptor_pb2
+
+    from colonnade.gateway.descriptors import build_registry
+
+    fdp = descriptor_pb2.FileDescriptorProto(name="odd/v1/odd.proto", package="odd.v1")
+    fdp.syntax = "proto3"
+    msg = fdp.message_type.add(name="Odd")
+    F = descriptor_pb2.FieldDescriptorProto
+    entry = msg.nested_type.add(name="ClassEntry")
+    entry.options.map_entry = True
+    entry.field.add(name="key", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
+    entry.field.add(name="value", number=2, type=F.TYPE_INT64, label=F.LABEL_OPTIONAL)
+    msg.oneof_decl.add(name="def")
+    msg.field.add(name="from", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
+    msg.field.add(name="import", number=2, type=F.TYPE_INT64, label=F.LABEL_REPEATED)
+    msg.field.add(
+        name="class",
+        number=3,
+        type=F.TYPE_MESSAGE,
+        type_name=".odd.v1.Odd.ClassEntry",
+        label=F.LABEL_REPEATED,
+    )
+    msg.field.add(
+        name="lambda", number=4, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL, oneof_index=0
+    )
+    msg.field.add(
+        name="yield", number=5, type=F.TYPE_MESSAGE, type_name=".odd.v1.Odd", oneof_index=0
+    )
+    return build_registry([descriptor_pb2.FileDescriptorSet(file=[fdp])])
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"from": "x", "import": [1, -2], "class": {"a": 3}},
+        {"lambda": "l"},
+        {"yield": {"from": "inner"}},
+    ],
+)
+def test_generated_encoder_handles_keyword_field_names(fields: dict[str, Any]) -> None:
+    reg = _odd_names_registry()
+    cls = reg.message_class_by_name("odd.v1.Odd")
+    msg = cls(**fields)
+    conv = Converters(reg)
+    full = json_format.MessageToDict(msg, always_print_fields_with_no_presence=True)
+    assert _strip_nulls(conv.to_json(msg)) == _strip_nulls(full)
+    assert conv.to_json(msg)["from"] == fields.get("from", "")
+    # and back again
+    assert conv.from_json(cls.DESCRIPTOR, conv.to_json(msg)) == msg
