@@ -1,0 +1,31 @@
+# dev: cheapest shape that still spans three AZs.
+environment        = "dev"
+region             = "eu-west-1"
+availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+vpc_cidr           = "10.10.0.0/16"
+compute            = "ecs"
+
+# One NAT gateway for the whole VPC (an AZ outage cuts dev's egress; accepted).
+nat_gateway_mode = "single"
+
+services = {
+  gateway = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 }
+  catalog = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 }
+  orders  = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 }
+}
+fargate_spot_weight = 3
+
+# Scale-to-zero Aurora Serverless v2: pauses after an idle hour.
+aurora = { min_capacity = 0, max_capacity = 4 }
+cache  = { node_type = "cache.t4g.micro", num_cache_nodes = 2 }
+
+deletion_protection = false
+log_retention_days  = 30
+
+api = {
+  throttling_rate_limit  = 50
+  throttling_burst_limit = 100
+  usage_plans = {
+    developers = { rate_limit = 10, burst_limit = 20, quota_limit = 10000, quota_period = "DAY", api_keys = ["ci"] }
+  }
+}

@@ -1,0 +1,29 @@
+# staging: production's shape at a smaller size, so releases rehearse prod.
+environment        = "staging"
+region             = "eu-west-1"
+availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+vpc_cidr           = "10.20.0.0/16"
+compute            = "ecs"
+
+nat_gateway_mode = "per_az"
+
+services = {
+  gateway = { cpu = 512, memory = 1024, min_tasks = 2, max_tasks = 4 }
+  catalog = { cpu = 512, memory = 1024, min_tasks = 2, max_tasks = 4 }
+  orders  = { cpu = 512, memory = 1024, min_tasks = 2, max_tasks = 4 }
+}
+fargate_spot_weight = 1
+
+aurora = { min_capacity = 0.5, max_capacity = 8 }
+cache  = { node_type = "cache.t4g.small", num_cache_nodes = 3 }
+
+deletion_protection = true
+log_retention_days  = 90
+
+api = {
+  throttling_rate_limit  = 200
+  throttling_burst_limit = 400
+  usage_plans = {
+    partners = { rate_limit = 50, burst_limit = 100, quota_limit = 100000, quota_period = "DAY", api_keys = ["qa"] }
+  }
+}
