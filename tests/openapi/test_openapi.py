@@ -161,7 +161,7 @@ def test_aws_variant_obeys_the_import_rules(
                 in doc["x-amazon-apigateway-request-validators"]
             )
     patch = doc["paths"]["/v1/products/{product}"]["patch"]["x-amazon-apigateway-integration"]
-    assert patch["uri"] == "http://${stageVariables.backendHost}/v1/products/{product}"
+    assert patch["uri"] == "https://${stageVariables.backendHost}/v1/products/{product}"
     assert (
         patch["requestParameters"]["integration.request.path.product"]
         == "method.request.path.product"

@@ -120,7 +120,8 @@ class Options:
     # aws variant
     vpc_link_stage_variable: str = "vpcLinkId"
     backend_stage_variable: str = "backendHost"
-    backend_scheme: str = "http"
+    # The VPC link reaches the internal ALB's HTTPS listener (port 80 only redirects).
+    backend_scheme: str = "https"
     api_key_required: bool = True
     cognito_user_pool_arns: list[str] = field(default_factory=list)
     integration_timeout_ms: int = 29_000

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server", action="append", help="a server URL (repeatable)")
     parser.add_argument("--vpc-link-stage-variable", default=Options.vpc_link_stage_variable)
     parser.add_argument("--backend-stage-variable", default=Options.backend_stage_variable)
-    parser.add_argument("--backend-scheme", choices=("http", "https"), default="http")
+    parser.add_argument("--backend-scheme", choices=("http", "https"), default="https")
     parser.add_argument("--no-api-key", action="store_true", help="aws: no API key requirement")
     parser.add_argument("--cognito-user-pool-arn", action="append", default=[])
     parser.add_argument(

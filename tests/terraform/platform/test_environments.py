@@ -287,12 +287,6 @@ def test_api_gateway_body_is_the_committed_document(env: str, env_runs: dict[str
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="openapi/colonnade.apigateway.json calls http://${stageVariables.backendHost}; the VPC "
-    "link reaches the ALB's HTTPS listener only, so integrations must use https:// (asked of the "
-    "OpenAPI generator's owner). Remove this marker when the document switches.",
-)
 def test_integrations_call_the_backend_over_https() -> None:
     """Every integration reaches the internal ALB over TLS through the VPC link."""
     doc = json.loads(OPENAPI_DOCUMENT.read_text())
