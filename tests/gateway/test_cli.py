@@ -39,7 +39,6 @@ def test_flags_override_env_override_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "env", "message"),
     [
-        ([], {}, "descriptors: at least one"),
         (["--descriptors", "x"], {}, "backends: at least one"),
         (["--descriptors", "x", "--backend", "a=b"], {"COLONNADE_GATEWAY_PORT": "http"}, "port"),
         (["--descriptors", "x", "--backend", "a=b"], {"COLONNADE_GATEWAY_NOPE": "1"}, "NOPE"),
@@ -48,6 +47,16 @@ def test_flags_override_env_override_file(tmp_path: Path) -> None:
 def test_config_errors_name_the_setting(argv: list[str], env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(parse_args(argv), env)
+
+
+def test_descriptors_default_to_the_packaged_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from colonnade.gateway import config
+
+    cfg = load_config(parse_args(["--backend", "a=b:1"]), {})
+    assert cfg.descriptors == [str(config.PACKAGED_DESCRIPTORS)]
+    monkeypatch.setattr(config, "PACKAGED_DESCRIPTORS", Path("/nonexistent/colonnade.binpb"))
+    with pytest.raises(ConfigError, match="descriptors: at least one"):
+        load_config(parse_args(["--backend", "a=b:1"]), {})
 
 
 def test_backend_map_exact_then_package_then_default() -> None:

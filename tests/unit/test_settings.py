@@ -61,3 +61,27 @@ def test_settings_are_immutable() -> None:
     settings = Settings.from_env({})
     with pytest.raises(AttributeError):
         settings.grpc_port = 1  # type: ignore[misc]
+
+
+def test_iam_auth_needs_a_region() -> None:
+    with pytest.raises(SettingsError, match="AWS_REGION"):
+        Settings.from_env({"DB_IAM_AUTH": "1"})
+
+
+def test_iam_auth_signs_a_token_per_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    from colonnade.runtime.db import connect_options
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    settings = Settings.from_env(
+        {
+            "DB_IAM_AUTH": "true",
+            "AWS_REGION": "eu-west-1",
+            "DATABASE_URL": "postgresql://catalog@db.cluster.local:5432/colonnade?sslmode=verify-full",
+        }
+    )
+    password = connect_options(settings)["password"]
+    token = password()
+    assert token.startswith("db.cluster.local:5432/?Action=connect&DBUser=catalog")
+    assert "X-Amz-Signature=" in token and "eu-west-1" in token
+    assert connect_options(Settings.from_env({})) == {}

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "COLONNADE_GATEWAY_"
+#: The descriptor set `make gen` / `pip install` builds for Colonnade's own services.
+PACKAGED_DESCRIPTORS = Path(__file__).resolve().parent.parent / "descriptors" / "colonnade.binpb"
 
 
 class ConfigError(ValueError):
@@ -47,7 +49,13 @@ class GatewayConfig:
     access_log: bool = False
 
     def validate(self) -> None:
-        """Raises ConfigError for values the gateway cannot run with."""
+        """Raises ConfigError for values the gateway cannot run with.
+
+        With no descriptor set given, the one installed with the package (all of
+        Colonnade's own services) is used, so a container needs only its backends.
+        """
+        if not self.descriptors and PACKAGED_DESCRIPTORS.exists():
+            self.descriptors = [str(PACKAGED_DESCRIPTORS)]
         if not self.descriptors:
             raise ConfigError("descriptors: at least one descriptor set is needed")
         if not self.backends:

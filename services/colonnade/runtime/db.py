@@ -14,10 +14,11 @@ import asyncio
 import hashlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
@@ -46,6 +47,36 @@ class NoResetConnection(asyncpg.Connection):  # type: ignore[misc]
         return ""
 
 
+def iam_token_provider(settings: Settings) -> Callable[[], str]:
+    """A password callable that signs an RDS IAM authentication token per connection.
+
+    Tokens live 15 minutes, and asyncpg calls this for every new connection, so a
+    pool never holds an expired one. Signing is local (SigV4 with the task role's
+    credentials), no AWS call per connection.
+    """
+    import boto3  # only services that use IAM authentication need it
+
+    parts = urlsplit(settings.database_url)
+    if not parts.hostname or not parts.username:
+        raise ValueError("DB_IAM_AUTH needs a DATABASE_URL with a user and a host")
+    client = boto3.client("rds", region_name=settings.aws_region)
+    host, port, user = parts.hostname, parts.port or 5432, unquote(parts.username)
+
+    def token() -> str:
+        return str(
+            client.generate_db_auth_token(
+                DBHostname=host, Port=port, DBUsername=user, Region=settings.aws_region
+            )
+        )
+
+    return token
+
+
+def connect_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for asyncpg's connect/create_pool beyond the DSN."""
+    return {"password": iam_token_provider(settings)} if settings.db_iam_auth else {}
+
+
 def database_unavailable(exc: BaseException) -> DomainError:
     """The UNAVAILABLE error a service returns when PostgreSQL cannot be reached."""
     return unavailable("database", type(exc).__name__)
@@ -60,6 +91,7 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
         timeout=settings.db_connect_timeout,
         command_timeout=max(settings.db_statement_timeout_ms / 1000, 1) + 5,
         connection_class=NoResetConnection,
+        **connect_options(settings),
         max_inactive_connection_lifetime=300,
         server_settings={
             "application_name": settings.service_name,
@@ -76,7 +108,11 @@ async def wait_for_database(settings: Settings, wait_seconds: float = 30.0) -> N
     delay = 0.1
     while True:
         try:
-            conn = await asyncpg.connect(settings.database_url, timeout=settings.db_connect_timeout)
+            conn = await asyncpg.connect(
+                settings.database_url,
+                timeout=settings.db_connect_timeout,
+                **connect_options(settings),
+            )
         except CONNECTION_ERRORS as exc:
             if asyncio.get_running_loop().time() + delay > deadline:
                 raise ConnectionError(
@@ -188,7 +224,9 @@ async def apply_migrations(
 
 async def migrate(settings: Settings, component: str, package: str) -> list[int]:
     """Connect once and apply ``package``'s migrations for ``component``."""
-    conn = await asyncpg.connect(settings.database_url, timeout=settings.db_connect_timeout)
+    conn = await asyncpg.connect(
+        settings.database_url, timeout=settings.db_connect_timeout, **connect_options(settings)
+    )
     try:
         return await apply_migrations(conn, component, load_migrations(package))
     finally:

@@ -87,6 +87,8 @@ class Settings:
     db_pool_max: int = 10
     db_connect_timeout: float = 5.0
     db_statement_timeout_ms: int = 10_000
+    db_iam_auth: bool = False
+    aws_region: str = ""
     cache_url: str = "memcached://127.0.0.1:11211"
     cache_ttl_seconds: int = 300
     cache_pool_size: int = 16
@@ -131,6 +133,8 @@ class Settings:
             db_statement_timeout_ms=get(
                 "DB_STATEMENT_TIMEOUT_MS", lambda n, r: _parse_int(n, r, 0, 3_600_000), 10_000
             ),
+            db_iam_auth=get("DB_IAM_AUTH", _parse_bool, False),
+            aws_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "")),
             cache_url=cache_url,
             cache_ttl_seconds=get(
                 "CACHE_TTL_SECONDS", lambda n, r: _parse_int(n, r, 1, 30 * 86400), 300
@@ -150,6 +154,8 @@ class Settings:
             ),
             reflection=get("GRPC_REFLECTION", _parse_bool, True),
         )
+        if settings.db_iam_auth and not settings.aws_region:
+            raise SettingsError("DB_IAM_AUTH needs AWS_REGION (ECS and EKS set it)")
         if settings.db_pool_min > settings.db_pool_max:
             raise SettingsError(
                 f"DB_POOL_MIN ({settings.db_pool_min}) must not exceed "

@@ -35,11 +35,11 @@ locals {
 
   base_environment = {
     gateway = {
-      SERVICE_NAME = "gateway"
-      HTTP_PORT    = tostring(local.gateway_port)
-      # Service Connect names: the gateway reaches the services by name.
-      CATALOG_ADDRESS = "catalog:${local.grpc_port}"
-      ORDERS_ADDRESS  = "orders:${local.grpc_port}"
+      # colonnade-gateway reads COLONNADE_GATEWAY_*; the descriptor set is the one
+      # installed with the package. Service Connect names reach the services.
+      COLONNADE_GATEWAY_HOST     = "0.0.0.0"
+      COLONNADE_GATEWAY_PORT     = tostring(local.gateway_port)
+      COLONNADE_GATEWAY_BACKENDS = "colonnade.catalog.v1=catalog:${local.grpc_port},colonnade.orders.v1=orders:${local.grpc_port}"
     }
     catalog = {
       SERVICE_NAME = "catalog"
