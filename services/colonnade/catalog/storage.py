@@ -19,7 +19,7 @@ from colonnade.catalog.domain import (
     Product,
 )
 from colonnade.runtime.db import CONNECTION_ERRORS, database_unavailable
-from colonnade.runtime.errors import already_exists, etag_mismatch, not_found
+from colonnade.runtime.errors import DomainError, already_exists, etag_mismatch, not_found
 
 T = TypeVar("T")
 
@@ -112,6 +112,13 @@ def build_list_sql(query: ListQuery, limit: int) -> tuple[str, list[Any]]:
     return f"{sql} ORDER BY {order} LIMIT ${len(params)}", params
 
 
+async def _why_unchanged(conn: asyncpg.Connection, product_id: str) -> DomainError:
+    """An etag-guarded write touched no row: the product is gone, or its etag moved on."""
+    exists = await conn.fetchval("SELECT 1 FROM products WHERE id = $1", product_id)
+    name = f"products/{product_id}"
+    return etag_mismatch(RESOURCE_TYPE, name) if exists else not_found(RESOURCE_TYPE, name)
+
+
 class PostgresProductRepository:
     """The :class:`~colonnade.catalog.domain.ProductRepository` on an asyncpg pool."""
 
@@ -177,12 +184,7 @@ class PostgresProductRepository:
         async def work(conn: asyncpg.Connection) -> asyncpg.Record | None:
             row = await conn.fetchrow(sql, *params)
             if row is None:
-                exists = await conn.fetchval("SELECT 1 FROM products WHERE id = $1", product_id)
-                raise (
-                    etag_mismatch(RESOURCE_TYPE, f"products/{product_id}")
-                    if exists
-                    else not_found(RESOURCE_TYPE, f"products/{product_id}")
-                )
+                raise await _why_unchanged(conn, product_id)
             return row
 
         try:
@@ -201,12 +203,7 @@ class PostgresProductRepository:
                 expected_etag,
             )
             if deleted is None:
-                exists = await conn.fetchval("SELECT 1 FROM products WHERE id = $1", product_id)
-                raise (
-                    etag_mismatch(RESOURCE_TYPE, f"products/{product_id}")
-                    if exists
-                    else not_found(RESOURCE_TYPE, f"products/{product_id}")
-                )
+                raise await _why_unchanged(conn, product_id)
 
         await self._run(work)
 
