@@ -237,9 +237,10 @@ class MotoServer:
                 "  skip_requesting_account_id  = true\n"
                 "  skip_metadata_api_check     = true\n"
                 "  s3_use_path_style           = true\n"
-                # moto answers 500 for operations it lacks; one attempt instead of
-                # the SDK's 25 retries turns a 10-minute hang into a clear error.
-                "  max_retries                 = 1\n"
+                # moto answers 500 for operations it lacks: a few attempts instead of
+                # the SDK's 25 retries turn a 10-minute hang into a clear error, while a
+                # connection the loaded server drops mid-response is still retried.
+                "  max_retries                 = 3\n"
                 "  endpoints {\n"
                 f"{endpoints}\n"
                 "  }\n"

@@ -206,9 +206,9 @@ def moto_override(server: MotoServer) -> str:
         "  skip_requesting_account_id  = true\n"
         "  skip_metadata_api_check     = true\n"
         "  s3_use_path_style           = true\n"
-        # Two attempts: moto's unimplemented operations still fail fast, and a connection
-        # the loaded server drops mid-response is retried instead of failing the plan.
-        "  max_retries                 = 2\n"
+        # A few attempts (as in tests/terraform/conftest.py): moto's unimplemented operations
+        # still fail fast, and a connection the loaded server drops mid-response is retried.
+        "  max_retries                 = 3\n"
         "  endpoints {\n"
         f"{endpoints}\n"
         "  }\n"
