@@ -5,6 +5,7 @@
 const API_BASE = document.querySelector('meta[name="api-base"]')?.content ?? "";
 const $ = (selector) => document.querySelector(selector);
 let pageToken = "";
+let loadSeq = 0; // only the latest list request may draw the table
 
 async function call(method, path, body) {
   const response = await fetch(API_BASE + path, {
@@ -76,8 +77,10 @@ async function load(append = false) {
     if (form.get(key)) params.set(key, form.get(key));
   }
   if (append && pageToken) params.set("pageToken", pageToken);
+  const seq = ++loadSeq;
   try {
     const reply = await call("GET", `v1/products?${params}`);
+    if (seq !== loadSeq) return; // a newer search started meanwhile
     const body = $("#products tbody");
     if (!append) body.replaceChildren();
     for (const product of reply.products) body.append(row(product));
@@ -129,14 +132,16 @@ async function save(event) {
       product.etag = form.get("etag");
       const id = name.split("/")[1];
       await call("PATCH", `v1/products/${encodeURIComponent(id)}`, product);
+      reset();
+      await load();
       say(`Saved ${name}`, "ok");
     } else {
       const id = form.get("productId");
       const created = await call("POST", `v1/products${id ? `?productId=${encodeURIComponent(id)}` : ""}`, product);
+      reset();
+      await load();
       say(`Created ${created.name}`, "ok");
     }
-    reset();
-    await load();
   } catch (status) {
     say(describe(status), "error");
   }
@@ -147,8 +152,8 @@ async function remove(product) {
   try {
     const id = product.name.split("/")[1];
     await call("DELETE", `v1/products/${encodeURIComponent(id)}?etag=${encodeURIComponent(product.etag)}`);
-    say(`Deleted ${product.name}`, "ok");
     await load();
+    say(`Deleted ${product.name}`, "ok");
   } catch (status) {
     say(describe(status), "error");
   }
