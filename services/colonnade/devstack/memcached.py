@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 
-from colonnade.devstack.ports import wait_for_port
+from colonnade.devstack.ports import find_program, wait_for_port
 
 INSTALL_HINT = (
     "memcached is not installed. Install it with `sudo apt-get install memcached` "
@@ -18,13 +17,7 @@ INSTALL_HINT = (
 
 def find_memcached() -> str | None:
     """The memcached binary: ``$MEMCACHED_BIN``, then ``PATH``, then Debian's path."""
-    explicit = os.environ.get("MEMCACHED_BIN")
-    if explicit:
-        return explicit if os.access(explicit, os.X_OK) else None
-    found = shutil.which("memcached")
-    if found:
-        return found
-    return "/usr/bin/memcached" if os.access("/usr/bin/memcached", os.X_OK) else None
+    return find_program("MEMCACHED_BIN", "memcached", "/usr/bin/memcached")
 
 
 class MemcachedServer:

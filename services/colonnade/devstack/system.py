@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 
 from colonnade.devstack.memcached import INSTALL_HINT, find_memcached
+from colonnade.devstack.ports import find_program
 
 CHROMIUM_HINT = (
     "Chromium is not installed (the API docs page test drives it headless). Install it with "
@@ -24,14 +25,7 @@ CHROMIUM_HINT = (
 
 def find_chromium() -> str | None:
     """A headless-capable Chromium: ``$CHROMIUM_BIN``, then ``PATH``."""
-    explicit = os.environ.get("CHROMIUM_BIN")
-    if explicit:
-        return explicit if os.access(explicit, os.X_OK) else None
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
+    return find_program("CHROMIUM_BIN", "chromium", "chromium-browser", "google-chrome")
 
 
 def _apt_install(package: str) -> bool:
