@@ -520,6 +520,18 @@ def _operations(routes: list[Route], comments: dict[str, str]) -> list[_Operatio
     return ops
 
 
+_PATH_ITEM_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+def _path_item_methods(route: Route) -> list[str]:
+    """The OpenAPI operations of a route: a custom `*` rule stands for the usual five;
+    a custom kind OpenAPI has no slot for (e.g. TRACE) is not documented."""
+    if route.http_method == "*":
+        return ["get", "put", "post", "delete", "patch"]
+    method = route.http_method.lower()
+    return [method] if method in _PATH_ITEM_METHODS else []
+
+
 def _error_statuses(route: Route) -> list[int]:
     codes = [400, 404, 500, 503, 504]
     if route.http_method in ("POST", "PUT", "PATCH", "DELETE", "*"):
@@ -769,14 +781,7 @@ class _Builder:
             if reason:
                 omitted.append({"operationId": op.operation_id, "path": path, "reason": reason})
                 continue
-            methods = (
-                ["get", "put", "post", "delete", "patch"]
-                if op.route.http_method == "*"
-                else [op.route.http_method.lower()]
-            )
-            for m in methods:
-                if m not in ("get", "put", "post", "delete", "patch", "head", "options"):
-                    continue
+            for m in _path_item_methods(op.route):
                 paths.setdefault(path, {})[m] = self._openapi3_operation(op, params)
         doc: dict[str, Any] = {
             "openapi": "3.0.3",
@@ -884,14 +889,8 @@ class _Builder:
                 str(route.success_status): ok,
                 "default": {"description": "An unexpected error response.", "schema": status_ref},
             }
-            methods = (
-                ["get", "put", "post", "delete", "patch"]
-                if route.http_method == "*"
-                else [route.http_method.lower()]
-            )
-            for m in methods:
-                if m in ("get", "put", "post", "delete", "patch", "head", "options"):
-                    paths.setdefault(path, {})[m] = operation
+            for m in _path_item_methods(route):
+                paths.setdefault(path, {})[m] = operation
         absolute = [u for u in o.servers if "://" in u]
         host = absolute[0].split("://", 1)[1].split("/", 1)[0] if absolute else ""
         doc: dict[str, Any] = {
@@ -950,15 +949,12 @@ def _aws_gateway_responses() -> dict[str, Any]:
     }
 
 
-_AWS_DROP = {
-    "readOnly",
-    "default",
-    "example",
-    "discriminator",
-    "nullable",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-}
+# Keywords API Gateway's importer rejects in models (checked by aws_import_problems) …
+_AWS_UNSUPPORTED = ("readOnly", "default", "example", "discriminator", "exclusiveMinimum")
+# … and what the AWS variant drops besides (unknown to its JSON Schema draft 4 models).
+_AWS_DROP = {*_AWS_UNSUPPORTED, "nullable", "exclusiveMaximum"}
+# Keys under which a document holds schemas.
+_SCHEMA_KEYS = ("schema", "schemas", "properties", "items", "additionalProperties")
 
 
 def _strip_for_aws(node: Any, in_schema: bool = False) -> None:
@@ -983,8 +979,7 @@ def _strip_for_aws(node: Any, in_schema: bool = False) -> None:
         for key, value in node.items():
             _strip_for_aws(
                 value,
-                in_schema
-                or key in ("schema", "schemas", "properties", "items", "additionalProperties"),
+                in_schema or key in _SCHEMA_KEYS,
             )
     elif isinstance(node, list):
         for item in node:
@@ -1048,7 +1043,7 @@ def aws_import_problems(doc: dict[str, Any]) -> list[str]:
 def _walk_schema_problems(node: Any, problems: list[str], where: str, in_schema: bool) -> None:
     if isinstance(node, dict):
         if in_schema:
-            for key in ("readOnly", "default", "example", "discriminator", "exclusiveMinimum"):
+            for key in _AWS_UNSUPPORTED:
                 if key in node:
                     problems.append(f"{where}: '{key}' is not supported in models")
             if node.get("type") in ("integer", "number") and "format" in node:
@@ -1058,8 +1053,7 @@ def _walk_schema_problems(node: Any, problems: list[str], where: str, in_schema:
                 value,
                 problems,
                 f"{where}/{key}",
-                in_schema
-                or key in ("schema", "schemas", "properties", "items", "additionalProperties"),
+                in_schema or key in _SCHEMA_KEYS,
             )
     elif isinstance(node, list):
         for i, item in enumerate(node):
