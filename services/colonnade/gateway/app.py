@@ -13,9 +13,8 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import grpc
 import orjson
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from colonnade.gateway import errors
 from colonnade.gateway.backend import BackendMap, Backends
@@ -23,7 +22,13 @@ from colonnade.gateway.config import GatewayConfig
 from colonnade.gateway.descriptors import Registry
 from colonnade.gateway.docs import ApiDocs
 from colonnade.gateway.errors import GatewayError
-from colonnade.gateway.headers import metadata_headers, outgoing_metadata, parse_grpc_timeout
+from colonnade.gateway.grpcwire import RpcError, StreamCall, UnaryResponse
+from colonnade.gateway.headers import (
+    metadata_headers,
+    outgoing_metadata,
+    parse_grpc_timeout,
+    printable,
+)
 from colonnade.gateway.jsonconv import Converters
 from colonnade.gateway.routing import Route, Router, load_routes
 from colonnade.gateway.transcode import RequestBuilder, parse_json_body
@@ -129,12 +134,12 @@ class Gateway:
         if not self.started:
             await self.startup()
         headers: list[tuple[bytes, bytes]] = scope["headers"]
-        request_id = origin = te = content_type = timeout_header = None
+        rid = origin = te = content_type = timeout_header = None
         content_length = -1
         accept = b""
         for name, value in headers:
             if name == b"x-request-id":
-                request_id = value.decode("latin-1")
+                rid = value
             elif name == b"origin":
                 origin = value
             elif name == b"te":
@@ -150,13 +155,11 @@ class Gateway:
                     content_length = -1
             elif name == b"accept":
                 accept = value
-        if not request_id:
+        if not rid or len(rid) > 200 or not printable(rid):
             # 128 random bits like a UUID4's hex, without uuid4's getrandom syscall and object:
             # a correlation id, not a secret (the generator is seeded per process by Python).
+            # A client's id that cannot travel as metadata is replaced the same way.
             rid = b"%032x" % random.getrandbits(128)
-            request_id = rid.decode("ascii")
-        else:
-            rid = request_id.encode("latin-1")
         base = [(b"x-request-id", rid)]
         if origin is not None:
             base.extend(self._cors_headers(origin))
@@ -218,32 +221,26 @@ class Gateway:
                 req = cr.builder.build(match.values, query, None)
             timeout = parse_grpc_timeout(timeout_header) if timeout_header else self.default_timeout
             client = scope.get("client")
-            # grpc.aio.Metadata as is: a list would be type-checked and converted per call
-            md = grpc.aio.Metadata(
-                *outgoing_metadata(headers, client[0] if client else None, request_id)
-            )
+            md = outgoing_metadata(headers, client[0] if client else None, rid)
             trailers_ok = (
                 te is not None
                 and b"trailers" in te.lower()
                 and bool(scope.get("extensions", {}).get("http.response.trailers") is not None)
             )
-            pool = self.backends.pool_for(route.service)
+            channel = self.backends.channel_for(route.service)
             data = req.SerializeToString()
             if route.server_streaming:
-                call = pool.stream(route.grpc_path, cr.deserialize)(
-                    data, timeout=timeout, metadata=md
-                )
+                call = channel.stream(route.grpc_path, data, md, timeout)
                 sse = b"text/event-stream" in accept
                 await self._stream(cr, call, base, trailers_ok, sse, send)
             else:
-                call = pool.unary(route.grpc_path, cr.deserialize)(
-                    data, timeout=timeout, metadata=md
-                )
-                await self._unary(cr, call, base, trailers_ok, method, send)
+                try:
+                    resp = await channel.unary(route.grpc_path, data, md, timeout)
+                except RpcError as exc:
+                    raise self._from_rpc_error(exc) from None
+                await self._unary(cr, resp, base, trailers_ok, method, send)
         except GatewayError as exc:
             await self._send_error(exc, base, send)
-        except grpc.aio.AioRpcError as exc:
-            await self._send_error(self._from_rpc_error(exc), base, send)
         except Disconnected:
             return
 
@@ -252,24 +249,22 @@ class Gateway:
     async def _unary(
         self,
         cr: CompiledRoute,
-        call: Any,
+        reply: UnaryResponse,
         base: list[tuple[bytes, bytes]],
         trailers_ok: bool,
         method: str,
         send: Send,
     ) -> None:
         try:
-            resp = await call
-        except grpc.aio.AioRpcError as exc:
-            raise self._from_rpc_error(exc) from None
-        except grpc.aio.UsageError as exc:  # pragma: no cover - programming error
-            raise GatewayError(errors.INTERNAL, str(exc)) from None
-        headers = base + metadata_headers(await call.initial_metadata(), b"grpc-metadata-")
-        trailers = (
-            metadata_headers(await call.trailing_metadata(), b"grpc-trailer-")
-            if trailers_ok
-            else []
+            resp: Any = cr.deserialize(reply.message)
+        except DecodeError as exc:
+            raise GatewayError(
+                errors.INTERNAL, f"the backend's response does not parse: {exc}"
+            ) from None
+        headers = (
+            base + metadata_headers(reply.initial, b"grpc-metadata-") if reply.initial else base[:]
         )
+        trailers = metadata_headers(reply.trailing, b"grpc-trailer-") if trailers_ok else []
         status = cr.status
         if cr.http_body_response:
             hb = getattr(resp, cr.response_field_name) if cr.response_field_name else resp
@@ -291,7 +286,7 @@ class Gateway:
     async def _stream(
         self,
         cr: CompiledRoute,
-        call: Any,
+        call: StreamCall,
         base: list[tuple[bytes, bytes]],
         trailers_ok: bool,
         sse: bool,
@@ -299,14 +294,14 @@ class Gateway:
     ) -> None:
         # Wait for the first message: an error before it gets a mapped HTTP status.
         try:
-            first = await call.read()
-        except grpc.aio.AioRpcError as exc:
+            first = await self._read(cr, call)
+        except RpcError as exc:
             raise self._from_rpc_error(exc) from None
-        headers = base + metadata_headers(await call.initial_metadata(), b"grpc-metadata-")
+        headers = base + metadata_headers(call.initial_metadata, b"grpc-metadata-")
         http_body = cr.http_body_response
         if http_body:
             ctype = b"application/octet-stream"
-            if first is not grpc.aio.EOF:
+            if first is not None:
                 hb = getattr(first, cr.response_field_name) if cr.response_field_name else first
                 ctype = hb.content_type.encode("latin-1") or ctype
         elif sse:
@@ -328,7 +323,7 @@ class Gateway:
         msg = first
         error: GatewayError | None = None
         try:
-            while msg is not grpc.aio.EOF:
+            while msg is not None:
                 await send(
                     {
                         "type": "http.response.body",
@@ -336,8 +331,8 @@ class Gateway:
                         "more_body": True,
                     }
                 )
-                msg = await call.read()
-        except grpc.aio.AioRpcError as exc:
+                msg = await self._read(cr, call)
+        except RpcError as exc:
             error = self._from_rpc_error(exc)
         except OSError:  # the client went away
             call.cancel()
@@ -351,7 +346,7 @@ class Gateway:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         if trailers_ok:
-            trailing = await call.trailing_metadata() if error is None else error.trailing
+            trailing = call.trailing_metadata if error is None else error.trailing
             await send(
                 {
                     "type": "http.response.trailers",
@@ -359,6 +354,20 @@ class Gateway:
                     "more_trailers": False,
                 }
             )
+
+    @staticmethod
+    async def _read(cr: CompiledRoute, call: StreamCall) -> Any:
+        """The next message of a streaming call, parsed; None at the end."""
+        data = await call.read()
+        if data is None:
+            return None
+        try:
+            return cr.deserialize(data)
+        except DecodeError as exc:
+            call.cancel()
+            raise RpcError(
+                errors.INTERNAL, f"the backend's response does not parse: {exc}"
+            ) from None
 
     def _frame(self, cr: CompiledRoute, msg: Any, sse: bool, http_body: bool) -> bytes:
         if http_body:
@@ -396,31 +405,23 @@ class Gateway:
             http=413,
         )
 
-    def _from_rpc_error(self, exc: grpc.aio.AioRpcError) -> GatewayError:
-        code = errors.grpc_code_number(exc.code())
-        message = exc.details() or ""
+    def _from_rpc_error(self, exc: RpcError) -> GatewayError:
+        code = exc.code
+        message = exc.message
         details: list[Any] = []
-        trailing = exc.trailing_metadata() or ()
-        for key, value in trailing:
-            if key == "grpc-status-details-bin" and isinstance(value, bytes):
-                try:
-                    status = self.status_cls.FromString(value)
-                    body = self.conv.to_json(status)
-                    details = body.get("details") or []
-                    message = status.message or message  # type: ignore[attr-defined]
-                except Exception:  # a malformed detail must not hide the error itself
-                    log.warning("undecodable grpc-status-details-bin", exc_info=True)
-                break
-        if code == errors.UNAVAILABLE and not details and "connect" in message.lower():
-            message = f"backend unavailable: {message}"
-        headers: list[tuple[bytes, bytes]] = metadata_headers(
-            exc.initial_metadata(), b"grpc-metadata-"
-        )
+        raw = exc.details_bin()
+        if raw is not None:
+            try:
+                status = self.status_cls.FromString(raw)
+                body = self.conv.to_json(status)
+                details = body.get("details") or []
+                message = status.message or message  # type: ignore[attr-defined]
+            except Exception:  # a malformed detail must not hide the error itself
+                log.warning("undecodable grpc-status-details-bin", exc_info=True)
+        headers: list[tuple[bytes, bytes]] = metadata_headers(exc.initial, b"grpc-metadata-")
         if code == 16:
             headers.append((b"www-authenticate", message.encode("latin-1", "replace")))
-        return GatewayError(
-            code, message, details=details, headers=headers, trailing=list(trailing)
-        )
+        return GatewayError(code, message, details=details, headers=headers, trailing=exc.trailing)
 
     async def _send_error(
         self, exc: GatewayError, base: list[tuple[bytes, bytes]], send: Send

@@ -1,24 +1,24 @@
-"""gRPC backends: which address serves which service, and a warm pool of channels per address.
+"""gRPC backends: which address serves which service, and warm connections to each address.
 
-One grpc.aio channel is one HTTP/2 connection; a backend running several processes behind
-SO_REUSEPORT balances connections, not calls, so the gateway keeps several channels per
-address (distinct channel arguments stop gRPC from sharing one subchannel) and spreads calls
-over them round-robin. Calls go out with bytes: the gateway serializes the request itself
-and deserializes responses with the message class of its own descriptor pool.
+A backend running several processes behind SO_REUSEPORT balances connections, not calls, so
+the gateway keeps several HTTP/2 connections per address and spreads calls over them
+round-robin (grpcwire.Channel). Calls go out as bytes: the gateway serializes the request
+itself and deserializes responses with the message class of its own descriptor pool.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-import grpc
 from grpc_health.v1 import health_pb2
 
+from colonnade.gateway.errors import NOT_FOUND, UNIMPLEMENTED
+from colonnade.gateway.grpcwire import Channel, RpcError, parse_target
 from colonnade.gateway.routing import Route
+
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
 
 class BackendConfigError(ValueError):
@@ -43,6 +43,10 @@ class BackendMap:
                     f"backend {spec!r}: expected SERVICE=HOST:PORT, e.g. "
                     "'colonnade.catalog.v1.CatalogService=127.0.0.1:50051'"
                 )
+            try:
+                parse_target(target)
+            except ValueError as exc:
+                raise BackendConfigError(str(exc)) from None
             entries[name] = target
         return cls(entries)
 
@@ -58,79 +62,34 @@ class BackendMap:
         return self.entries.get("*")
 
 
-def _channel_options(index: int, max_message: int) -> list[tuple[str, Any]]:
-    return [
-        # Distinct arguments give each channel its own connection.
-        ("grpc.channel_pool_index", index),
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.max_pings_without_data", 0),
-        ("grpc.max_receive_message_length", max_message),
-        ("grpc.max_send_message_length", max_message),
-        ("grpc.enable_retries", 0),
-    ]
-
-
 class ChannelPool:
-    """`size` channels to one address, handed out round-robin."""
+    """The HTTP/2 connections to one address (see grpcwire.Channel), and its health check."""
 
     def __init__(self, target: str, size: int, max_message: int) -> None:
         self.target = target
-        self.channels = [
-            grpc.aio.insecure_channel(target, options=_channel_options(i, max_message))
-            for i in range(max(1, size))
-        ]
-        self._next = itertools.cycle(range(len(self.channels)))
-        self._callables: dict[tuple[int, str, str], Any] = {}
-
-    def unary(self, path: str, deserialize: Callable[[bytes], Any]) -> Any:
-        """A unary-unary multicallable on the next channel (bytes in, message out)."""
-        return self._callable("unary_unary", path, deserialize)
-
-    def stream(self, path: str, deserialize: Callable[[bytes], Any]) -> Any:
-        """A unary-stream multicallable on the next channel."""
-        return self._callable("unary_stream", path, deserialize)
-
-    def _callable(self, kind: str, path: str, deserialize: Callable[[bytes], Any]) -> Any:
-        i = next(self._next)
-        key = (i, kind, path)
-        mc = self._callables.get(key)
-        if mc is None:
-            factory = getattr(self.channels[i], kind)
-            mc = factory(path, request_serializer=None, response_deserializer=deserialize)
-            self._callables[key] = mc
-        return mc
+        self.channel = Channel(target, size=size, max_message=max_message)
 
     def connect(self) -> None:
-        """Starts connecting every channel now, so the first requests find them warm."""
-        for ch in self.channels:
-            ch.get_state(try_to_connect=True)
+        """Starts connecting now, so the first requests find the connections warm."""
+        self.channel.connect()
 
     async def health(self, service: str, wait: float) -> str:
         """grpc.health.v1 status name of `service` on this address ("UNREACHABLE" on error)."""
-        check = self.channels[0].unary_unary(
-            "/grpc.health.v1.Health/Check",
-            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-            response_deserializer=health_pb2.HealthCheckResponse.FromString,
-        )
         for name in (service, ""):
+            request = health_pb2.HealthCheckRequest(service=name).SerializeToString()
             try:
-                resp = await check(health_pb2.HealthCheckRequest(service=name), timeout=wait)
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.NOT_FOUND and name:
+                resp = await self.channel.unary(HEALTH_CHECK, request, (), wait)
+            except RpcError as exc:
+                if exc.code == NOT_FOUND and name:
                     continue  # the server tracks only the overall status
-                return (
-                    "UNREACHABLE"
-                    if exc.code() != grpc.StatusCode.UNIMPLEMENTED
-                    else "UNIMPLEMENTED"
-                )
-            return str(health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status))
+                return "UNIMPLEMENTED" if exc.code == UNIMPLEMENTED else "UNREACHABLE"
+            status = health_pb2.HealthCheckResponse.FromString(resp.message).status
+            return str(health_pb2.HealthCheckResponse.ServingStatus.Name(status))
         return "UNKNOWN"  # pragma: no cover
 
     async def close(self) -> None:
-        """Closes every channel."""
-        await asyncio.gather(*(ch.close() for ch in self.channels))
+        """Closes every connection."""
+        await self.channel.close()
 
 
 class Backends:
@@ -168,6 +127,10 @@ class Backends:
     def pool_for(self, service: str) -> ChannelPool:
         """The pool of the address serving `service` (KeyError when unmapped)."""
         return self.pools[self.services[service]]
+
+    def channel_for(self, service: str) -> Channel:
+        """The channel to the address serving `service` (KeyError when unmapped)."""
+        return self.pools[self.services[service]].channel
 
     async def readiness(self, wait: float = 1.0) -> dict[str, str]:
         """Each routed service's health status as seen on its address."""

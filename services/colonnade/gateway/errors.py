@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import grpc
-
 # google/rpc/code.proto "HTTP Mapping"; identical in grpc-gateway runtime/errors.go.
 HTTP_STATUS = {
     0: 200,  # OK
@@ -46,11 +44,6 @@ def http_status(code: int) -> int:
     return HTTP_STATUS.get(code, 500)
 
 
-def grpc_code_number(code: grpc.StatusCode) -> int:
-    """The numeric value of a grpc.StatusCode."""
-    return int(code.value[0])
-
-
 class GatewayError(Exception):
     """An error the gateway answers itself, rendered as a google.rpc.Status body.
 
@@ -66,7 +59,7 @@ class GatewayError(Exception):
         http: int | None = None,
         details: Sequence[dict[str, Any]] = (),
         headers: Sequence[tuple[bytes, bytes]] = (),
-        trailing: Sequence[tuple[str, str | bytes]] = (),
+        trailing: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
         super().__init__(message)
         self.code = code

@@ -14,6 +14,7 @@ import binascii
 import re
 
 from colonnade.gateway.errors import bad_request
+from colonnade.gateway.grpcwire import decode_binary
 
 # IANA "permanent" message headers grpc-gateway forwards with a `grpcgateway-` prefix.
 PERMANENT = frozenset(
@@ -46,8 +47,7 @@ PERMANENT = frozenset(
 )
 PASS_THROUGH = frozenset({b"x-request-id", b"traceparent", b"tracestate", b"authorization"})
 _KEY_OK = re.compile(rb"[0-9a-z_.\-]+\Z")
-# Response metadata that is transport, not application data.
-_SKIP_OUT = frozenset({"content-type", "grpc-status", "grpc-message", "grpc-status-details-bin"})
+_PRINTABLE = re.compile(rb"[\x20-\x7e]*\Z")
 _TIMEOUT = re.compile(r"(\d{1,8})([HMSmun])\Z")
 _UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 
@@ -63,73 +63,71 @@ def parse_grpc_timeout(value: str) -> float:
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 
-def _ascii(value: bytes) -> str | None:
-    try:
-        text = value.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-    return text if text.isprintable() else None
+def printable(value: bytes) -> bool:
+    """Printable ASCII only: what may go into gRPC metadata and back into HTTP headers."""
+    return _PRINTABLE.match(value) is not None
 
 
 def outgoing_metadata(
-    headers: list[tuple[bytes, bytes]], client: str | None, request_id: str
-) -> list[tuple[str, str | bytes]]:
-    """The call metadata for the request headers (invalid keys and non-ASCII values skipped)."""
-    md: list[tuple[str, str | bytes]] = [("x-request-id", request_id)]
-    xff: str | None = None
-    xfh: str | None = None
-    host: str | None = None
+    headers: list[tuple[bytes, bytes]], client: str | None, request_id: bytes
+) -> list[tuple[bytes, bytes]]:
+    """The call metadata (wire form) for the request headers; invalid keys and values skipped."""
+    md: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id)]
+    xff: bytes | None = None
+    xfh: bytes | None = None
+    host: bytes | None = None
     for name, value in headers:
         if name in PASS_THROUGH:
-            if name == b"x-request-id":
-                continue  # already first, possibly generated
-            text = _ascii(value)
-            if text is not None:
-                md.append((name.decode(), text))
-            continue
-        if name.startswith(b"grpc-metadata-"):
+            if name != b"x-request-id" and printable(value):  # the id is already first
+                md.append((name, value))
+        elif name.startswith(b"grpc-metadata-"):
             key = name[14:]
             if not key or not _KEY_OK.match(key) or key.startswith(b"grpc-"):
                 continue
             if key.endswith(b"-bin"):
-                try:
-                    md.append((key.decode(), base64.b64decode(value, validate=False)))
+                try:  # normalized: HTTP clients send base64 padded or not, with or without -_
+                    raw = base64.b64decode(value + b"=" * (-len(value) % 4), altchars=b"-_")
                 except (binascii.Error, ValueError):
                     continue
-            else:
-                text = _ascii(value)
-                if text is not None:
-                    md.append((key.decode(), text))
+                md.append((key, base64.b64encode(raw)))
+            elif printable(value):
+                md.append((key, value))
         elif name in PERMANENT:
-            text = _ascii(value)
-            if text is not None:
-                md.append(("grpcgateway-" + name.decode(), text))
+            if printable(value):
+                md.append((b"grpcgateway-" + name, value))
                 if name == b"host":
-                    host = text
+                    host = value
         elif name == b"x-forwarded-for":
-            xff = _ascii(value)
+            xff = value if printable(value) else None
         elif name == b"x-forwarded-host":
-            xfh = _ascii(value)
+            xfh = value if printable(value) else None
     if client:
-        md.append(("x-forwarded-for", f"{xff}, {client}" if xff else client))
+        c = client.encode("ascii", "replace")
+        md.append((b"x-forwarded-for", xff + b", " + c if xff else c))
     elif xff:
-        md.append(("x-forwarded-for", xff))
+        md.append((b"x-forwarded-for", xff))
     if xfh or host:
-        md.append(("x-forwarded-host", xfh or host or ""))
+        md.append((b"x-forwarded-host", xfh or host or b""))
     return md
 
 
-def metadata_headers(metadata: object, prefix: bytes) -> list[tuple[bytes, bytes]]:
-    """`<prefix><key>: value` headers for response metadata (binary values in base64)."""
+def metadata_headers(
+    metadata: list[tuple[bytes, bytes]], prefix: bytes
+) -> list[tuple[bytes, bytes]]:
+    """`<prefix><key>: value` headers for response metadata (wire form; `-bin` values base64).
+
+    Values that are not printable ASCII are dropped rather than written into an HTTP header.
+    """
     out: list[tuple[bytes, bytes]] = []
-    if not metadata:
-        return out
-    for key, value in metadata:  # type: ignore[attr-defined]
-        if key in _SKIP_OUT:
+    for key, value in metadata:
+        if key == b"grpc-status-details-bin":
+            continue  # rendered as the error body's details
+        if key.endswith(b"-bin"):
+            try:
+                value = base64.b64encode(decode_binary(value))
+            except (binascii.Error, ValueError):
+                continue
+        elif not printable(value):
             continue
-        if isinstance(value, bytes):
-            v = base64.b64encode(value)
-        else:
-            v = value.encode("latin-1", "replace")
-        out.append((prefix + key.encode("ascii", "replace"), v))
+        out.append((prefix + key, value))
     return out
