@@ -282,6 +282,7 @@ class Connection(asyncio.Protocol):
         self.conn_unacked = 0
         self.window_waiters: list[asyncio.Future[None]] = []
         self.slot_waiters: deque[asyncio.Future[None]] = deque()
+        self.senders: set[asyncio.Task[None]] = set()
         self.decoder = hpack.Decoder(max_header_list_size=MAX_HEADER_LIST)
         self.decoder.max_allowed_table_size = 4096
         self.pending_block: bytearray | None = None  # a header block awaiting CONTINUATION
@@ -735,7 +736,9 @@ class Connection(asyncio.Protocol):
             self._write(headers + frame(DATA, END_STREAM, sid, body))
         else:
             self._write(headers)
-            self.loop.create_task(self._send_body(st, body))
+            task = self.loop.create_task(self._send_body(st, body))
+            self.senders.add(task)  # a strong reference until it is done
+            task.add_done_callback(self.senders.discard)
         return st
 
     def _header_frames(self, sid: int, block: bytes) -> bytes:
@@ -1143,6 +1146,7 @@ class Channel:
         def factory() -> Connection:
             return Connection(self.authority, self.max_message, self.user_agent)
 
+        conn: Connection | None = None
         try:
             async with asyncio.timeout(self.connect_timeout):
                 if self.unix_path:
@@ -1150,13 +1154,19 @@ class Channel:
                 else:
                     _, conn = await loop.create_connection(factory, self.host, self.port)
                 await conn.ready
-        except (OSError, TimeoutError, ConnectionError_) as exc:
-            self.last_error = str(exc) or type(exc).__name__
-            if isinstance(exc, TimeoutError):
-                self.last_error = f"no HTTP/2 connection within {self.connect_timeout:g} s"
-            self.retry_at = time.monotonic() + self.backoff * random.uniform(0.8, 1.2)
-            self.backoff = min(10.0, self.backoff * 1.6)
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()  # e.g. a TCP peer that never sent its SETTINGS
+            if isinstance(exc, (OSError, TimeoutError, ConnectionError_)):
+                self.last_error = str(exc) or type(exc).__name__
+                if isinstance(exc, TimeoutError):
+                    self.last_error = f"no HTTP/2 connection within {self.connect_timeout:g} s"
+                self.retry_at = time.monotonic() + self.backoff * random.uniform(0.8, 1.2)
+                self.backoff = min(10.0, self.backoff * 1.6)
             raise
+        if self.closed:  # closed while connecting
+            conn.close()
+            raise ConnectionError_(f"channel to {self.target} is closed")
         old = self.slots[i]
         if old is not None and not old.closed:
             old.goaway()
