@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -109,7 +111,8 @@ def test_unmapped_service_exits_2() -> None:
     assert "no backend for colonnade.catalog.v1.CatalogService" in proc.stderr
 
 
-def test_process_serves_and_stops_on_sigterm() -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_process_serves_and_stops_on_sigterm(workers: int) -> None:
     from colonnade.devstack.ports import free_port
 
     port = free_port()
@@ -126,14 +129,25 @@ def test_process_serves_and_stops_on_sigterm() -> None:
             "127.0.0.1",
             "--port",
             str(port),
+            "--workers",
+            str(workers),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    lines: list[bytes] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, b"")))  # type: ignore[union-attr]
+    reader.start()
+
+    def listening() -> list[dict[str, object]]:
+        return [json.loads(x) for x in list(lines) if b'"message":"gateway listening"' in x]
+
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
+                if len(listening()) < workers:  # every worker up before SIGTERM
+                    raise OSError("not every worker is listening yet")
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
                     assert r.status == 200
                     break
@@ -143,6 +157,11 @@ def test_process_serves_and_stops_on_sigterm() -> None:
                 time.sleep(0.1)
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        reader.join(timeout=30)
+    out = b"".join(lines)
     assert proc.returncode == 0, out
-    assert b'"message":"gateway listening"' in out
+    # --workers N: N processes on the same port (SO_REUSEPORT), all stopped by one SIGTERM
+    assert len({entry["pid"] for entry in listening()}) == workers, out
+    assert {entry["address"] for entry in listening()} == {f"http://127.0.0.1:{port}"}
+    assert out.count(b'"message":"gateway stopping"') == workers, out
