@@ -213,8 +213,8 @@ class _Stream:
         "error",
         "id",
         "initial",
-        "local_closed",
         "messages",
+        "reset",
         "send_window",
         "streaming",
         "timer",
@@ -235,7 +235,7 @@ class _Stream:
         self.encoding = b""
         self.done = False
         self.error: RpcError | None = None
-        self.local_closed = False
+        self.reset = False  # a RST_STREAM was sent or received
         self.send_window = conn.peer_initial_window
         self.unacked = 0
         self.timer: asyncio.TimerHandle | None = None
@@ -289,9 +289,10 @@ class Connection(asyncio.Protocol):
         self.pending_stream = 0
         self.pending_end = False
         self.buf = b""
-        self.static_block = (
-            b"\x83\x86"  # :method POST, :scheme http
-            + _literal(1, authority)  # :authority
+        # Pseudo-headers must precede regular ones (RFC 9113 section 8.3): :method, :scheme,
+        # then :path per call, then :authority and the fixed regular headers.
+        self.after_path = (
+            _literal(1, authority)  # :authority
             + _literal(31, b"application/grpc")  # content-type
             + _literal_new(b"te", b"trailers")
             + _literal(58, user_agent)  # user-agent
@@ -389,7 +390,8 @@ class Connection(asyncio.Protocol):
     def _on_data(self, sid: int, flags: int, payload: bytes) -> None:
         if sid == 0:
             raise _ProtocolError(PROTOCOL_ERROR, "DATA on stream 0")
-        self.conn_unacked += len(payload)  # the connection window is credited on receipt
+        flow = len(payload)  # padding included (RFC 9113 section 6.1)
+        self.conn_unacked += flow  # the connection window is credited on receipt
         if flags & PADDED:
             payload = _unpad(payload)
         st = self.streams.get(sid)
@@ -404,7 +406,8 @@ class Connection(asyncio.Protocol):
             self._parse_messages(st)
             if st.done:
                 return
-            st.unacked += len(payload)
+        if flow:
+            st.unacked += flow
             if not flags & END_STREAM:
                 self.credit(st)
         if flags & END_STREAM:
@@ -461,6 +464,8 @@ class Connection(asyncio.Protocol):
             ) from None
         if len(out) > self.max_message:
             raise RpcError(RESOURCE_EXHAUSTED, "decompressed response larger than the limit")
+        if not d.eof:
+            raise RpcError(INTERNAL, f"truncated {st.encoding.decode()} response")
         return out
 
     def _on_headers(self, sid: int, flags: int, payload: bytes) -> None:
@@ -587,6 +592,7 @@ class Connection(asyncio.Protocol):
         if st is None:
             return
         err = _U32.unpack(payload)[0]
+        st.reset = True  # closed by the server: never answer a RST_STREAM with one
         code = _RST_TO_CODE.get(err, INTERNAL)
         self._end_stream(
             st,
@@ -596,7 +602,6 @@ class Connection(asyncio.Protocol):
                 st.initial,
                 transparent_retry=err == REFUSED_STREAM,
             ),
-            reset=False,
         )
 
     def _on_settings(self, sid: int, flags: int, payload: bytes) -> None:
@@ -642,6 +647,10 @@ class Connection(asyncio.Protocol):
             st = self.streams.get(sid)
             if st is None:
                 return
+            if inc == 0:  # a stream error (RFC 9113 section 6.9)
+                self._end_stream(st, RpcError(INTERNAL, "a zero WINDOW_UPDATE", st.initial))
+                self._reset(st, PROTOCOL_ERROR)
+                return
             st.send_window += inc
         self._wake_windows()
 
@@ -661,7 +670,6 @@ class Connection(asyncio.Protocol):
             self._end_stream(
                 st,
                 RpcError(UNAVAILABLE, "the server is going away", transparent_retry=True),
-                reset=False,
             )
         if not self.streams:
             self.close()
@@ -669,7 +677,7 @@ class Connection(asyncio.Protocol):
 
     # -- streams -------------------------------------------------------------------------
 
-    def _end_stream(self, st: _Stream, error: RpcError | None, *, reset: bool = True) -> None:
+    def _end_stream(self, st: _Stream, error: RpcError | None) -> None:
         """Marks `st` finished (OK when `error` is None) and wakes its caller."""
         if st.done:
             return
@@ -686,7 +694,8 @@ class Connection(asyncio.Protocol):
             self.close()
 
     def _reset(self, st: _Stream, code: int) -> None:
-        if not self.closed:
+        if not st.reset:
+            st.reset = True
             self._write(frame(RST_STREAM, 0, st.id, _U32.pack(code)))
 
     def _expire(self, st: _Stream) -> None:
@@ -716,7 +725,7 @@ class Connection(asyncio.Protocol):
         self.streams[sid] = st
         block = self.path_blocks.get(path)
         if block is None:
-            block = self.static_block + _literal(4, path.encode())
+            block = b"\x83\x86" + _literal(4, path.encode()) + self.after_path
             if len(self.path_blocks) < 1024:
                 self.path_blocks[path] = block
         parts = [block]
@@ -732,7 +741,6 @@ class Connection(asyncio.Protocol):
         if n <= self.send_window and n <= st.send_window and n <= self.peer_max_frame:
             self.send_window -= n
             st.send_window -= n
-            st.local_closed = True
             self._write(headers + frame(DATA, END_STREAM, sid, body))
         else:
             self._write(headers)
@@ -767,7 +775,8 @@ class Connection(asyncio.Protocol):
             last = pos + n == len(body)
             self._write(frame(DATA, END_STREAM if last else 0, st.id, bytes(view[pos : pos + n])))
             pos += n
-        st.local_closed = True
+        if pos < len(body):
+            self._reset(st, CANCEL)  # the call ended first: close our half of the stream too
 
     def _wake_windows(self) -> None:
         if self.window_waiters:
@@ -791,7 +800,12 @@ class Connection(asyncio.Protocol):
         while len(self.streams) >= self.peer_max_streams and self.usable():
             w = self.loop.create_future()
             self.slot_waiters.append(w)
-            await w
+            try:
+                await w
+            except asyncio.CancelledError:
+                if w.done() and not w.cancelled():
+                    self._wake_slots()  # woken, then cancelled: pass the free slot on
+                raise
 
     def credit(self, st: _Stream) -> None:
         """Returns the stream's received bytes to the server's window, unless complete messages
@@ -827,8 +841,10 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         """Closes the connection (pending calls fail UNAVAILABLE)."""
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
+        self.draining = True  # no new calls while connection_lost is on its way
+        t, self.transport = self.transport, None  # and no more writes
+        if t is not None and not t.is_closing():
+            t.close()
         if not self.close_reason:
             self.close_reason = f"connection to {self.authority.decode()} closed"
 
@@ -848,7 +864,7 @@ class Connection(asyncio.Protocol):
             self.ready.set_exception(ConnectionError_(reason))
             self.ready.exception()  # retrieved: the connector reports it
         for st in list(self.streams.values()):
-            self._end_stream(st, RpcError(UNAVAILABLE, reason, st.initial), reset=False)
+            self._end_stream(st, RpcError(UNAVAILABLE, reason, st.initial))
         self._wake_windows()
         self._wake_slots()
 
@@ -898,6 +914,7 @@ def _read_only_decode(block: bytes, table: Any) -> list[tuple[bytes, bytes]] | N
     out: list[tuple[bytes, bytes]] = []
     static = _STATIC
     i, n = 0, len(block)
+    size = 0  # RFC 9113 header list size; a few bytes can index large table entries
     try:
         while i < n:
             b = block[i]
@@ -908,7 +925,9 @@ def _read_only_decode(block: bytes, table: Any) -> list[tuple[bytes, bytes]] | N
                     index, i = _hpack_int_at(block, i, index)
                 if index == 0:
                     return None
-                out.append(static[index - 1] if index <= 61 else table.get_by_index(index))
+                field = static[index - 1] if index <= 61 else table.get_by_index(index)
+                out.append(field)
+                size += len(field[0]) + len(field[1]) + 32
             elif b & 0xE0 == 0:  # literal without indexing (0000) or never indexed (0001)
                 index = b & 0x0F
                 i += 1
@@ -920,11 +939,12 @@ def _read_only_decode(block: bytes, table: Any) -> list[tuple[bytes, bytes]] | N
                     name, i = _hpack_string(block, i)
                 value, i = _hpack_string(block, i)
                 out.append((name, value))
+                size += len(name) + len(value) + 32
             else:  # incremental indexing or a table size update
                 return None
     except (IndexError, hpack.HPACKError):
         return None
-    return out
+    return out if size <= MAX_HEADER_LIST else None  # over the limit: the library refuses it
 
 
 def _unpad(payload: bytes) -> bytes:
@@ -948,15 +968,15 @@ class StreamCall:
         timeout: float | None,
     ) -> None:
         self._channel = channel
-        self._args = (path, request, md, timeout)
+        self._args = (path, request, md)
+        self._deadline = None if timeout is None else time.monotonic() + timeout
         self._stream: _Stream | None = None
         self._retried = False
 
     async def _open(self) -> _Stream:
         if self._stream is None:
-            path, request, md, timeout = self._args
-            deadline = None if timeout is None else time.monotonic() + timeout
-            self._stream = await self._channel._start(path, request, md, deadline, True)
+            path, request, md = self._args
+            self._stream = await self._channel._start(path, request, md, self._deadline, True)
         return self._stream
 
     async def read(self) -> bytes | None:
@@ -1077,7 +1097,13 @@ class Channel:
                 if timeout <= 0:
                     raise RpcError(DEADLINE_EXCEEDED, "Deadline Exceeded")
         if len(conn.streams) >= conn.peer_max_streams:
-            await conn.wait_slot()
+            try:
+                async with asyncio.timeout(timeout):
+                    await conn.wait_slot()
+            except TimeoutError:
+                raise RpcError(DEADLINE_EXCEEDED, "Deadline Exceeded") from None
+            if deadline is not None:
+                timeout = deadline - time.monotonic()
             if not conn.usable():
                 return await self._start(path, request, metadata, deadline, streaming)
         return conn.open_stream(path, request, metadata, timeout, streaming)
