@@ -26,8 +26,8 @@ gen: venv ## generate protobuf stubs and the descriptor set from proto/
 openapi: gen ## regenerate the committed OpenAPI documents in openapi/
 	$(PY) -m colonnade.gateway.openapi_cli --write-committed
 
-system-deps: venv ## install memcached (and, for tests, chromium) when missing (Debian)
-	$(PY) -m colonnade.devstack.system $(if $(filter test,$(MAKECMDGOALS)),--with-chromium)
+system-deps: venv ## install memcached (and, for tests, chromium and go + grpc-go) when missing (Debian)
+	$(PY) -m colonnade.devstack.system $(if $(filter test,$(MAKECMDGOALS)),--for-tests)
 
 setup: gen system-deps
 

@@ -27,7 +27,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-GOCODE = Path("/usr/share/gocode")
+from colonnade.devstack.system import GOCODE, go_offline_env
+
 GATEWAY_SRC = GOCODE / "src/github.com/grpc-ecosystem/grpc-gateway"
 GOOGLEAPIS = GATEWAY_SRC / "third_party/googleapis"
 PROTO_INCLUDE = Path("/usr/include")
@@ -176,16 +177,11 @@ def build(workdir: Path) -> Path:
         check=True,
     )
     binary = workdir / "grpc-gateway-catalog"
-    env = {
-        **os.environ,
-        "GO111MODULE": "off",
-        "GOPROXY": "off",
-        "GOFLAGS": "",
-        "GOPATH": f"{workdir}:{GOCODE}",
-        "GOCACHE": str(workdir / "gocache"),
-    }
     subprocess.run(
-        ["go", "build", "-o", str(binary), "colonnadegw/cmd"], check=True, env=env, cwd=workdir
+        ["go", "build", "-o", str(binary), "colonnadegw/cmd"],
+        check=True,
+        env=go_offline_env(workdir),
+        cwd=workdir,
     )
     return binary
 

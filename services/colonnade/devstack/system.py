@@ -1,8 +1,10 @@
 """``make system-deps``: make sure the system programs the stack and tests need are there.
 
-memcached (the local cache) and Chromium (the docs page test drives it headless) come from
-the system. They are installed with apt-get when missing and this machine can (Debian or
-Ubuntu, as root); otherwise this says exactly what to install and exits non-zero.
+memcached (the local cache) comes from the system; for tests (`--for-tests`) so do Chromium
+(the docs page and web UI tests drive it headless) and Go with Debian's grpc-go sources (the
+gateway's gRPC client is tested against a grpc-go server built offline). They are installed
+with apt-get when missing and this machine can (Debian or Ubuntu, as root); otherwise this
+says exactly what to install and exits non-zero.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from colonnade.devstack.memcached import INSTALL_HINT, find_memcached
 from colonnade.devstack.ports import find_program
@@ -23,31 +26,61 @@ CHROMIUM_HINT = (
 )
 
 
+GO_GRPC_PACKAGES = ("golang-go", "golang-google-grpc-dev")
+GO_GRPC_HINT = (
+    "Go and Debian's grpc-go sources are not installed (the gateway's gRPC client is tested "
+    "against a grpc-go server built offline). Install them with `sudo apt-get install "
+    + " ".join(GO_GRPC_PACKAGES)
+    + "` (Debian/Ubuntu), or run `make test`, which does when it can."
+)
+GOCODE = Path("/usr/share/gocode")  # where Debian's golang-*-dev packages put Go sources
+GO_GRPC_SOURCES = GOCODE / "src/google.golang.org/grpc"
+
+
+def go_offline_env(workdir: Path) -> dict[str, str]:
+    """The environment for `go build` in GOPATH mode on Debian's Go sources, with no network:
+    packages under `workdir/src`, the build cache in `workdir/gocache`."""
+    return {
+        **os.environ,
+        "GO111MODULE": "off",
+        "GOPROXY": "off",
+        "GOFLAGS": "",
+        "GOPATH": f"{workdir}:{GOCODE}",
+        "GOCACHE": str(workdir / "gocache"),
+    }
+
+
+def find_go_grpc() -> str | None:
+    """The `go` binary, when Debian's grpc-go sources are there too."""
+    go = shutil.which("go")
+    return go if go and GO_GRPC_SOURCES.is_dir() else None
+
+
 def find_chromium() -> str | None:
     """A headless-capable Chromium: ``$CHROMIUM_BIN``, then ``PATH``."""
     return find_program("CHROMIUM_BIN", "chromium", "chromium-browser", "google-chrome")
 
 
-def _apt_install(package: str) -> bool:
-    """Install a Debian package when this machine can; True when it ran."""
+def _apt_install(*packages: str) -> bool:
+    """Install Debian packages when this machine can; True when it ran."""
     if not (shutil.which("apt-get") and os.geteuid() == 0):
         return False
-    print(f"installing {package} with apt-get…", file=sys.stderr)
+    print(f"installing {' '.join(packages)} with apt-get…", file=sys.stderr)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
         check=True,
         env=env,
     )
     return True
 
 
-def ensure(find: Callable[[], str | None], package: str, hint: str) -> str:
+def ensure(find: Callable[[], str | None], packages: str | tuple[str, ...], hint: str) -> str:
     found = find()
     if found:
         return found
-    if _apt_install(package):
+    if _apt_install(*((packages,) if isinstance(packages, str) else packages)):
         found = find()
         if found:
             return found
@@ -56,8 +89,10 @@ def ensure(find: Callable[[], str | None], package: str, hint: str) -> str:
 
 def main() -> int:
     print(f"memcached: {ensure(find_memcached, 'memcached', INSTALL_HINT)}", file=sys.stderr)
-    if "--with-chromium" in sys.argv:
+    if "--for-tests" in sys.argv:
         print(f"chromium: {ensure(find_chromium, 'chromium', CHROMIUM_HINT)}", file=sys.stderr)
+        go = ensure(find_go_grpc, GO_GRPC_PACKAGES, GO_GRPC_HINT)
+        print(f"go (with grpc-go sources): {go}", file=sys.stderr)
     return 0
 
 
