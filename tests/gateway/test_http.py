@@ -221,6 +221,53 @@ async def test_query_all_scalar_kinds_and_wkts(stack: Stack) -> None:
     assert j["customName"] == "c"
 
 
+async def test_query_map_entries_as_grpc_gateway_reads_them(stack: Stack) -> None:
+    qs = (
+        "mString%5Bcolor%5D=blue&mString[size]=L&m_int[7]=-9007199254740993"
+        "&mEnum[18446744073709551615]=COLOR_GREEN&mBytes[k]=AAE%3D"
+        "&mValue[v]=%7B%22a%22%3A%5B1%2Ctrue%5D%7D&fMessage.note=n"
+    )
+    r = await request(stack.port, "GET", "/v1/echo?" + qs)
+    assert r.status == 200, r.body
+    j = r.json()
+    assert j["mString"] == {"color": "blue", "size": "L"}
+    assert j["mInt"] == {"7": "-9007199254740993"}
+    assert j["mEnum"] == {"18446744073709551615": "COLOR_GREEN"}
+    assert j["mBytes"] == {"k": "AAE="}
+    assert j["mValue"] == {"v": {"a": [1.0, True]}}
+    assert j["fMessage"]["note"] == "n"
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "why"),
+    [
+        ("mInt[x]=1", "m_int", "expected an integer"),
+        ("mInt[1]=1&mInt[1]=2", "m_int", "map key '1' was given 2 values"),
+        ("mEnum[1]=PURPLE", "m_enum", "is not a value of conformance.v1.Color"),
+        ("mMessage[true]=x", "m_message", "a map of messages cannot be set"),
+        ("fInt32[a]=1", "f_int32", "is not a map field"),
+    ],
+)
+async def test_bad_query_map_entries_are_400_naming_the_field(
+    stack: Stack, query: str, field: str, why: str
+) -> None:
+    r = await request(stack.port, "GET", "/v1/echo?" + query)
+    assert r.status == 400, r.body
+    violation = r.json()["details"][0]["fieldViolations"][0]
+    assert violation["field"] == field
+    assert why in violation["description"]
+
+
+async def test_map_without_a_key_is_ignored_or_400_when_strict(
+    stack: Stack, strict_stack: Stack
+) -> None:
+    r = await request(stack.port, "GET", "/v1/echo?mString=x&nope[k]=1")
+    assert r.status == 200 and r.json()["mString"] == {}
+    r = await request(strict_stack.port, "GET", "/v1/echo?mString=x")
+    assert r.status == 400
+    assert "name[key]=value" in r.json()["message"]
+
+
 async def test_unknown_query_parameter_ignored_by_default(stack: Stack) -> None:
     r = await request(stack.port, "GET", "/v1/echo?nope=1&fInt32=2")
     assert r.status == 200 and r.json()["fInt32"] == 2

@@ -470,7 +470,7 @@ def _query_fields(
         if proto_path in bound:
             continue
         if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
-            continue  # maps are not query parameters here
+            continue  # name[key]=value entries: Swagger 2 and API Gateway cannot describe them
         message = fd.message_type
         if message is not None and message.full_name not in _WKT:
             if fd.is_repeated or depth >= 3:

@@ -8,6 +8,7 @@ With `strict`, a body that sets a path-bound field and an unknown query paramete
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -30,6 +31,8 @@ from colonnade.gateway.routing import Route
 
 FD = descriptor.FieldDescriptor
 Chain = list[descriptor.FieldDescriptor]
+# `name[key]=value` sets one map entry (grpc-gateway v2's query parser: ^(.*)\[(.*)\]$).
+_MAP_ENTRY = re.compile(r"(.+)\[(.*)\]\Z")
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 _BLIND = {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
@@ -143,27 +146,43 @@ class RequestBuilder:
             self._query_cache[key] = chain
         return chain
 
+    def _query_field(self, key: str) -> Chain | None:
+        """The field a query parameter names, or None when it is ignored (400 when strict)."""
+        chain = self._resolve(key)
+        if chain is None:
+            if self.strict:
+                raise bad_request(
+                    key, f"unknown query parameter for {self.route.request.full_name}"
+                )
+            return None
+        names = tuple(f.name for f in chain)
+        if any(names[: len(p)] == p for p in self._bound_prefixes):
+            if self.strict:
+                raise bad_request(key, "is bound by the path or the body, not the query")
+            return None
+        return chain
+
     def _apply_query(self, req: Message, query: str) -> None:
         grouped: dict[str, list[str]] = {}
         for key, value in parse_qsl(query, keep_blank_values=True):
             grouped.setdefault(key, []).append(value)
         for key, vals in grouped.items():
-            chain = self._resolve(key)
+            entry = _MAP_ENTRY.match(key) if key.endswith("]") else None
+            if entry is not None:
+                self._apply_map_entry(req, entry.group(1), entry.group(2), vals)
+                continue
+            chain = self._query_field(key)
             if chain is None:
-                if self.strict:
-                    raise bad_request(
-                        key, f"unknown query parameter for {self.route.request.full_name}"
-                    )
                 continue
             names = tuple(f.name for f in chain)
-            if any(names[: len(p)] == p for p in self._bound_prefixes):
-                if self.strict:
-                    raise bad_request(key, "is bound by the path or the body, not the query")
-                continue
             leaf = chain[-1]
             if _is_map_field(leaf) or (leaf.type == FD.TYPE_MESSAGE and leaf.is_repeated):
                 if self.strict:
-                    raise bad_request(key, "maps and repeated messages cannot be query parameters")
+                    raise bad_request(
+                        key,
+                        "a map takes one query parameter per entry, name[key]=value; "
+                        "repeated messages cannot be query parameters",
+                    )
                 continue
             if leaf.type == FD.TYPE_MESSAGE and _mt(leaf).full_name not in (
                 STRING_FORM | WRAPPERS | _BLIND
@@ -178,6 +197,31 @@ class RequestBuilder:
                 if len(vals) > 1:
                     raise bad_request(dotted, f"is not repeated but was given {len(vals)} values")
                 _set(req, chain, parse(vals[0], dotted), dotted)
+
+    def _apply_map_entry(self, req: Message, name: str, key: str, vals: list[str]) -> None:
+        """`name[key]=value`: one map entry, as grpc-gateway v2 reads it."""
+        chain = self._query_field(name)
+        if chain is None:
+            return
+        dotted = ".".join(f.name for f in chain)
+        leaf = chain[-1]
+        if not _is_map_field(leaf):
+            raise bad_request(dotted, f"is not a map field, so [{key}] cannot follow it")
+        if len(vals) != 1:
+            raise bad_request(dotted, f"map key {key!r} was given {len(vals)} values")
+        entry = _mt(leaf)
+        key_fd, value_fd = entry.fields_by_name["key"], entry.fields_by_name["value"]
+        if value_fd.type == FD.TYPE_MESSAGE and _mt(value_fd).full_name not in (
+            STRING_FORM | WRAPPERS | _BLIND
+        ):
+            raise bad_request(dotted, "a map of messages cannot be set from query parameters")
+        k = self._scalar_parser(key_fd)(key, dotted)
+        v = self._scalar_parser(value_fd)(vals[0], dotted)
+        container = _container(req, chain, dotted)
+        if value_fd.type == FD.TYPE_MESSAGE:
+            container[k].CopyFrom(v)
+        else:
+            container[k] = v
 
     def _scalar_parser(self, fd: descriptor.FieldDescriptor) -> Callable[[str, str], Any]:
         """Parses one string (query or path value) for a field, raising 400 naming it."""
