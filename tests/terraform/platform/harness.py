@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -304,6 +305,9 @@ class EnvRun:
         return self.second_plan
 
 
+_INIT_LOCK = threading.Lock()
+
+
 def _prepare_env(env: str, toolchain: Toolchain, base: Path) -> EnvRun:
     """Copy, start moto, write the override and test variables, init and plan one environment."""
     copy_platform_tree(base)
@@ -317,7 +321,10 @@ def _prepare_env(env: str, toolchain: Toolchain, base: Path) -> EnvRun:
         (root / "zz_test.auto.tfvars.json").write_text(json.dumps({"certificate_arn": cert}))
         wd = Workdir(root, toolchain, timeout=1500)
         # A real init (the override's local backend), not -backend=false: plan needs state.
-        wd.run("init", "-input=false", "-no-color", timeout=300)
+        # One at a time: the environments share a plugin cache, which Terraform does not make
+        # safe for concurrent installs ("mkdir …/linux_amd64: file exists"); plans overlap.
+        with _INIT_LOCK:
+            wd.run("init", "-input=false", "-no-color", timeout=300)
         plan = wd.plan_json("-parallelism=20")
     except BaseException:
         server.stop()
