@@ -18,6 +18,7 @@ import base64
 import contextlib
 import gzip
 import hashlib
+import logging
 import os
 import re
 import socket
@@ -1330,8 +1331,12 @@ async def test_connection_loss_mid_stream(h2servers: StartServer, channels: Make
 
 
 async def test_backend_down_fails_fast_with_backoff_then_recovers(
-    h2servers: StartServer, channels: MakeChannel, monkeypatch: pytest.MonkeyPatch
+    h2servers: StartServer,
+    channels: MakeChannel,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="colonnade.gateway.grpc")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
     port = sock.getsockname()[1]
@@ -1364,13 +1369,25 @@ async def test_backend_down_fails_fast_with_backoff_then_recovers(
         assert err2.message == err.message
         assert len(attempts) == 1  # failed fast: no new connection attempt
 
+        await asyncio.sleep(max(0.0, channel.retry_at - time.monotonic()) + 0.01)
+        await rpc_error(channel.unary(PATH, b"", timeout=1.0))  # still down, after back-off
+        assert len(attempts) == 2
+
         server = await h2servers(echo, sock=sock)  # the server owns the socket from now on
         serving = True
         await asyncio.sleep(max(0.0, channel.retry_at - time.monotonic()) + 0.01)
         assert (await channel.unary(PATH, b"up", timeout=1.0)).message == b"up"
-        assert len(attempts) == 2
+        assert len(attempts) == 3
         assert len(server.conns) == 1
         assert (channel.backoff, channel.retry_at) == (1.0, 0.0)
+        # the outage is logged once when it starts and once when it ends, not per call
+        events = [(r.levelname, r.getMessage()) for r in caplog.records]
+        assert events == [
+            ("WARNING", "backend unreachable"),
+            ("INFO", "backend reachable again"),
+        ]
+        assert caplog.records[0].backend == f"127.0.0.1:{port}"  # type: ignore[attr-defined]
+        assert caplog.records[1].failed_attempts == 2  # type: ignore[attr-defined]
     finally:
         if not serving:
             sock.close()

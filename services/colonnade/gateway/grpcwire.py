@@ -1039,6 +1039,7 @@ class Channel:
         self.connecting: list[asyncio.Task[Connection] | None] = [None] * n
         self._rr = itertools.cycle(range(n))
         self.last_error = ""
+        self.failures = 0  # connection attempts failed in a row
         self.retry_at = 0.0
         self.backoff = 1.0
         self.closed = False
@@ -1189,6 +1190,12 @@ class Channel:
                     self.last_error = f"no HTTP/2 connection within {self.connect_timeout:g} s"
                 self.retry_at = time.monotonic() + self.backoff * random.uniform(0.8, 1.2)
                 self.backoff = min(10.0, self.backoff * 1.6)
+                if not self.failures:  # once per outage, not once per attempt
+                    log.warning(
+                        "backend unreachable",
+                        extra={"backend": self.target, "error": self.last_error},
+                    )
+                self.failures += 1
             raise
         if self.closed:  # closed while connecting
             conn.close()
@@ -1199,6 +1206,12 @@ class Channel:
         self.slots[i] = conn
         self.backoff = 1.0
         self.retry_at = 0.0
+        if self.failures:
+            log.info(
+                "backend reachable again",
+                extra={"backend": self.target, "failed_attempts": self.failures},
+            )
+            self.failures = 0
         return conn
 
     def connect(self) -> None:
