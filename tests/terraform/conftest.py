@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,9 +222,9 @@ class MotoServer:
                 self.process.kill()
                 self.process.wait(timeout=10)
 
-    def override_hcl(self, aliases: list[str]) -> str:
+    def override_hcl(self, aliases: list[str], services: Sequence[str] = MOTO_SERVICES) -> str:
         """Provider blocks (default and each alias) pointing every service at this server."""
-        endpoints = "\n".join(f'    {s} = "{self.url}"' for s in MOTO_SERVICES)
+        endpoints = "\n".join(f'    {s} = "{self.url}"' for s in services)
         blocks = []
         for alias in [None, *aliases]:
             alias_line = f'  alias = "{alias}"\n' if alias else ""

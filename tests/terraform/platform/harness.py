@@ -197,24 +197,7 @@ def copy_platform_tree(dest: Path, openapi: Path = OPENAPI_DOCUMENT) -> Path:
 
 def moto_override(server: MotoServer) -> str:
     """Provider pointed at moto for every service, plus a local backend instead of S3."""
-    endpoints = "\n".join(f'    {s} = "{server.url}"' for s in MOTO_SERVICES)
-    return (
-        'terraform {\n  backend "local" {}\n}\n\n'
-        'provider "aws" {\n'
-        '  access_key                  = "testing"\n'
-        '  secret_key                  = "testing"\n'
-        "  skip_credentials_validation = true\n"
-        "  skip_requesting_account_id  = true\n"
-        "  skip_metadata_api_check     = true\n"
-        "  s3_use_path_style           = true\n"
-        # A few attempts (as in tests/terraform/conftest.py): moto's unimplemented operations
-        # still fail fast, and a connection the loaded server drops mid-response is retried.
-        "  max_retries                 = 3\n"
-        "  endpoints {\n"
-        f"{endpoints}\n"
-        "  }\n"
-        "}\n"
-    )
+    return 'terraform {\n  backend "local" {}\n}\n\n' + server.override_hcl([], MOTO_SERVICES)
 
 
 def moto_certificate(server: MotoServer, domain: str = "api.internal.example.com") -> str:
