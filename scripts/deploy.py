@@ -9,7 +9,9 @@ Runs Terraform (through python-terraform) in ``terraform/environments/<env>``:
 * ``output`` ``output -json`` of the environment.
 
 ``--var-file FILE`` (repeatable) passes variable files to plan (``terraform.tfvars`` in the
-environment directory is read by Terraform itself). Anything after ``--`` is passed through to
+environment directory is read by Terraform itself). ``--backend-config KEY=VALUE`` or
+``--backend-config FILE`` (repeatable) goes to ``terraform init``: your account's state bucket
+and region without editing the committed ``backend.tf``. Anything after ``--`` is passed through to
 the plan/output command (``-target=...``, ``-var=...``, ``-lock-timeout=...``).
 
 The Terraform CLI and the AWS provider are found by ``colonnade.deploy.toolchain``, the same code
@@ -46,6 +48,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("action", choices=["plan", "apply", "output"])
     parser.add_argument(
         "--var-file", action="append", default=[], help="variable file for plan (repeatable)"
+    )
+    parser.add_argument(
+        "--backend-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE|FILE",
+        help="passed to `terraform init -backend-config` (repeatable), e.g. bucket=my-tfstate",
     )
     parser.add_argument("--yes", action="store_true", help="apply without asking")
     parser.add_argument(
@@ -90,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     for var_file in args.var_file:
         if not (root / var_file).is_file() and not Path(var_file).is_file():
             raise SystemExit(f"deploy.py: var file {var_file} not found (relative to {root})")
+    if args.backend_config and args.backend == "false":
+        raise SystemExit("deploy.py: --backend-config configures the backend; drop --backend false")
+    for item in args.backend_config:
+        if "=" not in item and not (root / item).is_file() and not Path(item).is_file():
+            raise SystemExit(
+                f"deploy.py: --backend-config {item}: neither KEY=VALUE nor an existing file"
+            )
 
     cache = (
         Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "colonnade" / "terraform"
@@ -122,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "init",
         input=False,
         backend=args.backend == "true",
+        backend_config=args.backend_config or None,
     )
     if code != 0:
         print("deploy.py: terraform init failed", file=sys.stderr)

@@ -70,6 +70,48 @@ def test_unknown_action_is_refused(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "invalid choice: 'destroy'" in proc.stderr
 
 
+def test_backend_config_needs_the_backend_and_a_valid_item(tmp_path: Path) -> None:
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev" / "main.tf").write_text("")
+    common = ("dev", "plan", "--environments-dir", str(tmp_path))
+    proc = _deploy(*common, "--backend", "false", "--backend-config", "bucket=b")
+    assert proc.returncode != 0 and "drop --backend false" in proc.stderr
+    proc = _deploy(*common, "--backend-config", "no-such-file.hcl")
+    assert proc.returncode != 0
+    assert "no-such-file.hcl: neither KEY=VALUE nor an existing file" in proc.stderr
+
+
+@pytest.mark.terraform
+def test_backend_config_reaches_terraform_init(tmp_path: Path, toolchain: Toolchain) -> None:
+    """--backend-config goes to init: a local backend's `path` decides where the state lands."""
+    envs = tmp_path / "environments"
+    root = envs / "sandbox"
+    root.mkdir(parents=True)
+    (root / "main.tf").write_text(
+        'terraform {\n  backend "local" {}\n}\n'
+        'resource "terraform_data" "marker" {\n  input = "hello"\n}\n'
+    )
+    state = tmp_path / "elsewhere" / "sandbox.tfstate"
+    state.parent.mkdir()
+    env = dict(os.environ)
+    env["TF_PLUGIN_CACHE_DIR"] = str(toolchain.plugin_cache_dir)
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    proc = _deploy(
+        "sandbox",
+        "apply",
+        "--yes",
+        "--environments-dir",
+        str(envs),
+        "--backend-config",
+        f"path={state}",
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "Apply complete! Resources: 1 added" in proc.stdout
+    assert '"terraform_data"' in state.read_text()  # the state went where init was told
+    assert not (root / "terraform.tfstate").exists()
+
+
 @pytest.mark.terraform
 def test_plan_apply_output_against_moto(
     tmp_path: Path, toolchain: Toolchain, moto: MotoServer
