@@ -7,15 +7,16 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv gen openapi system-deps setup run test test-fast lint fmt typecheck bench clean
+.PHONY: help venv gen openapi system-deps setup run test test-fast lint fmt typecheck bench clean \
+	image base-image lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml setup.py
+$(STAMP): pyproject.toml setup.py tools/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]' -e tools
 	@touch $@
 
 venv: $(STAMP) ## create .venv and install the project with its dev extras
@@ -38,19 +39,30 @@ test: setup ## run every test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv ## ruff lint and format check, mypy
-	$(PY) -m ruff check services tests scripts
-	$(PY) -m ruff format --check services tests scripts
+	$(PY) -m ruff check services tools tests scripts
+	$(PY) -m ruff format --check services tools tests scripts
 	$(PY) -m mypy
 
 fmt: venv ## format the code
-	$(PY) -m ruff format services tests scripts
-	$(PY) -m ruff check --fix services tests scripts
+	$(PY) -m ruff format services tools tests scripts
+	$(PY) -m ruff check --fix services tools tests scripts
 
 typecheck: gen
 	$(PY) -m mypy
 
 bench: setup ## REST via the gateway vs direct gRPC and vs grpc-gateway (Go, built offline): build/bench/gateway.{json,md}
 	$(PY) scripts/bench.py $(BENCH_ARGS)
+
+image: venv ## build the one container image (docker or podman; BASE_IMAGE=… to choose the base)
+	$(VENV)/bin/colonnade-image $(if $(BASE_IMAGE),--base $(BASE_IMAGE))
+
+base-image: venv ## build the Debian-based Python base image used when none can be pulled
+	$(PY) -m colonnade_tools.base_image
+
+lock: venv ## re-resolve requirements/image.txt (the image's hash-pinned dependencies) from pyproject.toml
+	UV_NATIVE_TLS=1 $(VENV)/bin/uv pip compile pyproject.toml --extra aws --generate-hashes \
+		--universal --python-version 3.11 --quiet --custom-compile-command 'make lock' \
+		-o requirements/image.txt
 
 clean: ## remove the virtualenv, generated code and local data
 	rm -rf $(VENV) .local build *.egg-info

@@ -33,6 +33,13 @@ GO_GRPC_HINT = (
     + " ".join(GO_GRPC_PACKAGES)
     + "` (Debian/Ubuntu), or run `make test`, which does when it can."
 )
+# The image tests build and run containers; the release test pushes to a loopback registry.
+CONTAINER_PACKAGES = ("podman", "buildah", "runc", "mmdebstrap", "docker-registry")
+CONTAINER_HINT = (
+    "The container tests need podman (with runc), mmdebstrap and a registry: install them with "
+    "`sudo apt-get install " + " ".join(CONTAINER_PACKAGES) + "` (Debian/Ubuntu), or use Docker "
+    "with a running daemon and CONTAINER_ENGINE=docker; COLONNADE_SKIP_CONTAINERS=1 skips them."
+)
 GOCODE = Path("/usr/share/gocode")  # where Debian's golang-*-dev packages put Go sources
 GO_GRPC_SOURCES = GOCODE / "src/google.golang.org/grpc"
 
@@ -54,6 +61,14 @@ def find_go_grpc() -> str | None:
     """The `go` binary, when Debian's grpc-go sources are there too."""
     go = shutil.which("go")
     return go if go and GO_GRPC_SOURCES.is_dir() else None
+
+
+def find_container_tools() -> str | None:
+    """podman, when runc, mmdebstrap and docker-registry are there too (or CONTAINER_ENGINE)."""
+    if os.environ.get("CONTAINER_ENGINE") or os.environ.get("COLONNADE_SKIP_CONTAINERS") == "1":
+        return os.environ.get("CONTAINER_ENGINE") or "skipped (COLONNADE_SKIP_CONTAINERS=1)"
+    found = [shutil.which(p) for p in ("podman", "runc", "mmdebstrap", "docker-registry")]
+    return found[0] if all(found) else None
 
 
 def find_chromium() -> str | None:
@@ -93,6 +108,8 @@ def main() -> int:
         print(f"chromium: {ensure(find_chromium, 'chromium', CHROMIUM_HINT)}", file=sys.stderr)
         go = ensure(find_go_grpc, GO_GRPC_PACKAGES, GO_GRPC_HINT)
         print(f"go (with grpc-go sources): {go}", file=sys.stderr)
+        podman = ensure(find_container_tools, CONTAINER_PACKAGES, CONTAINER_HINT)
+        print(f"containers: {podman}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,1 @@
+"""Developer tooling for the Colonnade repository: never shipped in an image."""
