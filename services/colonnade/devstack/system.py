@@ -1,10 +1,11 @@
 """``make system-deps``: make sure the system programs the stack and tests need are there.
 
 memcached (the local cache) comes from the system; for tests (`--for-tests`) so do Chromium
-(the docs page and web UI tests drive it headless) and Go with Debian's grpc-go sources (the
-gateway's gRPC client is tested against a grpc-go server built offline). They are installed
-with apt-get when missing and this machine can (Debian or Ubuntu, as root); otherwise this
-says exactly what to install and exits non-zero.
+(the docs page and web UI tests drive it headless), Go with Debian's grpc-go sources (the
+gateway's gRPC client is tested against a grpc-go server built offline) and Debian's PostgreSQL
+15 server (the database bootstrap is tested on 15 as well as on the embedded wheel's 18).
+They are installed with apt-get when missing and this machine can (Debian or Ubuntu, as root);
+otherwise this says exactly what to install and exits non-zero.
 """
 
 from __future__ import annotations
@@ -71,6 +72,36 @@ def find_container_tools() -> str | None:
     return found[0] if all(found) else None
 
 
+POSTGRES15_PACKAGE = "postgresql-15"
+POSTGRES15_HINT = (
+    "PostgreSQL 15's server is not installed (the database bootstrap is tested on PostgreSQL 15 "
+    "and on the embedded 18). Install it with `sudo apt-get install postgresql-15` (Debian/"
+    "Ubuntu), set POSTGRES15_BIN to a directory holding PostgreSQL 15's initdb and postgres, "
+    "or run `make test`, which installs it when it can."
+)
+#: Where Debian puts a major version's server binaries.
+POSTGRES15_DEBIAN_BIN = Path("/usr/lib/postgresql/15/bin")
+#: postgresql-common would create and start a "main" cluster on port 5432 when the server
+#: package is installed; the tests start their own clusters, so ask it not to.
+NO_MAIN_CLUSTER = Path("/etc/postgresql-common/createcluster.d/colonnade-no-main-cluster.conf")
+
+
+def find_postgres15() -> str | None:
+    """The directory with PostgreSQL 15's ``initdb`` and ``postgres``: ``$POSTGRES15_BIN``,
+    then Debian's."""
+    explicit = os.environ.get("POSTGRES15_BIN")
+    bin_dir = Path(explicit) if explicit else POSTGRES15_DEBIAN_BIN
+    if all(os.access(bin_dir / name, os.X_OK) for name in ("initdb", "postgres")):
+        return str(bin_dir)
+    return None
+
+
+def _no_main_cluster() -> None:
+    if find_postgres15() is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        NO_MAIN_CLUSTER.parent.mkdir(parents=True, exist_ok=True)
+        NO_MAIN_CLUSTER.write_text("create_main_cluster = false\n")
+
+
 def find_chromium() -> str | None:
     """A headless-capable Chromium: ``$CHROMIUM_BIN``, then ``PATH``."""
     return find_program("CHROMIUM_BIN", "chromium", "chromium-browser", "google-chrome")
@@ -110,6 +141,9 @@ def main() -> int:
         print(f"go (with grpc-go sources): {go}", file=sys.stderr)
         podman = ensure(find_container_tools, CONTAINER_PACKAGES, CONTAINER_HINT)
         print(f"containers: {podman}", file=sys.stderr)
+        _no_main_cluster()
+        pg15 = ensure(find_postgres15, POSTGRES15_PACKAGE, POSTGRES15_HINT)
+        print(f"postgresql 15: {pg15}", file=sys.stderr)
     return 0
 
 

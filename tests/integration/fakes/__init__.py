@@ -1,0 +1,1 @@
+"""Service packages that exist only for tests: migrations for the database bootstrap tests."""

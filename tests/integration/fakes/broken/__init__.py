@@ -1,0 +1,1 @@
+"""A service whose second migration fails, for the bootstrap's error path."""
