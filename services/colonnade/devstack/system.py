@@ -1,10 +1,11 @@
 """``make system-deps``: make sure the system programs the stack and tests need are there.
 
 memcached (the local cache) comes from the system; for tests (`--for-tests`) so do Chromium
-(the docs page and web UI tests drive it headless) and Go with Debian's grpc-go sources (the
-gateway's gRPC client is tested against a grpc-go server built offline). They are installed
-with apt-get when missing and this machine can (Debian or Ubuntu, as root); otherwise this
-says exactly what to install and exits non-zero.
+(the docs page and web UI tests drive it headless), Go with Debian's grpc-go sources (the
+gateway's gRPC client is tested against a grpc-go server built offline) and Debian's
+PostgreSQL 15 server (the TLS tests need one built with OpenSSL; the embedded wheel is
+not). They are installed with apt-get when missing and this machine can (Debian or Ubuntu,
+as root); otherwise this says exactly what to install and exits non-zero.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from pathlib import Path
 
 from colonnade.devstack.memcached import INSTALL_HINT, find_memcached
 from colonnade.devstack.ports import find_program
+from colonnade.devstack.postgres import (
+    DEBIAN_POSTGRES_HINT,
+    DEBIAN_POSTGRES_PACKAGE,
+    debian_postgres_binaries,
+)
 
 CHROMIUM_HINT = (
     "Chromium is not installed (the API docs page test drives it headless). Install it with "
@@ -61,6 +67,12 @@ def find_chromium() -> str | None:
     return find_program("CHROMIUM_BIN", "chromium", "chromium-browser", "google-chrome")
 
 
+def find_postgres_with_tls() -> str | None:
+    """Debian's PostgreSQL server binaries (built with OpenSSL), for the TLS tests."""
+    found = debian_postgres_binaries()
+    return str(found) if found else None
+
+
 def _apt_install(*packages: str) -> bool:
     """Install Debian packages when this machine can; True when it ran."""
     if not (shutil.which("apt-get") and os.geteuid() == 0):
@@ -93,6 +105,8 @@ def main() -> int:
         print(f"chromium: {ensure(find_chromium, 'chromium', CHROMIUM_HINT)}", file=sys.stderr)
         go = ensure(find_go_grpc, GO_GRPC_PACKAGES, GO_GRPC_HINT)
         print(f"go (with grpc-go sources): {go}", file=sys.stderr)
+        postgres = ensure(find_postgres_with_tls, DEBIAN_POSTGRES_PACKAGE, DEBIAN_POSTGRES_HINT)
+        print(f"PostgreSQL with OpenSSL (TLS tests): {postgres}", file=sys.stderr)
     return 0
 
 
