@@ -28,11 +28,13 @@ MIGRATIONS = "colonnade.catalog.migrations"
 async def create_server(settings: Settings) -> tuple[ServiceServer, int]:
     """Connect to PostgreSQL and memcached, migrate, and build the (not yet started) server.
 
-    A configuration error (:class:`SettingsError`: a TLS certificate that fails
-    verification, a plaintext client against a TLS-only cache…) raises at once.
+    Migrations run here unless ``DB_MIGRATE=false`` (in AWS ``colonnade-migrate`` ran them
+    before the rollout). A configuration error (:class:`SettingsError`: a TLS certificate
+    that fails verification, a plaintext client against a TLS-only cache…) raises at once.
     """
     await wait_for_database(settings)
-    await migrate(settings, COMPONENT, MIGRATIONS)
+    if settings.db_migrate:
+        await migrate(settings, COMPONENT, MIGRATIONS)
     cluster = CacheCluster.from_settings(settings)
     if cluster is not None:
         await cluster.start()
