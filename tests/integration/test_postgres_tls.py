@@ -54,6 +54,7 @@ def tls_postgres(
         binaries=binaries,
         ssl_cert=cert.cert,
         ssl_key=cert.key,
+        password_auth=True,  # as for service roles in AWS; postgres itself needs none
     )
     server.start()
     server.create_database(DATABASE)
@@ -95,6 +96,27 @@ async def test_verify_full_with_the_right_ca_serves_the_catalog(
 async def test_the_server_refuses_plaintext(tls_postgres: PostgresServer) -> None:
     with pytest.raises(asyncpg.InvalidAuthorizationSpecificationError, match="no encryption"):
         await asyncpg.connect(tls_postgres.url(DATABASE, sslmode="disable"))
+
+
+async def test_service_roles_authenticate_with_a_password(
+    tls_postgres: PostgresServer, local_ca: LocalCA, unique: str
+) -> None:
+    tls = {"sslmode": "verify-full", "sslrootcert": str(local_ca.cert)}
+    role = f"svc_{unique}"
+    admin = await asyncpg.connect(verify_full(tls_postgres, local_ca.cert))
+    try:
+        await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 's3cret/pass'")
+    finally:
+        await admin.close()
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        await asyncpg.connect(tls_postgres.url(DATABASE, user=role, password="wrong", **tls))
+    conn = await asyncpg.connect(
+        tls_postgres.url(DATABASE, user=role, password="s3cret/pass", **tls)
+    )
+    try:
+        assert await conn.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+    finally:
+        await conn.close()
 
 
 async def assert_fails_fast(url: str, *expected: str) -> str:

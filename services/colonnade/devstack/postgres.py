@@ -22,9 +22,7 @@ import subprocess
 import time
 import warnings
 from pathlib import Path
-from urllib.parse import urlencode
-
-from colonnade.devstack.ports import wait_for_port
+from urllib.parse import quote, urlencode
 
 
 def _binaries() -> Path:
@@ -171,7 +169,7 @@ class PostgresServer:
         self._prepare_for_user()
         if (self.data_dir / "PG_VERSION").exists():
             return
-        subprocess.run(
+        result = subprocess.run(
             [
                 self._bin("initdb"),
                 "-D",
@@ -182,10 +180,15 @@ class PostgresServer:
                 "--encoding=UTF8",
                 "--locale=C",
             ],
-            check=True,
             capture_output=True,
+            text=True,
             user=self._user,
         )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"initdb failed for {self.data_dir} (exit code {result.returncode}):\n"
+                f"{result.stdout}{result.stderr}"
+            )
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -234,12 +237,16 @@ class PostgresServer:
                 start_new_session=True,  # Ctrl-C in a terminal reaches us, not the server
             )
         try:
-            wait_for_port(self.host, self.port, timeout)
-            self._wait_ready(timeout)
-        except TimeoutError:
+            self._wait_ready(timeout)  # notices a server that exits (a taken port…) at once
+        except TimeoutError as exc:
             self.stop()
+            try:
+                tail = "".join(self.log_path.read_text(errors="replace").splitlines(True)[-15:])
+            except OSError:
+                tail = ""
             raise RuntimeError(
-                f"PostgreSQL did not start on {self.host}:{self.port}; see {self.log_path}"
+                f"PostgreSQL did not start on {self.host}:{self.port} ({exc}); "
+                f"the end of {self.log_path}:\n{tail}"
             ) from None
 
     def _client(self, program: str) -> list[str]:
@@ -294,11 +301,20 @@ class PostgresServer:
                 self._process.wait()
         self._process = None
 
-    def url(self, database: str = "postgres", *, host: str | None = None, **query: str) -> str:
-        """A ``DATABASE_URL`` for ``database`` as ``postgres``; ``query`` adds libpq parameters
+    def url(
+        self,
+        database: str = "postgres",
+        *,
+        user: str = "postgres",
+        password: str | None = None,
+        host: str | None = None,
+        **query: str,
+    ) -> str:
+        """A ``DATABASE_URL`` for ``database``; ``query`` adds libpq parameters
         (``sslmode="verify-full", sslrootcert=…``); ``host`` overrides the name connected to."""
+        login = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
         suffix = f"?{urlencode(query)}" if query else ""
-        return f"postgresql://postgres@{host or self.host}:{self.port}/{database}{suffix}"
+        return f"postgresql://{login}@{host or self.host}:{self.port}/{database}{suffix}"
 
     def create_database(self, name: str) -> None:
         """Create ``name`` unless it exists."""
