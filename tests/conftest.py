@@ -20,6 +20,7 @@ from colonnade.devstack.ports import free_port
 from colonnade.devstack.postgres import PostgresServer
 from colonnade.runtime.server import ServiceServer
 from colonnade.runtime.settings import Settings
+from tests.tlsfiles import LocalCA
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CATALOG_DESCRIPTORS = REPO_ROOT / "services" / "colonnade" / "descriptors" / "colonnade.binpb"
@@ -61,6 +62,18 @@ def fresh_memcached() -> Iterator[MemcachedServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def local_ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
+    """The CA the TLS servers' certificates come from (clients are told to trust it)."""
+    return LocalCA(tmp_path_factory.mktemp("tls"), "local")
+
+
+@pytest.fixture(scope="session")
+def other_ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
+    """A second, unrelated CA: the "wrong CA bundle" cases."""
+    return LocalCA(tmp_path_factory.mktemp("tls-other"), "other")
 
 
 def make_settings(database_url: str, cache_url: str, **overrides: object) -> Settings:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ssl
+
+import aiomcache
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from colonnade.catalog.v1 import catalog_pb2
+from colonnade.devstack.memcached import MemcachedServer
 
 
 def rich_status(error: grpc.aio.AioRpcError) -> tuple[dict[str, str], error_details_pb2.ErrorInfo]:
@@ -41,3 +45,29 @@ def new_product(unique: str, **overrides: object) -> catalog_pb2.Product:
         product.price.units = 12
         product.price.nanos = 500_000_000
     return product
+
+
+def _memcached_client(server: MemcachedServer, tls: ssl.SSLContext | None) -> aiomcache.Client:
+    return aiomcache.Client(server.host, server.port, conn_args={"ssl": tls} if tls else None)
+
+
+async def memcached_stats(
+    server: MemcachedServer, tls: ssl.SSLContext | None = None
+) -> dict[bytes, bytes]:
+    """``stats`` of one memcached (over TLS with a client context ``tls``)."""
+    client = _memcached_client(server, tls)
+    try:
+        return await client.stats()
+    finally:
+        await client.close()
+
+
+async def memcached_get(
+    server: MemcachedServer, key: bytes, tls: ssl.SSLContext | None = None
+) -> bytes | None:
+    """What one memcached holds under ``key``, read directly (not through the service)."""
+    client = _memcached_client(server, tls)
+    try:
+        return await client.get(key)
+    finally:
+        await client.close()

@@ -66,7 +66,7 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Templates:
     def make(version: str) -> Path:
         if version not in made:
             data = tmp_path_factory.mktemp(f"pg{version}-template") / "data"
-            server = PostgresServer(data, 0, durable=False, bin_dir=_bin_dir(version))
+            server = PostgresServer(data, 0, durable=False, binaries=_bin_dir(version))
             server.initialise()
             (data / "pg_hba.conf").write_text(HBA)
             made[version] = data
@@ -102,7 +102,7 @@ class Cluster:
 def _cluster(templates: Templates, version: str, tmp_path: Path) -> Cluster:
     data = tmp_path / f"pg{version}"
     shutil.copytree(templates(version), data, symlinks=True)
-    server = PostgresServer(data, free_port(), durable=False, bin_dir=_bin_dir(version))
+    server = PostgresServer(data, free_port(), durable=False, binaries=_bin_dir(version))
     server.start()
     return Cluster(server, version)
 
@@ -576,7 +576,7 @@ def tls_pg(templates: Templates, tmp_path: Path) -> Iterator[tuple[Cluster, Path
     (data / "pg_hba.conf").write_text(HBA.replace("host ", "hostssl "))
     with open(data / "postgresql.auto.conf", "a") as conf:
         conf.write("ssl = on\nssl_cert_file = 'server.pem'\nssl_key_file = 'server.key'\n")
-    server = PostgresServer(data, free_port(), durable=False, bin_dir=_bin_dir("15"))
+    server = PostgresServer(data, free_port(), durable=False, binaries=_bin_dir("15"))
     try:
         server.start()
         cluster = Cluster(server, "15")

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 
-import aiomcache
 import asyncpg
 import grpc
 import pytest
@@ -23,27 +22,15 @@ from colonnade.devstack.memcached import MemcachedServer
 from colonnade.devstack.ports import free_port
 from colonnade.devstack.postgres import PostgresServer
 from tests.conftest import REPO_ROOT, StartCatalog
-from tests.integration.helpers import new_product
+from tests.integration.helpers import memcached_get, memcached_stats, new_product
 
 pytestmark = pytest.mark.integration
 
 CACHE_PREFIX = b"catalog:v1:product:"
 
 
-async def memcached_stats(server: MemcachedServer) -> dict[bytes, bytes]:
-    client = aiomcache.Client(server.host, server.port)
-    try:
-        return await client.stats()
-    finally:
-        await client.close()
-
-
 async def cached_value(server: MemcachedServer, product_id: str) -> bytes | None:
-    client = aiomcache.Client(server.host, server.port)
-    try:
-        return await client.get(CACHE_PREFIX + product_id.encode())
-    finally:
-        await client.close()
+    return await memcached_get(server, CACHE_PREFIX + product_id.encode())
 
 
 async def test_cache_hit_after_miss_and_invalidation_on_writes(

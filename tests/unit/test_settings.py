@@ -1,6 +1,6 @@
 import pytest
 
-from colonnade.runtime.settings import Settings, SettingsError, parse_cache_url
+from colonnade.runtime.settings import Settings, SettingsError, parse_cache_nodes, parse_cache_url
 
 
 def test_defaults_without_environment() -> None:
@@ -85,3 +85,71 @@ def test_iam_auth_signs_a_token_per_connection(monkeypatch: pytest.MonkeyPatch) 
     assert token.startswith("db.cluster.local:5432/?Action=connect&DBUser=catalog")
     assert "X-Amz-Signature=" in token and "eu-west-1" in token
     assert connect_options(Settings.from_env({})) == {}
+
+
+def test_cache_url_lists_several_nodes() -> None:
+    assert parse_cache_nodes("memcached://a:11211,b:11212, c ,[::1]:11213") == [
+        ("a", 11211),
+        ("b", 11212),
+        ("c", 11211),
+        ("::1", 11213),
+    ]
+    assert parse_cache_nodes("none") == []
+    settings = Settings.from_env({"CACHE_URL": "memcached://a:1,b:2"})
+    assert parse_cache_nodes(settings.cache_url) == [("a", 1), ("b", 2)]
+
+
+@pytest.mark.parametrize(
+    "url", ["memcached://a:1,", "memcached://a:1,a:1", "memcached://a:x", "memcached://a:1/db"]
+)
+def test_bad_node_lists_name_the_variable(url: str) -> None:
+    with pytest.raises(SettingsError, match="CACHE_URL"):
+        Settings.from_env({"CACHE_URL": url})
+
+
+def test_a_single_node_reader_refuses_a_list() -> None:
+    with pytest.raises(SettingsError, match="2 nodes"):
+        parse_cache_url("memcached://a:1,b:2")
+
+
+def test_cache_tls_and_discovery_settings() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.cache_tls, defaults.cache_discovery, defaults.db_migrate) == (
+        False,
+        False,
+        True,
+    )
+    assert defaults.cache_discovery_interval == 60.0
+    settings = Settings.from_env(
+        {
+            "CACHE_URL": "memcached://colonnade.abc123.cfg.euw1.cache.amazonaws.com:11211",
+            "CACHE_TLS": "true",
+            "CACHE_TLS_CA_FILE": "/etc/ssl/certs/ca-certificates.crt",
+            "CACHE_TLS_SERVER_NAME": "colonnade.abc123.cfg.euw1.cache.amazonaws.com",
+            "CACHE_DISCOVERY": "true",
+            "CACHE_DISCOVERY_INTERVAL": "30",
+            "DB_MIGRATE": "false",
+        }
+    )
+    assert settings.cache_tls and settings.cache_discovery and not settings.db_migrate
+    assert settings.cache_tls_ca_file == "/etc/ssl/certs/ca-certificates.crt"
+    assert settings.cache_discovery_interval == 30.0
+    names = Settings.variable_names()
+    for name in ("CACHE_TLS", "CACHE_TLS_CA_FILE", "CACHE_TLS_SERVER_NAME", "DB_MIGRATE"):
+        assert name in names
+    assert "CACHE_DISCOVERY_INTERVAL" in names
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"CACHE_TLS": "maybe"}, "CACHE_TLS"),
+        ({"CACHE_TLS_CA_FILE": "/ca.pem"}, "CACHE_TLS_CA_FILE"),
+        ({"CACHE_DISCOVERY": "true", "CACHE_URL": "memcached://a:1,b:2"}, "CACHE_DISCOVERY"),
+        ({"CACHE_DISCOVERY_INTERVAL": "0"}, "CACHE_DISCOVERY_INTERVAL"),
+        ({"DB_MIGRATE": "sometimes"}, "DB_MIGRATE"),
+    ],
+)
+def test_bad_cache_and_migrate_values_name_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(env)

@@ -13,10 +13,11 @@ from colonnade.catalog.servicer import SERVICE_NAME, CatalogServicer
 from colonnade.catalog.storage import PostgresProductRepository
 from colonnade.catalog.v1 import catalog_pb2_grpc
 from colonnade.runtime.cache import ReadThroughCache
+from colonnade.runtime.cachecluster import CacheCluster
 from colonnade.runtime.db import create_pool, migrate, wait_for_database
 from colonnade.runtime.logging import configure_logging
 from colonnade.runtime.server import ServiceServer, build_server
-from colonnade.runtime.settings import Settings, SettingsError, parse_cache_url
+from colonnade.runtime.settings import Settings, SettingsError
 
 log = logging.getLogger("colonnade.catalog")
 
@@ -25,18 +26,30 @@ MIGRATIONS = "colonnade.catalog.migrations"
 
 
 async def create_server(settings: Settings) -> tuple[ServiceServer, int]:
-    """Connect to PostgreSQL and memcached, migrate, and build the (not yet started) server."""
+    """Connect to PostgreSQL and memcached, migrate, and build the (not yet started) server.
+
+    Migrations run here unless ``DB_MIGRATE=false`` (in AWS ``colonnade-migrate`` ran them
+    before the rollout). A configuration error (:class:`SettingsError`: a TLS certificate
+    that fails verification, a plaintext client against a TLS-only cache…) raises at once.
+    """
     await wait_for_database(settings)
-    await migrate(settings, COMPONENT, MIGRATIONS)
-    pool = await create_pool(settings)
+    if settings.db_migrate:
+        await migrate(settings, COMPONENT, MIGRATIONS)
+    cluster = CacheCluster.from_settings(settings)
+    if cluster is not None:
+        await cluster.start()
+    try:
+        pool = await create_pool(settings)
+    except BaseException:
+        if cluster is not None:
+            await cluster.close()
+        raise
     cache: ReadThroughCache[Product] = ReadThroughCache(
-        parse_cache_url(settings.cache_url),
+        cluster,
         namespace="catalog:v1:product",
         encode=encode_product,
         decode=decode_product,
         ttl=settings.cache_ttl_seconds,
-        timeout=settings.cache_timeout,
-        pool_size=settings.cache_pool_size,
     )
     catalog = Catalog(PostgresProductRepository(pool), cache)
 
@@ -46,7 +59,8 @@ async def create_server(settings: Settings) -> tuple[ServiceServer, int]:
 
     server, port = build_server(settings, register)
     server.add_cleanup(pool.close)
-    server.add_cleanup(cache.close)
+    if cluster is not None:
+        server.add_cleanup(cluster.close)
     return server, port
 
 
@@ -76,6 +90,9 @@ def main() -> int:
     configure_logging(settings.service_name, settings.log_level)
     try:
         run_event_loop(serve(settings))
+    except SettingsError as exc:  # a configuration error met at start-up: retrying cannot help
+        log.error("cannot start, configuration error: %s", exc)
+        return 2
     except ConnectionError as exc:
         log.error("cannot start: %s", exc)
         return 1

@@ -1,10 +1,16 @@
-"""memcached as a child process on a loopback port (Debian's ``memcached`` binary)."""
+"""memcached as a child process on a loopback port (Debian's ``memcached`` binary).
+
+With ``tls_cert`` (and ``tls_key``, unless the key is in the chain file) it serves TLS only,
+as ElastiCache does with in-transit encryption: Debian's memcached is built with TLS
+(``-Z -o ssl_chain_cert=…,ssl_key=…``), and a plaintext client's connection is reset.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 from colonnade.devstack.ports import find_program, wait_for_port
 
@@ -21,13 +27,27 @@ def find_memcached() -> str | None:
 
 
 class MemcachedServer:
-    """One memcached process on ``host:port``."""
+    """One memcached process on ``host:port``, TLS-only when given a certificate."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1", memory_mb: int = 64) -> None:
+    def __init__(
+        self,
+        port: int,
+        host: str = "127.0.0.1",
+        memory_mb: int = 64,
+        *,
+        tls_cert: Path | str | None = None,
+        tls_key: Path | str | None = None,
+    ) -> None:
         self.port = port
         self.host = host
         self.memory_mb = memory_mb
+        self.tls_cert = Path(tls_cert).resolve() if tls_cert else None
+        self.tls_key = Path(tls_key).resolve() if tls_key else None
         self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     @property
     def url(self) -> str:
@@ -43,7 +63,12 @@ class MemcachedServer:
             raise RuntimeError(INSTALL_HINT)
         args = [binary, "-l", self.host, "-p", str(self.port), "-U", "0", "-m", str(self.memory_mb)]
         if os.geteuid() == 0:
-            args += ["-u", "nobody"]
+            args += ["-u", "nobody"]  # the certificate and key are read before dropping to it
+        if self.tls_cert is not None:
+            files = f"ssl_chain_cert={self.tls_cert}"
+            if self.tls_key is not None:
+                files += f",ssl_key={self.tls_key}"
+            args += ["-Z", "-o", files]
         self._process = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )

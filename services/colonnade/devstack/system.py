@@ -2,8 +2,10 @@
 
 memcached (the local cache) comes from the system; for tests (`--for-tests`) so do Chromium
 (the docs page and web UI tests drive it headless), Go with Debian's grpc-go sources (the
-gateway's gRPC client is tested against a grpc-go server built offline) and Debian's PostgreSQL
-15 server (the database bootstrap is tested on 15 as well as on the embedded wheel's 18).
+gateway's gRPC client is tested against a grpc-go server built offline), Debian's PostgreSQL
+15 server (the database bootstrap is tested on 15 as well as on the embedded wheel's 18, and
+the TLS tests need a server built with OpenSSL, which the wheel's is not), and podman with
+runc, mmdebstrap and docker-registry (the image tests build, run and push containers).
 They are installed with apt-get when missing and this machine can (Debian or Ubuntu, as root);
 otherwise this says exactly what to install and exits non-zero.
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from colonnade.devstack.memcached import INSTALL_HINT, find_memcached
 from colonnade.devstack.ports import find_program
+from colonnade.devstack.postgres import DEBIAN_POSTGRES_PACKAGE, debian_postgres_binaries
 
 CHROMIUM_HINT = (
     "Chromium is not installed (the API docs page test drives it headless). Install it with "
@@ -72,15 +75,14 @@ def find_container_tools() -> str | None:
     return found[0] if all(found) else None
 
 
-POSTGRES15_PACKAGE = "postgresql-15"
+POSTGRES15_PACKAGE = DEBIAN_POSTGRES_PACKAGE
 POSTGRES15_HINT = (
     "PostgreSQL 15's server is not installed (the database bootstrap is tested on PostgreSQL 15 "
-    "and on the embedded 18). Install it with `sudo apt-get install postgresql-15` (Debian/"
-    "Ubuntu), set POSTGRES15_BIN to a directory holding PostgreSQL 15's initdb and postgres, "
-    "or run `make test`, which installs it when it can."
+    "and on the embedded 18; the TLS tests need a server built with OpenSSL). Install it with "
+    "`sudo apt-get install postgresql-15` (Debian/Ubuntu), set POSTGRES15_BIN to a directory "
+    "holding PostgreSQL 15's initdb and postgres, or run `make test`, which installs it when it "
+    "can."
 )
-#: Where Debian puts a major version's server binaries.
-POSTGRES15_DEBIAN_BIN = Path("/usr/lib/postgresql/15/bin")
 #: postgresql-common would create and start a "main" cluster on port 5432 when the server
 #: package is installed; the tests start their own clusters, so ask it not to.
 NO_MAIN_CLUSTER = Path("/etc/postgresql-common/createcluster.d/colonnade-no-main-cluster.conf")
@@ -90,8 +92,8 @@ def find_postgres15() -> str | None:
     """The directory with PostgreSQL 15's ``initdb`` and ``postgres``: ``$POSTGRES15_BIN``,
     then Debian's."""
     explicit = os.environ.get("POSTGRES15_BIN")
-    bin_dir = Path(explicit) if explicit else POSTGRES15_DEBIAN_BIN
-    if all(os.access(bin_dir / name, os.X_OK) for name in ("initdb", "postgres")):
+    bin_dir = Path(explicit) if explicit else debian_postgres_binaries()
+    if bin_dir and all(os.access(bin_dir / name, os.X_OK) for name in ("initdb", "postgres")):
         return str(bin_dir)
     return None
 

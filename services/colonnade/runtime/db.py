@@ -6,24 +6,34 @@ RESET ALL``) costs a round trip per request; our services use no session state
 (no LISTEN, advisory locks held across calls, cursors or session ``SET``), so
 there is nothing to reset. ``statement_timeout`` is set once per connection
 through server settings instead.
+
+TLS is asyncpg's, configured by libpq's ``sslmode``/``sslrootcert`` in ``DATABASE_URL``'s
+query (or ``PGSSLMODE``/``PGSSLROOTCERT``), passed through untouched. A certificate that
+fails verification (wrong CA bundle, or a host name it was not issued for), a missing or
+unreadable root certificate, or a server without TLS when TLS is required is a
+configuration error: :class:`DatabaseConfigurationError` names ``sslrootcert`` and is
+raised at once, never retried as "database unavailable".
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+import os
 import re
-from collections.abc import Callable, Sequence
+import ssl
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 
 from colonnade.runtime.errors import DomainError, unavailable
-from colonnade.runtime.settings import Settings
+from colonnade.runtime.settings import ConfigurationError, Settings
 
 log = logging.getLogger("colonnade.db")
 
@@ -79,40 +89,145 @@ def connect_options(settings: Settings) -> dict[str, Any]:
 
 def database_unavailable(exc: BaseException) -> DomainError:
     """The UNAVAILABLE error a service returns when PostgreSQL cannot be reached."""
+    if isinstance(exc, ssl.SSLCertVerificationError):  # e.g. the server's CA changed under us
+        log.error(
+            "PostgreSQL's certificate failed verification: DATABASE_URL's sslrootcert "
+            "(or PGSSLROOTCERT) must name the CA bundle that signed it",
+            extra={"error": f"{type(exc).__name__}: {exc}"},
+        )
     return unavailable("database", type(exc).__name__)
+
+
+# --- TLS configuration errors -----------------------------------------------------------------
+
+
+class DatabaseConfigurationError(ConfigurationError):
+    """``DATABASE_URL``'s TLS settings do not fit the server; the message names ``sslrootcert``."""
+
+
+_ROOT_CERT_HINT = (
+    "DATABASE_URL's query needs sslrootcert=<CA bundle> (or PGSSLROOTCERT) naming the CA that "
+    "signed the server's certificate; in AWS the RDS bundle the image carries: "
+    "sslrootcert=/etc/colonnade/certs/rds-ca-bundle.pem"
+)
+
+
+def _tls_parameters(settings: Settings) -> tuple[str, str | None, str]:
+    """``(sslmode, root certificate path or None, where that path comes from)``.
+
+    Read as asyncpg reads them: the URL's query first, then libpq's environment variables
+    (named here only so that messages can point at them).
+    """
+    query = parse_qs(urlsplit(settings.database_url).query)
+    sslmode = query.get("sslmode", [os.environ.get("PGSSLMODE", "prefer")])[-1]
+    if "sslrootcert" in query:
+        path = query["sslrootcert"][-1]
+        return sslmode, path, f"DATABASE_URL's sslrootcert={path}"
+    env_path = os.environ.get("PGSSLROOTCERT")
+    if env_path:
+        return sslmode, env_path, f"PGSSLROOTCERT={env_path}"
+    return sslmode, None, "~/.postgresql/root.crt (DATABASE_URL has no sslrootcert)"
+
+
+def check_tls_files(settings: Settings) -> None:
+    """Fail now, naming the setting, when a root certificate is named but cannot be loaded.
+
+    asyncpg would raise ``FileNotFoundError`` (an ``OSError``, so "unavailable") for it.
+    """
+    sslmode, path, source = _tls_parameters(settings)
+    if path is None or sslmode in {"disable", "allow", "prefer"}:
+        return
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise DatabaseConfigurationError(
+            f"{source} cannot be loaded as PEM CA certificates ({exc}); {_ROOT_CERT_HINT}"
+        ) from exc
+
+
+def configuration_error(
+    settings: Settings, exc: BaseException
+) -> DatabaseConfigurationError | None:
+    """The configuration error behind a failed connect, or ``None`` when it is an outage."""
+    sslmode, _path, source = _tls_parameters(settings)
+    parts = urlsplit(settings.database_url)
+    server = f"PostgreSQL at {parts.hostname}:{parts.port or 5432}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return DatabaseConfigurationError(
+            f"{server}: its TLS certificate failed verification with sslmode={sslmode} "
+            f"({exc.verify_message}). Check {source}: it must hold the CA that signed the "
+            "server's certificate (in AWS: sslrootcert=/etc/colonnade/certs/rds-ca-bundle.pem), "
+            "and with verify-full the host in DATABASE_URL must be a name the certificate is "
+            "issued for. A configuration error: not retried"
+        )
+    if isinstance(exc, asyncpg.ClientConfigurationError):
+        reason = exc.args[0] if exc.args else str(exc)
+        return DatabaseConfigurationError(
+            f"DATABASE_URL cannot be used with sslmode={sslmode}: {reason}. {_ROOT_CERT_HINT}"
+        )
+    if isinstance(exc, ConnectionError) and "rejected SSL upgrade" in str(exc):
+        return DatabaseConfigurationError(
+            f"{server} does not offer TLS, but DATABASE_URL asks for sslmode={sslmode}"
+        )
+    return None
+
+
+@contextlib.contextmanager
+def _configuration_errors(settings: Settings) -> Iterator[None]:
+    """Turn what :func:`configuration_error` recognises into :class:`DatabaseConfigurationError`."""
+    check_tls_files(settings)
+    try:
+        yield
+    except Exception as exc:
+        problem = configuration_error(settings, exc)
+        if problem is not None:
+            raise problem from exc
+        raise
+
+
+async def connect(settings: Settings) -> asyncpg.Connection:
+    """One connection as ``DATABASE_URL`` says; TLS misconfiguration raises at once.
+
+    Raises :class:`DatabaseConfigurationError` for a configuration problem, else what
+    asyncpg raised (``CONNECTION_ERRORS`` for an outage).
+    """
+    with _configuration_errors(settings):
+        return await asyncpg.connect(
+            settings.database_url, timeout=settings.db_connect_timeout, **connect_options(settings)
+        )
 
 
 async def create_pool(settings: Settings) -> asyncpg.Pool:
     """A pool of no-reset connections; fails fast if the database is unreachable."""
-    pool = await asyncpg.create_pool(
-        dsn=settings.database_url,
-        min_size=settings.db_pool_min,
-        max_size=settings.db_pool_max,
-        timeout=settings.db_connect_timeout,
-        command_timeout=max(settings.db_statement_timeout_ms / 1000, 1) + 5,
-        connection_class=NoResetConnection,
-        **connect_options(settings),
-        max_inactive_connection_lifetime=300,
-        server_settings={
-            "application_name": settings.service_name,
-            "statement_timeout": str(settings.db_statement_timeout_ms),
-        },
-    )
+    with _configuration_errors(settings):
+        pool = await asyncpg.create_pool(
+            dsn=settings.database_url,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            timeout=settings.db_connect_timeout,
+            command_timeout=max(settings.db_statement_timeout_ms / 1000, 1) + 5,
+            connection_class=NoResetConnection,
+            **connect_options(settings),
+            max_inactive_connection_lifetime=300,
+            server_settings={
+                "application_name": settings.service_name,
+                "statement_timeout": str(settings.db_statement_timeout_ms),
+            },
+        )
     assert pool is not None
     return pool
 
 
 async def wait_for_database(settings: Settings, wait_seconds: float = 30.0) -> None:
-    """Retry connecting until the database answers or ``wait_seconds`` passed."""
+    """Retry connecting until the database answers or ``wait_seconds`` passed.
+
+    A TLS configuration error (:class:`DatabaseConfigurationError`) is raised at once.
+    """
     deadline = asyncio.get_running_loop().time() + wait_seconds
     delay = 0.1
     while True:
         try:
-            conn = await asyncpg.connect(
-                settings.database_url,
-                timeout=settings.db_connect_timeout,
-                **connect_options(settings),
-            )
+            conn = await connect(settings)
         except CONNECTION_ERRORS as exc:
             if asyncio.get_running_loop().time() + delay > deadline:
                 raise ConnectionError(
@@ -224,9 +339,7 @@ async def apply_migrations(
 
 async def migrate(settings: Settings, component: str, package: str) -> list[int]:
     """Connect once and apply ``package``'s migrations for ``component``."""
-    conn = await asyncpg.connect(
-        settings.database_url, timeout=settings.db_connect_timeout, **connect_options(settings)
-    )
+    conn = await connect(settings)
     try:
         return await apply_migrations(conn, component, load_migrations(package))
     finally:

@@ -20,6 +20,15 @@ class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
+class ConfigurationError(SettingsError):
+    """A well-formed setting that does not fit what it meets at start-up.
+
+    For example a CA file that did not sign the server's certificate, or a plaintext
+    client pointed at a TLS-only server. Never an outage: retrying cannot help, so it
+    fails start-up at once. The message names the setting to change.
+    """
+
+
 def _parse_int(name: str, raw: str, minimum: int, maximum: int) -> int:
     try:
         value = int(raw)
@@ -58,18 +67,48 @@ def _parse_database_url(name: str, raw: str) -> str:
     return raw
 
 
-def parse_cache_url(raw: str, name: str = "CACHE_URL") -> tuple[str, int] | None:
-    """``memcached://host:port`` → ``(host, port)``; ``""`` or ``none`` → no cache."""
-    if raw.strip().lower() in {"", "none", "off"}:
-        return None
-    parts = urlsplit(raw if "://" in raw else f"memcached://{raw}")
-    if parts.scheme != "memcached" or not parts.hostname:
-        raise SettingsError(f"{name} must look like memcached://host:11211, got {raw!r}")
-    try:
-        port = parts.port or 11211
-    except ValueError:
-        raise SettingsError(f"{name} has a bad port: {raw!r}") from None
-    return parts.hostname, port
+CacheNodeAddress = tuple[str, int]
+
+
+def parse_cache_nodes(raw: str, name: str = "CACHE_URL") -> list[CacheNodeAddress]:
+    """``memcached://h1:11211,h2:11211`` → ``[("h1", 11211), ("h2", 11211)]``.
+
+    ``""``, ``none`` or ``off`` → ``[]`` (no cache). The port defaults to 11211; an IPv6
+    address is written in brackets (``[::1]:11211``). A node listed twice is an error.
+    """
+    text = raw.strip()
+    if text.lower() in {"", "none", "off"}:
+        return []
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "memcached", text
+    example = "memcached://host:11211 or memcached://h1:11211,h2:11211"
+    if scheme.lower() != "memcached" or not rest.strip("/"):
+        raise SettingsError(f"{name} must look like {example}, got {raw!r}")
+    nodes: list[CacheNodeAddress] = []
+    for item in rest.strip("/").split(","):
+        parts = urlsplit(f"memcached://{item.strip()}")
+        try:
+            port = parts.port or 11211
+        except ValueError:
+            raise SettingsError(f"{name} has a bad port in {item!r}: {raw!r}") from None
+        if not parts.hostname or parts.path or parts.query or parts.username:
+            raise SettingsError(f"{name} must look like {example}, got {raw!r}")
+        if (parts.hostname, port) in nodes:
+            raise SettingsError(f"{name} lists {parts.hostname}:{port} twice: {raw!r}")
+        nodes.append((parts.hostname, port))
+    return nodes
+
+
+def parse_cache_url(raw: str, name: str = "CACHE_URL") -> CacheNodeAddress | None:
+    """``memcached://host:port`` → ``(host, port)``; ``""`` or ``none`` → no cache.
+
+    For a URL that lists one node; :func:`parse_cache_nodes` reads node lists.
+    """
+    nodes = parse_cache_nodes(raw, name)
+    if len(nodes) > 1:
+        raise SettingsError(f"{name} lists {len(nodes)} nodes where one is expected: {raw!r}")
+    return nodes[0] if nodes else None
 
 
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR"}
@@ -93,6 +132,12 @@ class Settings:
     cache_ttl_seconds: int = 300
     cache_pool_size: int = 16
     cache_timeout: float = 0.25
+    cache_tls: bool = False
+    cache_tls_ca_file: str = ""
+    cache_tls_server_name: str = ""
+    cache_discovery: bool = False
+    cache_discovery_interval: float = 60.0
+    db_migrate: bool = True
     log_level: str = "INFO"
     log_access: bool = True
     shutdown_grace_seconds: float = 10.0
@@ -119,7 +164,7 @@ class Settings:
         if level not in _LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL must be one of {sorted(_LOG_LEVELS)}, got {level!r}")
         cache_url = env.get("CACHE_URL", defaults.cache_url)
-        parse_cache_url(cache_url)
+        cache_nodes = parse_cache_nodes(cache_url)
         settings = cls(
             service_name=env.get("SERVICE_NAME", service_name or defaults.service_name),
             grpc_host=env.get("GRPC_HOST", defaults.grpc_host),
@@ -141,6 +186,14 @@ class Settings:
             ),
             cache_pool_size=get("CACHE_POOL_SIZE", lambda n, r: _parse_int(n, r, 1, 1024), 16),
             cache_timeout=get("CACHE_TIMEOUT", lambda n, r: _parse_float(n, r, 0.001, 30), 0.25),
+            cache_tls=get("CACHE_TLS", _parse_bool, False),
+            cache_tls_ca_file=env.get("CACHE_TLS_CA_FILE", "").strip(),
+            cache_tls_server_name=env.get("CACHE_TLS_SERVER_NAME", "").strip(),
+            cache_discovery=get("CACHE_DISCOVERY", _parse_bool, False),
+            cache_discovery_interval=get(
+                "CACHE_DISCOVERY_INTERVAL", lambda n, r: _parse_float(n, r, 0.1, 86400), 60.0
+            ),
+            db_migrate=get("DB_MIGRATE", _parse_bool, True),
             log_level=level,
             log_access=get("LOG_ACCESS", _parse_bool, True),
             shutdown_grace_seconds=get(
@@ -156,6 +209,17 @@ class Settings:
         )
         if settings.db_iam_auth and not settings.aws_region:
             raise SettingsError("DB_IAM_AUTH needs AWS_REGION (ECS and EKS set it)")
+        if (
+            settings.cache_tls_ca_file or settings.cache_tls_server_name
+        ) and not settings.cache_tls:
+            raise SettingsError(
+                "CACHE_TLS_CA_FILE and CACHE_TLS_SERVER_NAME only apply with CACHE_TLS=true"
+            )
+        if settings.cache_discovery and len(cache_nodes) > 1:
+            raise SettingsError(
+                "CACHE_DISCOVERY=true reads the node list from one configuration endpoint: "
+                f"CACHE_URL must name that one host, got {len(cache_nodes)} nodes"
+            )
         if settings.db_pool_min > settings.db_pool_max:
             raise SettingsError(
                 f"DB_POOL_MIN ({settings.db_pool_min}) must not exceed "
