@@ -2,10 +2,15 @@
 
     colonnade-healthcheck grpc HOST:PORT [--service NAME] [--timeout SECONDS]
     colonnade-healthcheck http URL [--timeout SECONDS]
+    colonnade-healthcheck auto [--timeout SECONDS]
 
 ``grpc`` calls ``grpc.health.v1.Health/Check`` (for ``NAME``, default the whole server) and
 is healthy when the answer is SERVING; ``http`` sends a GET and is healthy on status 200.
-Exit 0 when healthy, 1 otherwise (a usage error too: Docker reserves exit code 2). One line
+``auto`` is the image's own HEALTHCHECK, for the one image that runs every process: the
+gateway's ``/readyz`` when ``COLONNADE_GATEWAY_PORT`` is set or the container runs
+``colonnade-gateway``, else gRPC health on ``127.0.0.1:$GRPC_PORT`` (50051 by default). ECS and
+Kubernetes give the explicit form instead. Exit 0 when healthy, 1 otherwise (a usage error too:
+Docker reserves exit code 2). One line
 says the result and why: on stdout when healthy, on stderr when not.
 
 It runs every 15 s in every container, so it starts fast and uses little CPU. grpcio alone
@@ -25,14 +30,16 @@ stack uses to wait for its processes.
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 USAGE = (
     "usage: colonnade-healthcheck grpc HOST:PORT [--service NAME] [--timeout SECONDS]\n"
-    "       colonnade-healthcheck http URL [--timeout SECONDS]"
+    "       colonnade-healthcheck http URL [--timeout SECONDS]\n"
+    "       colonnade-healthcheck auto [--timeout SECONDS]"
 )
 DEFAULT_TIMEOUT = 2.0
 HEALTH_CHECK = b"/grpc.health.v1.Health/Check"
@@ -375,7 +382,26 @@ def wait_healthy(check: Check, timeout: float, interval: float = 0.1) -> str:
         time.sleep(interval)
 
 
+def _container_command() -> str:
+    """The container's command line (PID 1, or the child of an init such as tini)."""
+    try:
+        with open("/proc/1/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def auto_probe(environ: Mapping[str, str], command: str) -> list[str]:
+    """What ``auto`` checks in a container with this environment and command line."""
+    gateway_port = environ.get("COLONNADE_GATEWAY_PORT")
+    if gateway_port or "colonnade-gateway" in command or "colonnade.gateway" in command:
+        return ["http", f"http://127.0.0.1:{gateway_port or 8080}/readyz"]
+    return ["grpc", f"127.0.0.1:{environ.get('GRPC_PORT') or 50051}"]
+
+
 def _parse(args: list[str]) -> tuple[str, str, str, float]:
+    if args and args[0] == "auto":
+        args = auto_probe(os.environ, _container_command()) + args[1:]
     if len(args) < 2 or args[0] not in {"grpc", "http"}:
         raise ValueError("expected `grpc HOST:PORT` or `http URL`")
     kind, target, rest = args[0], args[1], args[2:]
