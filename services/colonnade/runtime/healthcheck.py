@@ -14,18 +14,16 @@ Docker reserves exit code 2). One line
 says the result and why: on stdout when healthy, on stderr when not.
 
 It runs every 15 s in every container, so it starts fast and uses little CPU. grpcio alone
-costs ~150 ms of CPU to import (its Cython core pulls in asyncio), so the gRPC probe speaks
-the few frames of HTTP/2 one unary call needs over a plain socket: the request is built by
-hand (literal HPACK headers, the protobuf message is at most two fields), and the answer's
-header blocks are decoded with ``hpack`` (python-hyper, already the gateway's dependency),
-since servers compress them with a dynamic table. Measured (``python -m
-colonnade.runtime.healthcheck`` against a local grpc.aio server, minimum of 15 runs on a busy
-2-core machine): this probe ~40 ms of CPU and ~60 ms wall, the same call through grpcio
-~145 ms and ~200 ms, through grpcio with the generated ``grpc_health`` stubs ~190 ms and
-~250 ms. The ``http`` probe is one HTTP/1.1 request on a socket (``ssl`` only for https).
+costs over 100 ms of CPU to import (its Cython core pulls in asyncio), so the gRPC probe
+speaks the few frames of HTTP/2 one unary call needs over a plain socket: the request is
+built by hand (literal HPACK headers; the protobuf message has at most one field) and SERVING
+is read from the answer's message. Header blocks are decoded with ``hpack`` (python-hyper,
+already the gateway's dependency; servers compress them with a dynamic table) only when the
+answer is not SERVING, to say why. BUILD.md has the measured cost against grpcio. The
+``http`` probe is one HTTP/1.1 request on a socket (``ssl`` only for https).
 
 :func:`check_grpc`, :func:`check_http` and :func:`wait_healthy` are also what the local
-stack uses to wait for its processes.
+stack and the bench use to wait for their processes.
 """
 
 from __future__ import annotations
