@@ -132,7 +132,7 @@ async def gateway_port(catalog_target: str) -> AsyncIterator[int]:
     )
     app = Gateway(cfg, load_registry(cfg.descriptors))
     await app.startup()
-    server = await serve(app, "127.0.0.1", 0)
+    server = await serve(app, "127.0.0.1", 0, error_page=app.error_page)
     yield server.sockets[0].getsockname()[1]
     server.close()
     await app.shutdown()

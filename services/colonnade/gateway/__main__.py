@@ -20,7 +20,8 @@ import subprocess
 import sys
 from typing import Any
 
-from colonnade.gateway.config import ConfigError, GatewayConfig, from_env, from_file, merge
+from colonnade.gateway.config import GatewayConfig, from_env, from_file, merge
+from colonnade.gateway.errors import ConfigError, ConfigurationError
 
 log = logging.getLogger("colonnade.gateway")
 
@@ -85,7 +86,9 @@ async def run(cfg: GatewayConfig, ready: Any = None) -> None:
 
     app = Gateway(cfg, load_registry(cfg.descriptors))
     await app.startup()
-    server = await serve(app, cfg.host, cfg.port, reuse_port=cfg.reuse_port)
+    server = await serve(
+        app, cfg.host, cfg.port, reuse_port=cfg.reuse_port, error_page=app.error_page
+    )
     addr = server.sockets[0].getsockname()
     log.info(
         "gateway listening",
@@ -157,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:  # pragma: no cover - uvloop is not on Windows
             pass
         asyncio.run(run(cfg))
-    except (ConfigError, ValueError) as exc:
+    except ConfigurationError as exc:
         print(f"colonnade-gateway: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -16,12 +16,18 @@ from typing import Any
 import orjson
 from google.protobuf.message import DecodeError, Message
 
-from colonnade.gateway import errors
 from colonnade.gateway.backend import BackendMap, Backends
 from colonnade.gateway.config import GatewayConfig
 from colonnade.gateway.descriptors import Registry
 from colonnade.gateway.docs import ApiDocs
-from colonnade.gateway.errors import GatewayError
+from colonnade.gateway.errors import (
+    BackendConfigError,
+    ClientDisconnected,
+    ContentTooLarge,
+    MethodNotAllowed,
+    StatusError,
+    UnsupportedMediaType,
+)
 from colonnade.gateway.grpcwire import RpcError, StreamCall, UnaryResponse
 from colonnade.gateway.headers import (
     metadata_headers,
@@ -31,6 +37,7 @@ from colonnade.gateway.headers import (
 )
 from colonnade.gateway.jsonconv import Converters
 from colonnade.gateway.routing import Route, Router, load_routes
+from colonnade.gateway.status import Code
 from colonnade.gateway.transcode import RequestBuilder, parse_json_body
 
 Scope = MutableMapping[str, Any]
@@ -43,8 +50,11 @@ HEALTHZ = "/healthz"
 READYZ = "/readyz"
 
 
-class Disconnected(Exception):
-    """The client went away while its request body was being read."""
+def status_error_page(http: int, message: str) -> tuple[bytes, bytes]:
+    """The HTTP server's own answers (a malformed request, a crashed handler) in the
+    gateway's error format (server.ErrorPage)."""
+    code = Code.INVALID_ARGUMENT if 400 <= http < 500 else Code.INTERNAL
+    return JSON, orjson.dumps({"code": code, "message": message, "details": []})
 
 
 class CompiledRoute:
@@ -70,6 +80,9 @@ class CompiledRoute:
 class Gateway:
     """The ASGI application."""
 
+    #: The HTTP server's own error answers in the gateway's format (`serve(error_page=...)`).
+    error_page = staticmethod(status_error_page)
+
     def __init__(self, cfg: GatewayConfig, registry: Registry) -> None:
         self.cfg = cfg
         self.registry = registry
@@ -86,7 +99,7 @@ class Gateway:
         )
         missing = self.backends.check_routes(routes)
         if missing:
-            raise ValueError(
+            raise BackendConfigError(
                 "no backend for " + ", ".join(missing) + " (add --backend SERVICE=HOST:PORT)"
             )
         conv = self.strict_conv if cfg.strict else self.conv
@@ -186,20 +199,15 @@ class Gateway:
             if match is None:
                 allowed = self.router.allowed(path)
                 if allowed:
-                    raise GatewayError(
-                        errors.UNIMPLEMENTED,
-                        f"method {method} is not allowed on {path}",
-                        http=405,
-                        headers=[(b"allow", ", ".join(allowed).encode())],
-                    )
-                raise GatewayError(errors.NOT_FOUND, f"no route for {method} {path}")
+                    raise MethodNotAllowed(f"method {method} is not allowed on {path}", allowed)
+                raise StatusError(Code.NOT_FOUND, f"no route for {method} {path}")
             cr = self.compiled[id(match.route)]
             route = match.route
             body: Any = None
             raw = b""
             if route.body:
                 if content_length > self.cfg.max_body_bytes:
-                    raise self._too_large()
+                    raise ContentTooLarge(self.cfg.max_body_bytes)
                 raw = await self._read_body(receive)
                 if cr.http_body_request:
                     ctype = (content_type or b"application/octet-stream").decode("latin-1")
@@ -207,12 +215,7 @@ class Gateway:
                     req = cr.builder.build_http_body(match.values, query, raw, ctype)
                 else:
                     if raw and not _is_json(content_type):
-                        raise GatewayError(
-                            errors.INVALID_ARGUMENT,
-                            f"unsupported content type {content_type.decode('latin-1')!r}; "  # type: ignore[union-attr]
-                            "send application/json",
-                            http=415,
-                        )
+                        raise UnsupportedMediaType(content_type or b"")
                     body = parse_json_body(raw)
                     query = scope.get("query_string", b"").decode("utf-8", "replace")
                     req = cr.builder.build(match.values, query, body)
@@ -239,9 +242,9 @@ class Gateway:
                 except RpcError as exc:
                     raise self._from_rpc_error(exc) from None
                 await self._unary(cr, resp, base, trailers_ok, method, send)
-        except GatewayError as exc:
+        except StatusError as exc:
             await self._send_error(exc, base, send)
-        except Disconnected:
+        except ClientDisconnected:
             return
 
     # -- unary -----------------------------------------------------------------------------
@@ -258,8 +261,8 @@ class Gateway:
         try:
             resp: Any = cr.deserialize(reply.message)
         except DecodeError as exc:
-            raise GatewayError(
-                errors.INTERNAL, f"the backend's response does not parse: {exc}"
+            raise StatusError(
+                Code.INTERNAL, f"the backend's response does not parse: {exc}"
             ) from None
         headers = (
             base + metadata_headers(reply.initial, b"grpc-metadata-") if reply.initial else base[:]
@@ -321,7 +324,7 @@ class Gateway:
             }
         )
         msg = first
-        error: GatewayError | None = None
+        error: StatusError | None = None
         try:
             while msg is not None:
                 await send(
@@ -365,9 +368,7 @@ class Gateway:
             return cr.deserialize(data)
         except DecodeError as exc:
             call.cancel()
-            raise RpcError(
-                errors.INTERNAL, f"the backend's response does not parse: {exc}"
-            ) from None
+            raise RpcError(Code.INTERNAL, f"the backend's response does not parse: {exc}") from None
 
     def _frame(self, cr: CompiledRoute, msg: Any, sse: bool, http_body: bool) -> bytes:
         if http_body:
@@ -387,25 +388,18 @@ class Gateway:
         while True:
             msg = await receive()
             if msg["type"] == "http.disconnect":
-                raise Disconnected
+                raise ClientDisconnected
             chunk = msg.get("body", b"")
             if chunk:
                 size += len(chunk)
                 if size > limit:
-                    raise self._too_large()
+                    raise ContentTooLarge(limit)
                 chunks.append(chunk)
             if not msg.get("more_body", False):
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def _too_large(self) -> GatewayError:
-        return GatewayError(
-            errors.RESOURCE_EXHAUSTED,
-            f"the request body is larger than {self.cfg.max_body_bytes} bytes",
-            http=413,
-        )
-
-    def _from_rpc_error(self, exc: RpcError) -> GatewayError:
+    def _from_rpc_error(self, exc: RpcError) -> StatusError:
         code = exc.code
         message = exc.message
         details: list[Any] = []
@@ -419,12 +413,12 @@ class Gateway:
             except Exception:  # a malformed detail must not hide the error itself
                 log.warning("undecodable grpc-status-details-bin", exc_info=True)
         headers: list[tuple[bytes, bytes]] = metadata_headers(exc.initial, b"grpc-metadata-")
-        if code == 16:
+        if code == Code.UNAUTHENTICATED:
             headers.append((b"www-authenticate", message.encode("latin-1", "replace")))
-        return GatewayError(code, message, details=details, headers=headers, trailing=exc.trailing)
+        return StatusError(code, message, details=details, headers=headers, trailing=exc.trailing)
 
     async def _send_error(
-        self, exc: GatewayError, base: list[tuple[bytes, bytes]], send: Send
+        self, exc: StatusError, base: list[tuple[bytes, bytes]], send: Send
     ) -> None:
         headers = base + exc.headers + [(b"content-type", JSON)]
         await self._send(send, exc.http, headers, orjson.dumps(exc.body()), [])
@@ -477,12 +471,10 @@ class Gateway:
             elif name == b"access-control-request-headers":
                 req_headers = value
         if req_method is None:
-            raise GatewayError(
-                errors.UNIMPLEMENTED, "OPTIONS is only answered as a CORS preflight", http=405
-            )
+            raise MethodNotAllowed("OPTIONS is only answered as a CORS preflight")
         if not allowed_origin:
-            raise GatewayError(
-                errors.PERMISSION_DENIED,
+            raise StatusError(
+                Code.PERMISSION_DENIED,
                 f"origin {origin.decode('latin-1')!r} is not allowed by the gateway's CORS policy",
             )
         headers = [
@@ -506,8 +498,8 @@ class Gateway:
             await self._send(send, 200, headers, body, [])
             return
         not_serving = {k: v for k, v in statuses.items() if v != "SERVING"}
-        raise GatewayError(
-            errors.UNAVAILABLE,
+        raise StatusError(
+            Code.UNAVAILABLE,
             "backends not serving: "
             + ", ".join(f"{k} ({v})" for k, v in sorted(not_serving.items()))
             + f" [checked in {1000 * (time.monotonic() - started):.0f} ms]",

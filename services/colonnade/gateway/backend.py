@@ -14,15 +14,13 @@ from dataclasses import dataclass
 
 from grpc_health.v1 import health_pb2
 
-from colonnade.gateway.errors import NOT_FOUND, UNIMPLEMENTED
-from colonnade.gateway.grpcwire import Channel, RpcError, parse_target
+from colonnade.gateway.errors import BackendConfigError, RpcError
+from colonnade.gateway.grpcwire import Channel, parse_target
 from colonnade.gateway.routing import Route
+from colonnade.gateway.status import Code
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
-
-
-class BackendConfigError(ValueError):
-    """A backend mapping cannot be parsed or does not cover a routed service."""
+__all__ = ["BackendConfigError", "BackendMap", "Backends", "ChannelPool"]
 
 
 @dataclass(frozen=True)
@@ -43,10 +41,7 @@ class BackendMap:
                     f"backend {spec!r}: expected SERVICE=HOST:PORT, e.g. "
                     "'colonnade.catalog.v1.CatalogService=127.0.0.1:50051'"
                 )
-            try:
-                parse_target(target)
-            except ValueError as exc:
-                raise BackendConfigError(str(exc)) from None
+            parse_target(target)  # BackendConfigError naming the target
             entries[name] = target
         return cls(entries)
 
@@ -80,9 +75,9 @@ class ChannelPool:
             try:
                 resp = await self.channel.unary(HEALTH_CHECK, request, (), wait)
             except RpcError as exc:
-                if exc.code == NOT_FOUND and name:
+                if exc.code == Code.NOT_FOUND and name:
                     continue  # the server tracks only the overall status
-                return "UNIMPLEMENTED" if exc.code == UNIMPLEMENTED else "UNREACHABLE"
+                return "UNIMPLEMENTED" if exc.code == Code.UNIMPLEMENTED else "UNREACHABLE"
             status = health_pb2.HealthCheckResponse.FromString(resp.message).status
             return str(health_pb2.HealthCheckResponse.ServingStatus.Name(status))
         return "UNKNOWN"  # pragma: no cover

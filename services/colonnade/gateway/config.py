@@ -19,13 +19,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from colonnade.gateway.errors import ConfigError
+
 ENV_PREFIX = "COLONNADE_GATEWAY_"
 #: The descriptor set `make gen` / `pip install` builds for Colonnade's own services.
 PACKAGED_DESCRIPTORS = Path(__file__).resolve().parent.parent / "descriptors" / "colonnade.binpb"
 
-
-class ConfigError(ValueError):
-    """A configuration value is missing or malformed (the message names the key)."""
+__all__ = ["ConfigError", "GatewayConfig", "from_env", "from_file", "merge"]
 
 
 @dataclass

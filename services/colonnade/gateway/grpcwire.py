@@ -26,8 +26,6 @@ Metadata is wire form both ways: `(bytes, bytes)` pairs, lowercase keys, `-bin` 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import itertools
 import logging
 import random
@@ -44,14 +42,24 @@ import hpack
 from hpack.huffman_table import decode_huffman
 from hpack.table import HeaderTable
 
+from colonnade.gateway.errors import ProtocolError, RpcError, TransportError
+from colonnade.gateway.metadata import Metadata, decode_binary, encode_metadata
+from colonnade.gateway.status import Code
+
 log = logging.getLogger("colonnade.gateway.grpc")
 
-Metadata = list[tuple[bytes, bytes]]
+__all__ = ["Channel", "Metadata", "RpcError", "decode_binary", "encode_metadata"]
 
-# gRPC status codes used here (google/rpc/code.proto)
-OK, CANCELLED, UNKNOWN, DEADLINE_EXCEEDED = 0, 1, 2, 4
-RESOURCE_EXHAUSTED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE = 8, 12, 13, 14
-UNAUTHENTICATED, PERMISSION_DENIED = 16, 7
+# gRPC status codes used here, by name (status.Code; plain locals on this hot path)
+OK, CANCELLED, UNKNOWN, DEADLINE_EXCEEDED = (
+    Code.OK,
+    Code.CANCELLED,
+    Code.UNKNOWN,
+    Code.DEADLINE_EXCEEDED,
+)
+RESOURCE_EXHAUSTED, UNIMPLEMENTED = Code.RESOURCE_EXHAUSTED, Code.UNIMPLEMENTED
+INTERNAL, UNAVAILABLE = Code.INTERNAL, Code.UNAVAILABLE
+UNAUTHENTICATED, PERMISSION_DENIED = Code.UNAUTHENTICATED, Code.PERMISSION_DENIED
 
 # Frame types and flags (RFC 9113 section 6)
 DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE = 0, 1, 2, 3, 4, 5
@@ -138,59 +146,6 @@ def encode_timeout(seconds: float) -> bytes:
     return b"%d%s" % (min(99_999_999, -(-micros // 3_600_000_000)), b"H")
 
 
-def encode_metadata(metadata: Sequence[tuple[str, str | bytes]]) -> Metadata:
-    """Wire form of `(key, value)` metadata: `-bin` values base64, text values ASCII."""
-    out: Metadata = []
-    for key, value in metadata:
-        k = key.lower().encode("ascii")
-        if isinstance(value, bytes):
-            if not k.endswith(b"-bin"):
-                raise ValueError(f"metadata {key!r}: binary values need a key ending in -bin")
-            out.append((k, base64.b64encode(value)))
-        else:
-            out.append((k, value.encode("ascii")))
-    return out
-
-
-def decode_binary(value: bytes) -> bytes:
-    """A `-bin` metadata value from the wire (padded or not)."""
-    return base64.b64decode(value + b"=" * (-len(value) % 4))
-
-
-class RpcError(Exception):
-    """A call that ended without OK: its status code, message and both sets of metadata."""
-
-    def __init__(
-        self,
-        code: int,
-        message: str,
-        initial: Metadata | None = None,
-        trailing: Metadata | None = None,
-        *,
-        transparent_retry: bool = False,
-    ) -> None:
-        super().__init__(code, message)
-        self.code = code
-        self.message = message
-        self.initial: Metadata = initial or []
-        self.trailing: Metadata = trailing or []
-        # True when the server never saw the call (GOAWAY above it, REFUSED_STREAM).
-        self.transparent_retry = transparent_retry
-
-    def __str__(self) -> str:
-        return f"gRPC status {self.code}: {self.message}"
-
-    def details_bin(self) -> bytes | None:
-        """The `grpc-status-details-bin` trailer (a serialized google.rpc.Status), if sent."""
-        for key, value in self.trailing:
-            if key == b"grpc-status-details-bin":
-                try:
-                    return decode_binary(value)
-                except (binascii.Error, ValueError):
-                    return None
-        return None
-
-
 class UnaryResponse:
     """A unary call's result: the response message bytes and the metadata."""
 
@@ -255,10 +210,6 @@ class _Stream:
             self.waiter = None
             if not w.done():
                 w.set_result(None)
-
-
-class ConnectionError_(Exception):
-    """The connection cannot be used (closed, GOAWAY, a protocol error)."""
 
 
 class Connection(asyncio.Protocol):
@@ -340,17 +291,17 @@ class Connection(asyncio.Protocol):
             while end - pos >= 9:
                 length = (buf[pos] << 16) | (buf[pos + 1] << 8) | buf[pos + 2]
                 if length > LOCAL_MAX_FRAME:
-                    raise _ProtocolError(FRAME_SIZE_ERROR, f"a frame of {length} bytes")
+                    raise ProtocolError(FRAME_SIZE_ERROR, f"a frame of {length} bytes")
                 if end - pos - 9 < length:
                     break
                 kind, flags = buf[pos + 3], buf[pos + 4]
                 if kind != SETTINGS and not self.ready.done():
-                    raise _ProtocolError(PROTOCOL_ERROR, "not an HTTP/2 server (no SETTINGS)")
+                    raise ProtocolError(PROTOCOL_ERROR, "not an HTTP/2 server (no SETTINGS)")
                 sid = _U32.unpack_from(buf, pos + 5)[0] & 0x7FFFFFFF
                 payload = buf[pos + 9 : pos + 9 + length]
                 pos += 9 + length
                 if self.pending_block is not None and kind != CONTINUATION:
-                    raise _ProtocolError(PROTOCOL_ERROR, "a header block was interrupted")
+                    raise ProtocolError(PROTOCOL_ERROR, "a header block was interrupted")
                 if kind == DATA:
                     self._on_data(sid, flags, payload)
                 elif kind == HEADERS:
@@ -365,17 +316,17 @@ class Connection(asyncio.Protocol):
                     self._on_window_update(sid, payload)
                 elif kind == PING:
                     if sid or length != 8:
-                        raise _ProtocolError(PROTOCOL_ERROR, "a malformed PING")
+                        raise ProtocolError(PROTOCOL_ERROR, "a malformed PING")
                     if not flags & ACK:
                         self._write(frame(PING, ACK, 0, payload))
                 elif kind == GOAWAY:
                     self._on_goaway(payload)
                 elif kind == PUSH_PROMISE:
-                    raise _ProtocolError(PROTOCOL_ERROR, "PUSH_PROMISE although push is off")
+                    raise ProtocolError(PROTOCOL_ERROR, "PUSH_PROMISE although push is off")
                 # PRIORITY and unknown frame types are ignored (RFC 9113 section 5.5).
-        except _ProtocolError as exc:
+        except ProtocolError as exc:
             self.buf = b""
-            self._fail_connection(exc.code, str(exc))
+            self._fail_connection(exc.h2_code, str(exc))
             return
         self.buf = buf[pos:] if pos < end else b""
         if self.conn_unacked >= CONNECTION_WINDOW // 2 and self.transport is not None:
@@ -389,7 +340,7 @@ class Connection(asyncio.Protocol):
 
     def _on_data(self, sid: int, flags: int, payload: bytes) -> None:
         if sid == 0:
-            raise _ProtocolError(PROTOCOL_ERROR, "DATA on stream 0")
+            raise ProtocolError(PROTOCOL_ERROR, "DATA on stream 0")
         flow = len(payload)  # padding included (RFC 9113 section 6.1)
         self.conn_unacked += flow  # the connection window is credited on receipt
         if flags & PADDED:
@@ -470,7 +421,7 @@ class Connection(asyncio.Protocol):
 
     def _on_headers(self, sid: int, flags: int, payload: bytes) -> None:
         if sid == 0:
-            raise _ProtocolError(PROTOCOL_ERROR, "HEADERS on stream 0")
+            raise ProtocolError(PROTOCOL_ERROR, "HEADERS on stream 0")
         if flags & PADDED:
             payload = _unpad(payload)
         if flags & PRIORITY_FLAG:
@@ -485,10 +436,10 @@ class Connection(asyncio.Protocol):
     def _on_continuation(self, sid: int, flags: int, payload: bytes) -> None:
         block = self.pending_block
         if block is None or sid != self.pending_stream:
-            raise _ProtocolError(PROTOCOL_ERROR, "an unexpected CONTINUATION frame")
+            raise ProtocolError(PROTOCOL_ERROR, "an unexpected CONTINUATION frame")
         block += payload
         if len(block) > MAX_HEADER_LIST:
-            raise _ProtocolError(ENHANCE_YOUR_CALM, "a header block over 256 KiB")
+            raise ProtocolError(ENHANCE_YOUR_CALM, "a header block over 256 KiB")
         if flags & END_HEADERS:
             self.pending_block = None
             self._on_header_block(sid, bytes(block), self.pending_end)
@@ -501,7 +452,7 @@ class Connection(asyncio.Protocol):
         try:
             decoded = self.decoder.decode(block, raw=True)
         except (hpack.HPACKError, IndexError, ValueError) as exc:
-            raise _ProtocolError(COMPRESSION_ERROR, f"undecodable headers: {exc}") from None
+            raise ProtocolError(COMPRESSION_ERROR, f"undecodable headers: {exc}") from None
         return [(bytes(k), bytes(v)) for k, v in decoded]
 
     def _on_header_block(self, sid: int, block: bytes, end_stream: bool) -> None:
@@ -587,7 +538,7 @@ class Connection(asyncio.Protocol):
 
     def _on_rst(self, sid: int, payload: bytes) -> None:
         if sid == 0 or len(payload) != 4:
-            raise _ProtocolError(PROTOCOL_ERROR, "a malformed RST_STREAM")
+            raise ProtocolError(PROTOCOL_ERROR, "a malformed RST_STREAM")
         st = self.streams.get(sid)
         if st is None:
             return
@@ -606,23 +557,23 @@ class Connection(asyncio.Protocol):
 
     def _on_settings(self, sid: int, flags: int, payload: bytes) -> None:
         if sid:
-            raise _ProtocolError(PROTOCOL_ERROR, "SETTINGS on a stream")
+            raise ProtocolError(PROTOCOL_ERROR, "SETTINGS on a stream")
         if flags & ACK:
             return
         if len(payload) % 6:
-            raise _ProtocolError(FRAME_SIZE_ERROR, "a SETTINGS frame of a bad length")
+            raise ProtocolError(FRAME_SIZE_ERROR, "a SETTINGS frame of a bad length")
         for i in range(0, len(payload), 6):
             ident, value = struct.unpack_from(">HI", payload, i)
             if ident == 0x4:  # INITIAL_WINDOW_SIZE
                 if value > MAX_WINDOW:
-                    raise _ProtocolError(FLOW_CONTROL_ERROR, "INITIAL_WINDOW_SIZE over 2^31-1")
+                    raise ProtocolError(FLOW_CONTROL_ERROR, "INITIAL_WINDOW_SIZE over 2^31-1")
                 delta = value - self.peer_initial_window
                 self.peer_initial_window = value
                 for st in self.streams.values():
                     st.send_window += delta
             elif ident == 0x5:  # MAX_FRAME_SIZE
                 if not 16_384 <= value <= 16_777_215:
-                    raise _ProtocolError(PROTOCOL_ERROR, "MAX_FRAME_SIZE out of range")
+                    raise ProtocolError(PROTOCOL_ERROR, "MAX_FRAME_SIZE out of range")
                 self.peer_max_frame = value
             elif ident == 0x3:  # MAX_CONCURRENT_STREAMS
                 self.peer_max_streams = value
@@ -635,14 +586,14 @@ class Connection(asyncio.Protocol):
 
     def _on_window_update(self, sid: int, payload: bytes) -> None:
         if len(payload) != 4:
-            raise _ProtocolError(FRAME_SIZE_ERROR, "a WINDOW_UPDATE of a bad length")
+            raise ProtocolError(FRAME_SIZE_ERROR, "a WINDOW_UPDATE of a bad length")
         inc = _U32.unpack(payload)[0] & 0x7FFFFFFF
         if sid == 0:
             if inc == 0:
-                raise _ProtocolError(PROTOCOL_ERROR, "a zero WINDOW_UPDATE")
+                raise ProtocolError(PROTOCOL_ERROR, "a zero WINDOW_UPDATE")
             self.send_window += inc
             if self.send_window > MAX_WINDOW:
-                raise _ProtocolError(FLOW_CONTROL_ERROR, "connection window over 2^31-1")
+                raise ProtocolError(FLOW_CONTROL_ERROR, "connection window over 2^31-1")
         else:
             st = self.streams.get(sid)
             if st is None:
@@ -656,7 +607,7 @@ class Connection(asyncio.Protocol):
 
     def _on_goaway(self, payload: bytes) -> None:
         if len(payload) < 8:
-            raise _ProtocolError(FRAME_SIZE_ERROR, "a GOAWAY shorter than 8 bytes")
+            raise ProtocolError(FRAME_SIZE_ERROR, "a GOAWAY shorter than 8 bytes")
         last, err = struct.unpack_from(">II", payload)
         last &= 0x7FFFFFFF
         debug = payload[8:].decode("utf-8", "replace")
@@ -861,18 +812,12 @@ class Connection(asyncio.Protocol):
         self.closed = True
         self.transport = None
         if not self.ready.done():
-            self.ready.set_exception(ConnectionError_(reason))
+            self.ready.set_exception(TransportError(reason))
             self.ready.exception()  # retrieved: the connector reports it
         for st in list(self.streams.values()):
             self._end_stream(st, RpcError(UNAVAILABLE, reason, st.initial))
         self._wake_windows()
         self._wake_slots()
-
-
-class _ProtocolError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _hpack_int_at(block: bytes, i: int, value: int) -> tuple[int, int]:
@@ -949,10 +894,10 @@ def _read_only_decode(block: bytes, table: Any) -> list[tuple[bytes, bytes]] | N
 
 def _unpad(payload: bytes) -> bytes:
     if not payload:
-        raise _ProtocolError(PROTOCOL_ERROR, "a padded frame without a pad length")
+        raise ProtocolError(PROTOCOL_ERROR, "a padded frame without a pad length")
     pad = payload[0]
     if pad >= len(payload):
-        raise _ProtocolError(PROTOCOL_ERROR, "padding longer than the frame")
+        raise ProtocolError(PROTOCOL_ERROR, "padding longer than the frame")
     return payload[1 : len(payload) - pad]
 
 
@@ -1184,7 +1129,7 @@ class Channel:
         except BaseException as exc:
             if conn is not None:
                 conn.close()  # e.g. a TCP peer that never sent its SETTINGS
-            if isinstance(exc, (OSError, TimeoutError, ConnectionError_)):
+            if isinstance(exc, (OSError, TimeoutError, TransportError)):
                 self.last_error = str(exc) or type(exc).__name__
                 if isinstance(exc, TimeoutError):
                     self.last_error = f"no HTTP/2 connection within {self.connect_timeout:g} s"
@@ -1199,7 +1144,7 @@ class Channel:
             raise
         if self.closed:  # closed while connecting
             conn.close()
-            raise ConnectionError_(f"channel to {self.target} is closed")
+            raise TransportError(f"channel to {self.target} is closed")
         old = self.slots[i]
         if old is not None and not old.closed:
             old.goaway()

@@ -13,8 +13,8 @@ import base64
 import binascii
 import re
 
-from colonnade.gateway.errors import bad_request
-from colonnade.gateway.grpcwire import decode_binary
+from colonnade.gateway.errors import BadRequest
+from colonnade.gateway.metadata import decode_binary
 
 # IANA "permanent" message headers grpc-gateway forwards with a `grpcgateway-` prefix.
 PERMANENT = frozenset(
@@ -56,7 +56,7 @@ def parse_grpc_timeout(value: str) -> float:
     """Seconds of a `Grpc-Timeout` header (`<digits><H|M|S|m|u|n>`); 400 when malformed."""
     m = _TIMEOUT.match(value.strip())
     if m is None:
-        raise bad_request(
+        raise BadRequest(
             "Grpc-Timeout",
             f"{value!r} is not a gRPC timeout (1 to 8 digits and a unit H, M, S, m, u or n)",
         )

@@ -31,6 +31,7 @@ from google.protobuf.internal import type_checkers
 from google.protobuf.message import Message
 
 from colonnade.gateway.descriptors import Registry
+from colonnade.gateway.errors import JsonError
 
 FD = descriptor.FieldDescriptor
 Encoder = Callable[[Any], Any]
@@ -90,15 +91,6 @@ def _et(fd: descriptor.FieldDescriptor) -> descriptor.EnumDescriptor:
     et = fd.enum_type
     assert et is not None, fd.full_name
     return et
-
-
-class JsonError(ValueError):
-    """A JSON value does not fit the message: names the field path and the reason."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}" if path else reason)
-        self.path = path
-        self.reason = reason
 
 
 def _join(path: str, name: str) -> str:

@@ -23,17 +23,14 @@ from urllib.parse import unquote
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor
 
-from colonnade.gateway.descriptors import DescriptorError, Registry
+from colonnade.gateway.descriptors import Registry
+from colonnade.gateway.errors import DescriptorError, TemplateError
 
 FD = descriptor.FieldDescriptor
 SUCCESS_STATUS_EXTENSION = "colonnade.api.v1.http_success_status"
 HTTP_BODY = "google.api.HttpBody"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _SLASH = re.compile(r"%2[fF]")
-
-
-class TemplateError(ValueError):
-    """A path template does not follow the http.proto grammar."""
 
 
 @dataclass(frozen=True)

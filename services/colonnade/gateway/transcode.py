@@ -18,12 +18,11 @@ from google.protobuf import descriptor
 from google.protobuf.message import Message
 
 from colonnade.gateway.descriptors import Registry
-from colonnade.gateway.errors import bad_request
+from colonnade.gateway.errors import BadRequest, JsonError
 from colonnade.gateway.jsonconv import (
     STRING_FORM,
     WRAPPERS,
     Converters,
-    JsonError,
     _mt,
     decode_base64,
 )
@@ -76,7 +75,7 @@ class RequestBuilder:
             self._apply_query(req, query)
         for (chain, dotted, parse), raw_value in zip(self._path_setters, values, strict=True):
             if self.strict and body is not None and _is_set(req, chain):
-                raise bad_request(
+                raise BadRequest(
                     dotted, "is bound by the URL path and must not be set in the body too"
                 )
             _set(req, chain, parse(raw_value, dotted), dotted)
@@ -101,7 +100,7 @@ class RequestBuilder:
         try:
             return fn()
         except JsonError as exc:
-            raise bad_request(exc.path, exc.reason) from None
+            raise BadRequest(exc.path, exc.reason) from None
 
     def build_http_body(
         self, values: list[str], query: str, raw: bytes, content_type: str
@@ -151,14 +150,12 @@ class RequestBuilder:
         chain = self._resolve(key)
         if chain is None:
             if self.strict:
-                raise bad_request(
-                    key, f"unknown query parameter for {self.route.request.full_name}"
-                )
+                raise BadRequest(key, f"unknown query parameter for {self.route.request.full_name}")
             return None
         names = tuple(f.name for f in chain)
         if any(names[: len(p)] == p for p in self._bound_prefixes):
             if self.strict:
-                raise bad_request(key, "is bound by the path or the body, not the query")
+                raise BadRequest(key, "is bound by the path or the body, not the query")
             return None
         return chain
 
@@ -178,7 +175,7 @@ class RequestBuilder:
             leaf = chain[-1]
             if _is_map_field(leaf) or (leaf.type == FD.TYPE_MESSAGE and leaf.is_repeated):
                 if self.strict:
-                    raise bad_request(
+                    raise BadRequest(
                         key,
                         "a map takes one query parameter per entry, name[key]=value; "
                         "repeated messages cannot be query parameters",
@@ -187,7 +184,7 @@ class RequestBuilder:
             if leaf.type == FD.TYPE_MESSAGE and _mt(leaf).full_name not in (
                 STRING_FORM | WRAPPERS | _BLIND
             ):
-                raise bad_request(key, "a message field cannot be set from one query parameter")
+                raise BadRequest(key, "a message field cannot be set from one query parameter")
             dotted = ".".join(names)
             parse = self._scalar_parser(leaf)
             if leaf.is_repeated:
@@ -195,7 +192,7 @@ class RequestBuilder:
                 _container(req, chain, dotted).extend(items)
             else:
                 if len(vals) > 1:
-                    raise bad_request(dotted, f"is not repeated but was given {len(vals)} values")
+                    raise BadRequest(dotted, f"is not repeated but was given {len(vals)} values")
                 _set(req, chain, parse(vals[0], dotted), dotted)
 
     def _apply_map_entry(self, req: Message, name: str, key: str, vals: list[str]) -> None:
@@ -206,15 +203,15 @@ class RequestBuilder:
         dotted = ".".join(f.name for f in chain)
         leaf = chain[-1]
         if not _is_map_field(leaf):
-            raise bad_request(dotted, f"is not a map field, so [{key}] cannot follow it")
+            raise BadRequest(dotted, f"is not a map field, so [{key}] cannot follow it")
         if len(vals) != 1:
-            raise bad_request(dotted, f"map key {key!r} was given {len(vals)} values")
+            raise BadRequest(dotted, f"map key {key!r} was given {len(vals)} values")
         entry = _mt(leaf)
         key_fd, value_fd = entry.fields_by_name["key"], entry.fields_by_name["value"]
         if value_fd.type == FD.TYPE_MESSAGE and _mt(value_fd).full_name not in (
             STRING_FORM | WRAPPERS | _BLIND
         ):
-            raise bad_request(dotted, "a map of messages cannot be set from query parameters")
+            raise BadRequest(dotted, "a map of messages cannot be set from query parameters")
         k = self._scalar_parser(key_fd)(key, dotted)
         v = self._scalar_parser(value_fd)(vals[0], dotted)
         container = _container(req, chain, dotted)
@@ -235,7 +232,7 @@ class RequestBuilder:
                     return True
                 if s in _FALSE:
                     return False
-                raise bad_request(p, f"{s!r} is not a boolean (true or false)")
+                raise BadRequest(p, f"{s!r} is not a boolean (true or false)")
 
             return parse_bool
         if t == FD.TYPE_BYTES:
@@ -244,7 +241,7 @@ class RequestBuilder:
                 try:
                     return decode_base64(s)
                 except ValueError:
-                    raise bad_request(p, f"{s!r} is not valid base64") from None
+                    raise BadRequest(p, f"{s!r} is not valid base64") from None
 
             return parse_bytes
         if t == FD.TYPE_MESSAGE:
@@ -260,7 +257,7 @@ class RequestBuilder:
                     try:
                         value = json.loads(s)
                     except ValueError:
-                        raise bad_request(p, f"{s!r} is not JSON") from None
+                        raise BadRequest(p, f"{s!r} is not JSON") from None
                     return self._decode(lambda: dec(value, p))
 
                 return parse_json
@@ -293,7 +290,7 @@ def _set(req: Message, chain: Chain, value: Any, dotted: str) -> None:
         try:
             setattr(parent, leaf.name, value)
         except (TypeError, ValueError) as exc:
-            raise bad_request(dotted, str(exc)) from None
+            raise BadRequest(dotted, str(exc)) from None
 
 
 def _is_set(req: Message, chain: Chain) -> bool:
@@ -350,4 +347,4 @@ def parse_json_body(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise bad_request("", f"the request body is not valid JSON: {exc}") from None
+        raise BadRequest("", f"the request body is not valid JSON: {exc}") from None
