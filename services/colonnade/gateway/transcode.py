@@ -23,8 +23,8 @@ from colonnade.gateway.jsonconv import (
     STRING_FORM,
     WRAPPERS,
     Converters,
-    _mt,
     decode_base64,
+    message_type,
 )
 from colonnade.gateway.routing import Route
 
@@ -181,7 +181,7 @@ class RequestBuilder:
                         "repeated messages cannot be query parameters",
                     )
                 continue
-            if leaf.type == FD.TYPE_MESSAGE and _mt(leaf).full_name not in (
+            if leaf.type == FD.TYPE_MESSAGE and message_type(leaf).full_name not in (
                 STRING_FORM | WRAPPERS | _BLIND
             ):
                 raise BadRequest(key, "a message field cannot be set from one query parameter")
@@ -206,9 +206,9 @@ class RequestBuilder:
             raise BadRequest(dotted, f"is not a map field, so [{key}] cannot follow it")
         if len(vals) != 1:
             raise BadRequest(dotted, f"map key {key!r} was given {len(vals)} values")
-        entry = _mt(leaf)
+        entry = message_type(leaf)
         key_fd, value_fd = entry.fields_by_name["key"], entry.fields_by_name["value"]
-        if value_fd.type == FD.TYPE_MESSAGE and _mt(value_fd).full_name not in (
+        if value_fd.type == FD.TYPE_MESSAGE and message_type(value_fd).full_name not in (
             STRING_FORM | WRAPPERS | _BLIND
         ):
             raise BadRequest(dotted, "a map of messages cannot be set from query parameters")
@@ -245,11 +245,11 @@ class RequestBuilder:
 
             return parse_bytes
         if t == FD.TYPE_MESSAGE:
-            name = _mt(fd).full_name
-            dec = self.conv.decoder(_mt(fd))
+            name = message_type(fd).full_name
+            dec = self.conv.decoder(message_type(fd))
             if name in WRAPPERS:
-                inner = self._scalar_parser(_mt(fd).fields_by_name["value"])
-                cls = self.registry.message_class(_mt(fd))
+                inner = self._scalar_parser(message_type(fd).fields_by_name["value"])
+                cls = self.registry.message_class(message_type(fd))
                 return lambda s, p: cls(value=inner(s, p))
             if name in _BLIND:
 
@@ -267,7 +267,9 @@ class RequestBuilder:
 
 
 def _is_map_field(fd: descriptor.FieldDescriptor) -> bool:
-    return fd.is_repeated and fd.message_type is not None and _mt(fd).GetOptions().map_entry
+    return (
+        fd.is_repeated and fd.message_type is not None and message_type(fd).GetOptions().map_entry
+    )
 
 
 def _parent(req: Message, chain: Chain) -> Message:
@@ -328,8 +330,8 @@ def field_mask_paths(body: dict[str, Any], desc: descriptor.Descriptor) -> list[
             elif (
                 fd.message_type is not None
                 and isinstance(value, dict)
-                and _mt(fd).full_name not in _BLIND | STRING_FORM | WRAPPERS
-                and _mt(fd).full_name != "google.protobuf.Any"
+                and message_type(fd).full_name not in _BLIND | STRING_FORM | WRAPPERS
+                and message_type(fd).full_name != "google.protobuf.Any"
             ):
                 if value:
                     walk(value, fd.message_type, path + ".")
