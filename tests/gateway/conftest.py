@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 
 from colonnade.gateway.descriptors import Registry, load_registry
 from colonnade.gateway.jsonconv import Converters
+from tests.gateway.h2server import H2Server, Handler, StartServer
 from tests.gateway.protos import compile_conformance
 
 
@@ -102,3 +104,30 @@ async def strict_stack(conformance_set: Path) -> AsyncIterator[Stack]:
     s, stop = await start_stack(conformance_set, strict=True, max_body_bytes=1024)
     yield s
     await stop()
+
+
+@pytest.fixture
+async def h2servers() -> AsyncIterator[StartServer]:
+    """Starts scripted servers; at teardown, fails on an h2 protocol error or handler error."""
+    started: list[tuple[H2Server, bool]] = []
+
+    async def start(
+        handler: Handler | None = None,
+        *,
+        expect_protocol_errors: bool = False,
+        sock: socket.socket | None = None,
+        unix_path: str | None = None,
+        **options: Any,
+    ) -> H2Server:
+        server = H2Server(handler, **options)
+        await server.start(sock=sock, unix_path=unix_path)
+        started.append((server, expect_protocol_errors))
+        return server
+
+    yield start
+    for server, _ in started:
+        await server.close()
+    for server, expect_protocol_errors in started:
+        assert not server.handler_errors, server.handler_errors
+        if not expect_protocol_errors:
+            assert not server.protocol_errors, server.protocol_errors

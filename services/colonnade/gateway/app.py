@@ -25,10 +25,10 @@ from colonnade.gateway.errors import (
     ClientDisconnected,
     ContentTooLarge,
     MethodNotAllowed,
+    RpcError,
     StatusError,
     UnsupportedMediaType,
 )
-from colonnade.gateway.grpcwire import RpcError, StreamCall, UnaryResponse
 from colonnade.gateway.headers import (
     metadata_headers,
     outgoing_metadata,
@@ -37,6 +37,7 @@ from colonnade.gateway.headers import (
 )
 from colonnade.gateway.jsonconv import Converters
 from colonnade.gateway.routing import Route, Router, load_routes
+from colonnade.gateway.rpc import StreamCall, UnaryResponse
 from colonnade.gateway.status import Code
 from colonnade.gateway.transcode import RequestBuilder, parse_json_body
 
