@@ -118,7 +118,13 @@ async def channel(catalog_target: str) -> AsyncIterator[grpc.aio.Channel]:
 
 
 @pytest.fixture
-async def gateway_port(catalog_target: str) -> AsyncIterator[int]:
+def grpc_client() -> str:
+    """The gateway's gRPC client (tests/gateway overrides it to run with both)."""
+    return "native"
+
+
+@pytest.fixture
+async def gateway_port(catalog_target: str, grpc_client: str) -> AsyncIterator[int]:
     """The REST gateway on a free port in front of ``catalog_target``."""
     from colonnade.gateway.app import Gateway
     from colonnade.gateway.config import GatewayConfig
@@ -129,6 +135,7 @@ async def gateway_port(catalog_target: str) -> AsyncIterator[int]:
         descriptors=[str(CATALOG_DESCRIPTORS)],
         backends=[f"colonnade.catalog.v1.CatalogService={catalog_target}"],
         port=0,
+        grpc_client=grpc_client,
     )
     app = Gateway(cfg, load_registry(cfg.descriptors))
     await app.startup()

@@ -1,4 +1,6 @@
-"""Fixtures of the gateway tests: the compiled conformance proto and the gateway registry."""
+"""Fixtures of the gateway tests: the compiled conformance proto, the gateway registry, the
+conformance stacks (run once per gRPC client: the own `native` one and `grpcio`), and the
+scripted HTTP/2 servers of h2server.py."""
 
 from __future__ import annotations
 
@@ -11,8 +13,15 @@ import pytest
 
 from colonnade.gateway.descriptors import Registry, load_registry
 from colonnade.gateway.jsonconv import Converters
+from colonnade.gateway.rpc import CLIENTS
 from tests.gateway.h2server import H2Server, Handler, StartServer
 from tests.gateway.protos import compile_conformance
+
+
+@pytest.fixture(scope="session", params=CLIENTS)
+def grpc_client(request: pytest.FixtureRequest) -> str:
+    """The gateway's gRPC client: every test using it runs with each (rpc.CLIENTS)."""
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")
@@ -91,17 +100,21 @@ async def start_stack(conformance_set: Path, **overrides: Any) -> tuple[Stack, A
 
 
 @pytest.fixture(scope="session")
-async def stack(conformance_set: Path) -> AsyncIterator[Stack]:
-    """Backend + gateway with default settings, shared by the session."""
-    s, stop = await start_stack(conformance_set, cors_origins=["https://app.example"])
+async def stack(conformance_set: Path, grpc_client: str) -> AsyncIterator[Stack]:
+    """Backend + gateway with default settings, shared by the session (one per client)."""
+    s, stop = await start_stack(
+        conformance_set, cors_origins=["https://app.example"], grpc_client=grpc_client
+    )
     yield s
     await stop()
 
 
 @pytest.fixture(scope="session")
-async def strict_stack(conformance_set: Path) -> AsyncIterator[Stack]:
-    """Backend + gateway in strict mode with a small body limit."""
-    s, stop = await start_stack(conformance_set, strict=True, max_body_bytes=1024)
+async def strict_stack(conformance_set: Path, grpc_client: str) -> AsyncIterator[Stack]:
+    """Backend + gateway in strict mode with a small body limit (one per client)."""
+    s, stop = await start_stack(
+        conformance_set, strict=True, max_body_bytes=1024, grpc_client=grpc_client
+    )
     yield s
     await stop()
 

@@ -71,6 +71,26 @@ def test_backend_map_exact_then_package_then_default() -> None:
         BackendMap.parse(["no-equals"])
 
 
+def test_grpc_client_setting_from_every_layer(tmp_path: Path) -> None:
+    base = ["--descriptors", "x", "--backend", "a=b:1"]
+    assert load_config(parse_args(base), {}).grpc_client == "native"  # the default
+    cfg_file = tmp_path / "gw.toml"
+    cfg_file.write_text('grpc_client = "grpcio"\n')
+    assert load_config(parse_args([*base, "--config", str(cfg_file)]), {}).grpc_client == "grpcio"
+    env = {"COLONNADE_GATEWAY_GRPC_CLIENT": "grpcio"}
+    assert load_config(parse_args(base), env).grpc_client == "grpcio"
+    args = parse_args([*base, "--grpc-client", "native"])
+    assert load_config(args, env).grpc_client == "native"  # flags win
+
+
+def test_unknown_grpc_client_names_the_setting() -> None:
+    env = {"COLONNADE_GATEWAY_GRPC_CLIENT": "h2"}
+    with pytest.raises(ConfigError, match="grpc_client: 'h2' is not one of native, grpcio"):
+        load_config(parse_args(["--descriptors", "x", "--backend", "a=b:1"]), env)
+    with pytest.raises(SystemExit):  # argparse refuses it on the command line
+        parse_args(["--grpc-client", "h2"])
+
+
 def test_bad_descriptor_file_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.binpb"
     bad.write_bytes(b"\xff\xff not a descriptor set")

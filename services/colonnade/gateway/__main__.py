@@ -22,6 +22,7 @@ from typing import Any
 
 from colonnade.gateway.config import GatewayConfig, from_env, from_file, merge
 from colonnade.gateway.errors import ConfigError, ConfigurationError
+from colonnade.gateway.rpc import CLIENTS
 
 log = logging.getLogger("colonnade.gateway")
 
@@ -45,6 +46,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, help="processes sharing the port (SO_REUSEPORT)")
     p.add_argument("--reuse-port", action="store_const", const=True, default=None)
     p.add_argument("--channels-per-backend", type=int)
+    p.add_argument(
+        "--grpc-client",
+        choices=CLIENTS,
+        help="the gRPC client calling the backends: native (default) or grpcio (grpc.aio)",
+    )
     p.add_argument(
         "--strict",
         action="store_const",
@@ -96,6 +102,7 @@ async def run(cfg: GatewayConfig, ready: Any = None) -> None:
             "address": f"http://{addr[0]}:{addr[1]}",
             "routes": len(app.router.routes),
             "backends": app.backends.services,
+            "grpc_client": cfg.grpc_client,
             "pid": os.getpid(),
         },
     )

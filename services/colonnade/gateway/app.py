@@ -97,6 +97,7 @@ class Gateway:
             BackendMap.parse(cfg.backends),
             channels=cfg.channels_per_backend,
             max_message=cfg.max_message_bytes,
+            client=cfg.grpc_client,
         )
         missing = self.backends.check_routes(routes)
         if missing:

@@ -6,8 +6,12 @@ address: `unary` returns the response message and both sets of metadata; `stream
 `StreamCall` read message by message; a call that does not end OK raises `RpcError`
 (errors.py). Metadata is wire form both ways (metadata.py).
 
-The client is `native`, the gateway's own HTTP/2 client, `colonnade.gateway.grpcwire`, written
-for CPU per call (see the gateway README for the figures).
+Two clients implement it:
+
+* `native` (default): the gateway's own HTTP/2 client, `colonnade.gateway.grpcwire`, written
+  for CPU per call (see the gateway README for the figures);
+* `grpcio`: grpc.aio, `colonnade.gateway.grpcaio`, the reference implementation, for an
+  operator who suspects the own client (`COLONNADE_GATEWAY_GRPC_CLIENT=grpcio`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from colonnade.gateway.errors import ConfigError
 from colonnade.gateway.metadata import Metadata
 
 NATIVE = "native"
-CLIENTS = (NATIVE,)
+GRPCIO = "grpcio"
+CLIENTS = (NATIVE, GRPCIO)
 
 
 class UnaryResponse:
@@ -90,9 +95,13 @@ class Channel(Protocol):
 
 
 def open_channel(client: str, target: str, *, size: int, max_message: int) -> Channel:
-    """A channel of the chosen client to `target`."""
+    """A channel of the chosen client (`native` or `grpcio`) to `target`."""
     if client == NATIVE:
         from colonnade.gateway.grpcwire import Channel as NativeChannel
 
         return NativeChannel(target, size=size, max_message=max_message)
+    if client == GRPCIO:
+        from colonnade.gateway.grpcaio import AioChannel
+
+        return AioChannel(target, size=size, max_message=max_message)
     raise ConfigError(f"grpc_client: {client!r} is not one of {', '.join(CLIENTS)}")
