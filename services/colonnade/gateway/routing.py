@@ -7,7 +7,9 @@ cannot serve (a DescriptorError naming the method). The Router finds the route o
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor
@@ -203,47 +205,53 @@ def load_routes(registry: Registry) -> list[Route]:
     return routes
 
 
+T = TypeVar("T")
+
+
 @dataclass
-class Match:
-    """A routed request: the route and the decoded path variable values."""
+class Match(Generic[T]):
+    """A routed request: the route, what was registered with it, and the decoded path values."""
 
     route: Route
+    target: T
     values: list[str]
 
 
-class Router:
-    """Finds the route of (method, raw path).
+class Router(Generic[T]):
+    """Finds the route of (method, raw path), and what was registered with it.
 
-    Precedence follows grpc-gateway: among the routes of one HTTP method, the one registered
-    last is tried first (grpc-gateway prepends handlers). A path known under other methods only
-    gives 405 with their list for `Allow`.
+    The gateway registers each route with its compiled endpoint, so a match carries everything
+    the request needs. Precedence follows grpc-gateway: among the routes of one HTTP method,
+    the one registered last is tried first (grpc-gateway prepends handlers). A path known
+    under other methods only gives 405 with their list for `Allow`.
     """
 
-    def __init__(self, routes: list[Route]) -> None:
-        self.routes = routes
-        self._by_method: dict[str, list[Route]] = {}
-        for r in routes:
-            self._by_method.setdefault(r.http_method, []).insert(0, r)
+    def __init__(self, entries: Iterable[tuple[Route, T]]) -> None:
+        self.routes: list[Route] = []
+        self._by_method: dict[str, list[tuple[Route, T]]] = {}
+        for route, target in entries:
+            self.routes.append(route)
+            self._by_method.setdefault(route.http_method, []).insert(0, (route, target))
         self._any = self._by_method.pop("*", [])
 
-    def match(self, method: str, path: str) -> Match | None:
+    def match(self, method: str, path: str) -> Match[T] | None:
         """The route for method and raw path, or None."""
         for candidates in (self._by_method.get(method, ()), self._any):
-            for r in candidates:
+            for r, target in candidates:
                 m = r.template.regex.match(path)
                 if m is not None:
-                    values = [
-                        decode_variable(m.group(v.group), v.single_segment)
-                        for v in r.template.variables
-                    ]
-                    return Match(r, values)
+                    values = []
+                    for v in r.template.variables:  # a loop: no comprehension frame per request
+                        raw = m.group(v.group)
+                        values.append(decode_variable(raw, v.single_segment) if "%" in raw else raw)
+                    return Match(r, target, values)
         return None
 
     def allowed(self, path: str) -> list[str]:
         """The HTTP methods that have a route for this path (for 405's Allow)."""
         out = []
-        for method, routes in self._by_method.items():
-            if any(r.template.regex.match(path) for r in routes):
+        for method, entries in self._by_method.items():
+            if any(r.template.regex.match(path) for r, _ in entries):
                 out.append(method)
         return sorted(out)
 

@@ -59,6 +59,10 @@ class RequestBuilder:
             (chain, ".".join(f.name for f in chain), self._scalar_parser(chain[-1]))
             for chain in route.path_fields
         ]
+        # The common case, every variable a top-level string field ({name}): set directly.
+        self._plain_strings: list[str] | None = None
+        if all(len(c) == 1 and c[0].type == FD.TYPE_STRING for c in route.path_fields):
+            self._plain_strings = [c[0].name for c in route.path_fields]
 
     # -- body ------------------------------------------------------------------------------
 
@@ -73,12 +77,20 @@ class RequestBuilder:
             req = self._decode_body(decoder, body)
         if query and route.body != "*":
             self._apply_query(req, query)
-        for (chain, dotted, parse), raw_value in zip(self._path_setters, values, strict=True):
-            if self.strict and body is not None and _is_set(req, chain):
-                raise BadRequest(
-                    dotted, "is bound by the URL path and must not be set in the body too"
-                )
-            _set(req, chain, parse(raw_value, dotted), dotted)
+        plain = self._plain_strings
+        if plain is not None and (body is None or not self.strict):
+            for name, raw_value in zip(plain, values, strict=True):
+                try:
+                    setattr(req, name, raw_value)
+                except (TypeError, ValueError) as exc:  # as _set would
+                    raise BadRequest(name, str(exc)) from None
+        else:
+            for (chain, dotted, parse), raw_value in zip(self._path_setters, values, strict=True):
+                if self.strict and body is not None and _is_set(req, chain):
+                    raise BadRequest(
+                        dotted, "is bound by the URL path and must not be set in the body too"
+                    )
+                _set(req, chain, parse(raw_value, dotted), dotted)
         if (
             route.patch_mask_field is not None
             and isinstance(body, dict)
