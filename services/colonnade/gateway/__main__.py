@@ -103,6 +103,7 @@ async def run(cfg: GatewayConfig, ready: Any = None) -> None:
             "routes": len(app.router.routes),
             "backends": app.backends.services,
             "grpc_client": cfg.grpc_client,
+            "pipeline": app.pipeline.names(),
             "pid": os.getpid(),
         },
     )

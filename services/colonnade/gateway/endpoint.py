@@ -14,7 +14,7 @@ import orjson
 from google.protobuf.message import DecodeError, Message
 
 from colonnade.gateway.descriptors import Registry
-from colonnade.gateway.errors import RpcError, StatusError
+from colonnade.gateway.errors import RpcError
 from colonnade.gateway.jsonconv import Converters
 from colonnade.gateway.routing import Route
 from colonnade.gateway.rpc import StreamCall
@@ -43,15 +43,6 @@ class Endpoint:
         self.http_body_response = route.http_body_response
         self.response_field_name = route.response_field.name if route.response_field else None
         self.status = route.success_status
-
-    def parse(self, data: bytes) -> Any:
-        """A response message from the backend's bytes (INTERNAL when they do not parse)."""
-        try:
-            return self.deserialize(data)
-        except DecodeError as exc:
-            raise StatusError(
-                Code.INTERNAL, f"the backend's response does not parse: {exc}"
-            ) from None
 
     def http_body(self, msg: Any) -> Any:
         """The `google.api.HttpBody` of a response (the message or its response_body field)."""

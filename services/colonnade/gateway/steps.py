@@ -36,7 +36,7 @@ from colonnade.gateway.jsonconv import Converters
 from colonnade.gateway.pipeline import Step, StepResult
 from colonnade.gateway.responses import JSON, Reply, Response, StreamReply
 from colonnade.gateway.routing import Router
-from colonnade.gateway.rpc import UnaryResponse
+from colonnade.gateway.rpc import StreamCall, UnaryResponse
 from colonnade.gateway.status import Code
 from colonnade.gateway.transcode import parse_json_body
 
@@ -292,7 +292,9 @@ class Call(Step):
             body = b""
         return Reply(status, headers, body, trailers)
 
-    def _stream_reply(self, ex: Exchange, ep: Endpoint, call: Any, first: Any) -> StreamReply:
+    def _stream_reply(
+        self, ex: Exchange, ep: Endpoint, call: StreamCall, first: Any
+    ) -> StreamReply:
         headers = ex.response_headers + metadata_headers(call.initial_metadata, b"grpc-metadata-")
         sse = False
         if ep.http_body_response:
