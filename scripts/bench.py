@@ -6,7 +6,8 @@ service pinned to the last CPU, the gateways and the load generators pinned to C
 in interleaved rounds (median and range reported):
 
 * direct gRPC `GetProduct` with h2load (hand-made gRPC frames), latency from its per-request log;
-* `GET /v1/products/{id}` through our gateway with wrk;
+* `GET /v1/products/{id}` through our gateway with wrk, with its own gRPC client and again with
+  `COLONNADE_GATEWAY_GRPC_CLIENT=grpcio` (the grpc.aio escape hatch: what switching costs);
 * the same through grpc-gateway v1.6.4 (Go), the compiled reference, built offline from Debian's
   packages by scripts/bench_goref.py into build/bench/goref (installed with apt-get when missing
   and running as root; otherwise the report says what is missing);
@@ -425,8 +426,17 @@ def main() -> int:
         name = "/v1/" + request_bytes[2:].decode()
         gateway = start_gateway(target, gport, args.gateway_workers, env)
         procs.append(gateway)
-        wait_healthy(lambda: check_http(f"http://127.0.0.1:{gport}/readyz", timeout=1), 60)
+        aport = free_port()
+        aio_gateway = start_gateway(
+            target, aport, args.gateway_workers, {**env, "COLONNADE_GATEWAY_GRPC_CLIENT": "grpcio"}
+        )
+        procs.append(aio_gateway)
+        for port in (gport, aport):
+            wait_healthy(
+                lambda port=port: check_http(f"http://127.0.0.1:{port}/readyz", timeout=1), 60
+            )
         ours_url = f"http://127.0.0.1:{gport}{name}"
+        aio_url = f"http://127.0.0.1:{aport}{name}"
         ref_url = f"http://127.0.0.1:{rport}{name}"
         ref = None
         if ref_binary is not None:
@@ -440,6 +450,8 @@ def main() -> int:
         # taskset execs: the Popen pids are the server processes themselves
         cat_pid, gw_pid = catalog.pid, gateway.pid
         sample = get_json(ours_url)
+        if get_json(aio_url) != sample:
+            raise SystemExit("the gateway answers differently with the grpcio client")
         if ref is not None:
             ref_sample = get_json(ref_url)
             reference["same_json"] = ref_sample == sample
@@ -459,10 +471,12 @@ def main() -> int:
 
         bench = Bench(args, tmp, target, frame)
         direct_runs, ours_runs, ref_runs, wire_runs, aio_runs = [], [], [], [], []
+        grpcio_runs: list[dict[str, Any]] = []
         for i in range(args.repeats):
             print(f"round {i + 1}/{args.repeats}", flush=True)
             direct_runs.append(bench.h2load(cat_pid))
             ours_runs.append(bench.wrk(ours_url, gw_pid, cat_pid))
+            grpcio_runs.append(bench.wrk(aio_url, aio_gateway.pid, cat_pid))
             if ref is not None:
                 ref_runs.append(bench.wrk(ref_url, ref.pid, cat_pid))
             wire_runs.append(bench.client_alone(request_bytes, "wire"))
@@ -488,6 +502,7 @@ def main() -> int:
             "sample_response": sample,
             "direct_grpc": direct,
             "rest_via_gateway": rest,
+            "rest_via_gateway_grpcio_client": summarize_runs(grpcio_runs),
             "throughput_ratio": rest["rps"]["median"] / direct["rps"]["median"],
             "reference_gateway": reference,
             "grpcwire_client_alone": summarize_runs(wire_runs),
@@ -495,6 +510,7 @@ def main() -> int:
             "runs": {
                 "direct_grpc": direct_runs,
                 "rest_via_gateway": ours_runs,
+                "rest_via_gateway_grpcio_client": grpcio_runs,
                 "grpcwire_client_alone": wire_runs,
                 "grpc_aio_client_alone": aio_runs,
             },
@@ -563,6 +579,14 @@ def markdown(r: dict[str, Any]) -> str:
         f"| {_fmt(g['p99_ms'], 2)} | **{_fmt(g['gateway_cpu_us_per_request'])}** "
         f"| {_fmt(g['catalog_cpu_us_per_request'])} | {_fmt(g['loadgen_cpu_share'], 2)} |",
     ]
+    if "rest_via_gateway_grpcio_client" in r:
+        x = r["rest_via_gateway_grpcio_client"]
+        rows.append(
+            f"| REST via our gateway, grpcio client (wrk) | {_fmt(x['rps'])} "
+            f"| {_fmt(x['p50_ms'], 2)} | {_fmt(x['p99_ms'], 2)} "
+            f"| **{_fmt(x['gateway_cpu_us_per_request'])}** "
+            f"| {_fmt(x['catalog_cpu_us_per_request'])} | {_fmt(x['loadgen_cpu_share'], 2)} |"
+        )
     if "rest_via_reference" in r:
         x = r["rest_via_reference"]
         rows.append(
@@ -602,6 +626,15 @@ def markdown(r: dict[str, Any]) -> str:
             "Gateway CPU per request, ours ÷ grpc-gateway (R2): "
             f"**{q['median_of_medians']:.2f}** (per round {_fmt(q['per_round'], 2)}; target ≤ "
             f"{q['target']}).",
+            "",
+        ]
+    if "rest_via_gateway_grpcio_client" in r:
+        native = g["gateway_cpu_us_per_request"]["median"]
+        aio = r["rest_via_gateway_grpcio_client"]["gateway_cpu_us_per_request"]["median"]
+        lines += [
+            "The escape hatch, `COLONNADE_GATEWAY_GRPC_CLIENT=grpcio` (grpc.aio instead of the "
+            f"gateway's own client): gateway CPU per request **{aio:.0f}** vs {native:.0f} µs "
+            f"(ratio {aio / native:.2f}).",
             "",
         ]
     cw, ca = r["grpcwire_client_alone"], r["grpc_aio_client_alone"]

@@ -131,8 +131,14 @@ async def channel(catalog_target: str) -> AsyncIterator[grpc.aio.Channel]:
         yield ch
 
 
+@pytest.fixture
+def grpc_client() -> str:
+    """The gateway's gRPC client (tests/gateway overrides it to run with both)."""
+    return "native"
+
+
 @asynccontextmanager
-async def running_gateway(backend: str) -> AsyncIterator[int]:
+async def running_gateway(backend: str, grpc_client: str = "native") -> AsyncIterator[int]:
     """The REST gateway on a free port in front of the catalog at ``backend``; yields the port."""
     from colonnade.gateway.app import Gateway
     from colonnade.gateway.config import GatewayConfig
@@ -143,10 +149,11 @@ async def running_gateway(backend: str) -> AsyncIterator[int]:
         descriptors=[str(CATALOG_DESCRIPTORS)],
         backends=[f"colonnade.catalog.v1.CatalogService={backend}"],
         port=0,
+        grpc_client=grpc_client,
     )
     app = Gateway(cfg, load_registry(cfg.descriptors))
     await app.startup()
-    server = await serve(app, "127.0.0.1", 0)
+    server = await serve(app, "127.0.0.1", 0, error_page=app.error_page)
     try:
         yield server.sockets[0].getsockname()[1]
     finally:
@@ -155,9 +162,9 @@ async def running_gateway(backend: str) -> AsyncIterator[int]:
 
 
 @pytest.fixture
-async def gateway_port(catalog_target: str) -> AsyncIterator[int]:
+async def gateway_port(catalog_target: str, grpc_client: str) -> AsyncIterator[int]:
     """The REST gateway on a free port in front of ``catalog_target``."""
-    async with running_gateway(catalog_target) as port:
+    async with running_gateway(catalog_target, grpc_client) as port:
         yield port
 
 

@@ -1,7 +1,10 @@
-"""Fixtures of the gateway tests: the compiled conformance proto and the gateway registry."""
+"""Fixtures of the gateway tests: the compiled conformance proto, the gateway registry, the
+conformance stacks (run once per gRPC client: the own `native` one and `grpcio`), and the
+scripted HTTP/2 servers of h2server.py."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +13,15 @@ import pytest
 
 from colonnade.gateway.descriptors import Registry, load_registry
 from colonnade.gateway.jsonconv import Converters
+from colonnade.gateway.rpc import CLIENTS
+from tests.gateway.h2server import H2Server, Handler, StartServer
 from tests.gateway.protos import compile_conformance
+
+
+@pytest.fixture(scope="session", params=CLIENTS)
+def grpc_client(request: pytest.FixtureRequest) -> str:
+    """The gateway's gRPC client: every test using it runs with each (rpc.CLIENTS)."""
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +86,7 @@ async def start_stack(conformance_set: Path, **overrides: Any) -> tuple[Stack, A
         setattr(cfg, k, v)
     app = Gateway(cfg, load_registry(cfg.descriptors))
     await app.startup()
-    http = await serve(app, "127.0.0.1", 0)
+    http = await serve(app, "127.0.0.1", 0, error_page=app.error_page)
     port = http.sockets[0].getsockname()[1]
     stack = Stack(grpc_port, port, servicer, app)
     stack.health = health_servicer  # type: ignore[attr-defined]
@@ -89,16 +100,47 @@ async def start_stack(conformance_set: Path, **overrides: Any) -> tuple[Stack, A
 
 
 @pytest.fixture(scope="session")
-async def stack(conformance_set: Path) -> AsyncIterator[Stack]:
-    """Backend + gateway with default settings, shared by the session."""
-    s, stop = await start_stack(conformance_set, cors_origins=["https://app.example"])
+async def stack(conformance_set: Path, grpc_client: str) -> AsyncIterator[Stack]:
+    """Backend + gateway with default settings, shared by the session (one per client)."""
+    s, stop = await start_stack(
+        conformance_set, cors_origins=["https://app.example"], grpc_client=grpc_client
+    )
     yield s
     await stop()
 
 
 @pytest.fixture(scope="session")
-async def strict_stack(conformance_set: Path) -> AsyncIterator[Stack]:
-    """Backend + gateway in strict mode with a small body limit."""
-    s, stop = await start_stack(conformance_set, strict=True, max_body_bytes=1024)
+async def strict_stack(conformance_set: Path, grpc_client: str) -> AsyncIterator[Stack]:
+    """Backend + gateway in strict mode with a small body limit (one per client)."""
+    s, stop = await start_stack(
+        conformance_set, strict=True, max_body_bytes=1024, grpc_client=grpc_client
+    )
     yield s
     await stop()
+
+
+@pytest.fixture
+async def h2servers() -> AsyncIterator[StartServer]:
+    """Starts scripted servers; at teardown, fails on an h2 protocol error or handler error."""
+    started: list[tuple[H2Server, bool]] = []
+
+    async def start(
+        handler: Handler | None = None,
+        *,
+        expect_protocol_errors: bool = False,
+        sock: socket.socket | None = None,
+        unix_path: str | None = None,
+        **options: Any,
+    ) -> H2Server:
+        server = H2Server(handler, **options)
+        await server.start(sock=sock, unix_path=unix_path)
+        started.append((server, expect_protocol_errors))
+        return server
+
+    yield start
+    for server, _ in started:
+        await server.close()
+    for server, expect_protocol_errors in started:
+        assert not server.handler_errors, server.handler_errors
+        if not expect_protocol_errors:
+            assert not server.protocol_errors, server.protocol_errors

@@ -402,10 +402,10 @@ async def test_body_over_limit_is_413(strict_stack: Stack) -> None:
     assert r.status == 413
 
 
-async def test_backend_unreachable_is_503(conformance_set) -> None:  # type: ignore[no-untyped-def]
+async def test_backend_unreachable_is_503(conformance_set, grpc_client: str) -> None:  # type: ignore[no-untyped-def]
     from colonnade.devstack.ports import free_port
 
-    s, stop = await start_stack(conformance_set)
+    s, stop = await start_stack(conformance_set, grpc_client=grpc_client)
     try:
         s.app.backends.services["conformance.v1.ConformanceService"] = f"127.0.0.1:{free_port()}"
         s.app.backends.pools.clear()
@@ -662,10 +662,10 @@ async def test_healthz_and_readyz(stack: Stack) -> None:
     assert r.json()["backends"] == {"conformance.v1.ConformanceService": "SERVING"}
 
 
-async def test_readyz_not_serving(conformance_set) -> None:  # type: ignore[no-untyped-def]
+async def test_readyz_not_serving(conformance_set, grpc_client: str) -> None:  # type: ignore[no-untyped-def]
     from grpc_health.v1 import health_pb2
 
-    s, stop = await start_stack(conformance_set)
+    s, stop = await start_stack(conformance_set, grpc_client=grpc_client)
     try:
         await s.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)  # type: ignore[attr-defined]
         r = await request(s.port, "GET", "/readyz")

@@ -11,7 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from colonnade.gateway.descriptors import Registry
-from colonnade.gateway.jsonconv import Converters, JsonError, _enc_timestamp
+from colonnade.gateway.errors import JsonError
+from colonnade.gateway.jsonconv import Converters
+from colonnade.gateway.jsonconv.wkt import enc_timestamp
 from tests.gateway import strategies
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -253,9 +255,9 @@ def test_timestamp_encoder_agrees_with_protobuf(seconds: int, nanos: int) -> Non
         expected = ts.ToJsonString()
     except ValueError:
         with pytest.raises(ValueError):
-            _enc_timestamp(ts)
+            enc_timestamp(ts)
         return
-    assert _enc_timestamp(ts) == expected
+    assert enc_timestamp(ts) == expected
 
 
 def _odd_names_registry() -> Registry:

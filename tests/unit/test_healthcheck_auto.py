@@ -1,4 +1,4 @@
-"""``colonnade-healthcheck auto``: the image's HEALTHCHECK picks the probe of the running process."""
+"""``colonnade-healthcheck auto``: the image HEALTHCHECK picks the running process's probe."""
 
 from __future__ import annotations
 

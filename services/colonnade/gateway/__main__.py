@@ -20,7 +20,9 @@ import subprocess
 import sys
 from typing import Any
 
-from colonnade.gateway.config import ConfigError, GatewayConfig, from_env, from_file, merge
+from colonnade.gateway.config import GatewayConfig, from_env, from_file, merge
+from colonnade.gateway.errors import ConfigError, ConfigurationError
+from colonnade.gateway.rpc import CLIENTS
 
 log = logging.getLogger("colonnade.gateway")
 
@@ -44,6 +46,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, help="processes sharing the port (SO_REUSEPORT)")
     p.add_argument("--reuse-port", action="store_const", const=True, default=None)
     p.add_argument("--channels-per-backend", type=int)
+    p.add_argument(
+        "--grpc-client",
+        choices=CLIENTS,
+        help="the gRPC client calling the backends: native (default) or grpcio (grpc.aio)",
+    )
     p.add_argument(
         "--strict",
         action="store_const",
@@ -85,7 +92,9 @@ async def run(cfg: GatewayConfig, ready: Any = None) -> None:
 
     app = Gateway(cfg, load_registry(cfg.descriptors))
     await app.startup()
-    server = await serve(app, cfg.host, cfg.port, reuse_port=cfg.reuse_port)
+    server = await serve(
+        app, cfg.host, cfg.port, reuse_port=cfg.reuse_port, error_page=app.error_page
+    )
     addr = server.sockets[0].getsockname()
     log.info(
         "gateway listening",
@@ -93,6 +102,8 @@ async def run(cfg: GatewayConfig, ready: Any = None) -> None:
             "address": f"http://{addr[0]}:{addr[1]}",
             "routes": len(app.router.routes),
             "backends": app.backends.services,
+            "grpc_client": cfg.grpc_client,
+            "pipeline": app.pipeline.names(),
             "pid": os.getpid(),
         },
     )
@@ -157,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:  # pragma: no cover - uvloop is not on Windows
             pass
         asyncio.run(run(cfg))
-    except (ConfigError, ValueError) as exc:
+    except ConfigurationError as exc:
         print(f"colonnade-gateway: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -2,8 +2,9 @@
 
 A backend running several processes behind SO_REUSEPORT balances connections, not calls, so
 the gateway keeps several HTTP/2 connections per address and spreads calls over them
-round-robin (grpcwire.Channel). Calls go out as bytes: the gateway serializes the request
-itself and deserializes responses with the message class of its own descriptor pool.
+round-robin. Calls go out as bytes through the configured gRPC client (rpc.py: the own
+`grpcwire` by default, grpc.aio with `grpc_client = "grpcio"`): the gateway serializes the
+request itself and deserializes responses with the message class of its own descriptor pool.
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ from dataclasses import dataclass
 
 from grpc_health.v1 import health_pb2
 
-from colonnade.gateway.errors import NOT_FOUND, UNIMPLEMENTED
-from colonnade.gateway.grpcwire import Channel, RpcError, parse_target
+from colonnade.gateway.errors import BackendConfigError, RpcError
+from colonnade.gateway.grpcwire.target import parse_target
 from colonnade.gateway.routing import Route
+from colonnade.gateway.rpc import NATIVE, Channel, open_channel
+from colonnade.gateway.status import Code
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
-
-
-class BackendConfigError(ValueError):
-    """A backend mapping cannot be parsed or does not cover a routed service."""
+__all__ = ["BackendConfigError", "BackendMap", "Backends", "ChannelPool"]
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,7 @@ class BackendMap:
                     f"backend {spec!r}: expected SERVICE=HOST:PORT, e.g. "
                     "'colonnade.catalog.v1.CatalogService=127.0.0.1:50051'"
                 )
-            try:
-                parse_target(target)
-            except ValueError as exc:
-                raise BackendConfigError(str(exc)) from None
+            parse_target(target)  # BackendConfigError naming the target
             entries[name] = target
         return cls(entries)
 
@@ -63,11 +60,11 @@ class BackendMap:
 
 
 class ChannelPool:
-    """The HTTP/2 connections to one address (see grpcwire.Channel), and its health check."""
+    """The connections to one address (an rpc.Channel of the chosen client), and its health."""
 
-    def __init__(self, target: str, size: int, max_message: int) -> None:
+    def __init__(self, target: str, size: int, max_message: int, client: str = NATIVE) -> None:
         self.target = target
-        self.channel = Channel(target, size=size, max_message=max_message)
+        self.channel = open_channel(client, target, size=size, max_message=max_message)
 
     def connect(self) -> None:
         """Starts connecting now, so the first requests find the connections warm."""
@@ -80,9 +77,9 @@ class ChannelPool:
             try:
                 resp = await self.channel.unary(HEALTH_CHECK, request, (), wait)
             except RpcError as exc:
-                if exc.code == NOT_FOUND and name:
+                if exc.code == Code.NOT_FOUND and name:
                     continue  # the server tracks only the overall status
-                return "UNIMPLEMENTED" if exc.code == UNIMPLEMENTED else "UNREACHABLE"
+                return "UNIMPLEMENTED" if exc.code == Code.UNIMPLEMENTED else "UNREACHABLE"
             status = health_pb2.HealthCheckResponse.FromString(resp.message).status
             return str(health_pb2.HealthCheckResponse.ServingStatus.Name(status))
         return "UNKNOWN"  # pragma: no cover
@@ -95,10 +92,13 @@ class ChannelPool:
 class Backends:
     """The channel pools of every address the routes need."""
 
-    def __init__(self, backend_map: BackendMap, *, channels: int, max_message: int) -> None:
+    def __init__(
+        self, backend_map: BackendMap, *, channels: int, max_message: int, client: str = NATIVE
+    ) -> None:
         self.map = backend_map
         self.channels = channels
         self.max_message = max_message
+        self.client = client
         self.pools: dict[str, ChannelPool] = {}
         self.services: dict[str, str] = {}  # service -> target
 
@@ -120,7 +120,7 @@ class Backends:
         """Opens the pools (inside the running event loop) and starts connecting."""
         for target in sorted(set(self.services.values())):
             if target not in self.pools:
-                pool = ChannelPool(target, self.channels, self.max_message)
+                pool = ChannelPool(target, self.channels, self.max_message, self.client)
                 pool.connect()
                 self.pools[target] = pool
 

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from colonnade.gateway.errors import ConfigError
+from colonnade.gateway.rpc import CLIENTS, NATIVE
+
 ENV_PREFIX = "COLONNADE_GATEWAY_"
 #: The descriptor set `make gen` / `pip install` builds for Colonnade's own services.
 PACKAGED_DESCRIPTORS = Path(__file__).resolve().parent.parent / "descriptors" / "colonnade.binpb"
 
-
-class ConfigError(ValueError):
-    """A configuration value is missing or malformed (the message names the key)."""
+__all__ = ["ConfigError", "GatewayConfig", "from_env", "from_file", "merge"]
 
 
 @dataclass
@@ -39,6 +40,7 @@ class GatewayConfig:
     workers: int = 1
     reuse_port: bool = False
     channels_per_backend: int = 2
+    grpc_client: str = NATIVE  # "native" (grpcwire) or "grpcio" (grpc.aio), see rpc.py
     strict: bool = False  # reject unknown query parameters and path/body collisions
     default_timeout: float = 30.0  # seconds; 0 means no deadline without Grpc-Timeout
     max_body_bytes: int = 4 * 1024 * 1024
@@ -66,6 +68,10 @@ class GatewayConfig:
             raise ConfigError("workers: must be at least 1")
         if self.channels_per_backend < 1:
             raise ConfigError("channels_per_backend: must be at least 1")
+        if self.grpc_client not in CLIENTS:
+            raise ConfigError(
+                f"grpc_client: {self.grpc_client!r} is not one of {', '.join(CLIENTS)}"
+            )
         if self.max_body_bytes < 1:
             raise ConfigError("max_body_bytes: must be positive")
         if self.default_timeout < 0:

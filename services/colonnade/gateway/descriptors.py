@@ -16,6 +16,10 @@ from pathlib import Path
 from google.protobuf import descriptor, descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
+from colonnade.gateway.errors import DescriptorError
+
+__all__ = ["DescriptorError", "Registry", "build_registry", "load_registry", "read_descriptor_set"]
+
 # Modules whose files are always present in the gateway's pool.
 _BUILTIN_MODULES = (
     "google.protobuf.any_pb2",
@@ -34,10 +38,6 @@ _BUILTIN_MODULES = (
     "google.api.annotations_pb2",
     "grpc_health.v1.health_pb2",
 )
-
-
-class DescriptorError(ValueError):
-    """A descriptor set cannot be loaded (unreadable, unresolved import, bad rule)."""
 
 
 @dataclass

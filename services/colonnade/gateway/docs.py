@@ -63,6 +63,11 @@ WEB_FILES = {
 }
 
 
+# Every path answered here: one set lookup (and one prefix test) per request tells the rest.
+PAGES = frozenset({*WEB_FILES, OPENAPI_PATH, SWAGGER_PATH, DOCS_PATH, DOCS_PATH + "/"})
+ASSETS = DOCS_PATH + "/"
+
+
 def _web_root() -> Path:
     from importlib import resources
 
@@ -90,7 +95,8 @@ class ApiDocs:
         return self._cache[fmt]
 
     def handle(self, method: str, path: str) -> Response | None:
-        if method not in ("GET", "HEAD"):
+        """The page at `path`, or None when the path is not one of these pages."""
+        if method not in ("GET", "HEAD") or (path not in PAGES and not path.startswith(ASSETS)):
             return None
         web = WEB_FILES.get(path)
         if web is not None:

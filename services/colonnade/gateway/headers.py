@@ -13,8 +13,8 @@ import base64
 import binascii
 import re
 
-from colonnade.gateway.errors import bad_request
-from colonnade.gateway.grpcwire import decode_binary
+from colonnade.gateway.errors import BadRequest
+from colonnade.gateway.metadata import decode_binary
 
 # IANA "permanent" message headers grpc-gateway forwards with a `grpcgateway-` prefix.
 PERMANENT = frozenset(
@@ -47,7 +47,7 @@ PERMANENT = frozenset(
 )
 PASS_THROUGH = frozenset({b"x-request-id", b"traceparent", b"tracestate", b"authorization"})
 _KEY_OK = re.compile(rb"[0-9a-z_.\-]+\Z")
-_PRINTABLE = re.compile(rb"[\x20-\x7e]*\Z")
+_PRINTABLE = bytes(range(0x20, 0x7F))
 _TIMEOUT = re.compile(r"(\d{1,8})([HMSmun])\Z")
 _UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 
@@ -56,7 +56,7 @@ def parse_grpc_timeout(value: str) -> float:
     """Seconds of a `Grpc-Timeout` header (`<digits><H|M|S|m|u|n>`); 400 when malformed."""
     m = _TIMEOUT.match(value.strip())
     if m is None:
-        raise bad_request(
+        raise BadRequest(
             "Grpc-Timeout",
             f"{value!r} is not a gRPC timeout (1 to 8 digits and a unit H, M, S, m, u or n)",
         )
@@ -65,20 +65,26 @@ def parse_grpc_timeout(value: str) -> float:
 
 def printable(value: bytes) -> bool:
     """Printable ASCII only: what may go into gRPC metadata and back into HTTP headers."""
-    return _PRINTABLE.match(value) is not None
+    # Deleting every printable byte leaves nothing: one C call, no regular expression.
+    return not value.translate(None, _PRINTABLE)
 
 
 def outgoing_metadata(
     headers: list[tuple[bytes, bytes]], client: str | None, request_id: bytes
 ) -> list[tuple[bytes, bytes]]:
-    """The call metadata (wire form) for the request headers; invalid keys and values skipped."""
+    """The call metadata (wire form) for the request headers; invalid keys and values skipped.
+
+    (Printable values are tested inline, `not value.translate(None, _PRINTABLE)`: this runs
+    for every request header, and a function call per header is measurable.)
+    """
     md: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id)]
     xff: bytes | None = None
     xfh: bytes | None = None
     host: bytes | None = None
     for name, value in headers:
         if name in PASS_THROUGH:
-            if name != b"x-request-id" and printable(value):  # the id is already first
+            # the request id is already first
+            if name != b"x-request-id" and not value.translate(None, _PRINTABLE):
                 md.append((name, value))
         elif name.startswith(b"grpc-metadata-"):
             key = name[14:]
@@ -90,17 +96,17 @@ def outgoing_metadata(
                 except (binascii.Error, ValueError):
                     continue
                 md.append((key, base64.b64encode(raw)))
-            elif printable(value):
+            elif not value.translate(None, _PRINTABLE):
                 md.append((key, value))
         elif name in PERMANENT:
-            if printable(value):
+            if not value.translate(None, _PRINTABLE):
                 md.append((b"grpcgateway-" + name, value))
                 if name == b"host":
                     host = value
         elif name == b"x-forwarded-for":
-            xff = value if printable(value) else None
+            xff = value if not value.translate(None, _PRINTABLE) else None
         elif name == b"x-forwarded-host":
-            xfh = value if printable(value) else None
+            xfh = value if not value.translate(None, _PRINTABLE) else None
     if client:
         c = client.encode("ascii", "replace")
         md.append((b"x-forwarded-for", xff + b", " + c if xff else c))
@@ -127,7 +133,7 @@ def metadata_headers(
                 value = base64.b64encode(decode_binary(value))
             except (binascii.Error, ValueError):
                 continue
-        elif not printable(value):
+        elif value.translate(None, _PRINTABLE):  # not printable
             continue
         out.append((prefix + key, value))
     return out

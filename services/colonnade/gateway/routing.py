@@ -1,154 +1,26 @@
-"""`google.api.http` rules: path template parsing, routes and the router.
+"""`google.api.http` rules: routes of gRPC methods, checked at start-up, and the router.
 
-Grammar (google/api/http.proto):
-
-    Template = "/" Segments [ Verb ] ;
-    Segments = Segment { "/" Segment } ;
-    Segment  = "*" | "**" | LITERAL | Variable ;
-    Variable = "{" FieldPath [ "=" Segments ] "}" ;
-    FieldPath = IDENT { "." IDENT } ;
-    Verb     = ":" LITERAL ;
-
-Each template compiles to one regular expression over the raw (still percent-encoded) path.
-Captured values are then decoded: a single-segment variable fully, a multi-segment variable
-except `%2F`, which stays encoded as http.proto says.
+A rule names an HTTP method and a path template (templates.py); `build_route` resolves its
+variables, body and response_body against the method's messages and refuses what the gateway
+cannot serve (a DescriptorError naming the method). The Router finds the route of a request.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import unquote
+from typing import Generic, TypeVar
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor
 
-from colonnade.gateway.descriptors import DescriptorError, Registry
+from colonnade.gateway.descriptors import Registry
+from colonnade.gateway.errors import DescriptorError, TemplateError
+from colonnade.gateway.templates import Template, decode_variable, parse_template
 
 FD = descriptor.FieldDescriptor
 SUCCESS_STATUS_EXTENSION = "colonnade.api.v1.http_success_status"
 HTTP_BODY = "google.api.HttpBody"
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
-_SLASH = re.compile(r"%2[fF]")
-
-
-class TemplateError(ValueError):
-    """A path template does not follow the http.proto grammar."""
-
-
-@dataclass(frozen=True)
-class Variable:
-    """A `{field.path=segments}` of a template."""
-
-    field_path: tuple[str, ...]
-    single_segment: bool  # `{x}` / `{x=*}`: fully percent-decoded
-    group: str
-
-
-@dataclass
-class Template:
-    """A parsed path template compiled to a regular expression."""
-
-    source: str
-    regex: re.Pattern[str]
-    variables: list[Variable]
-    verb: str
-
-
-def _split_top(text: str, sep: str) -> list[str]:
-    """Splits on `sep` outside braces."""
-    parts: list[str] = []
-    cur: list[str] = []
-    depth = 0
-    for ch in text:
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth < 0:
-                raise TemplateError("unbalanced '}'")
-        if ch == sep and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    if depth:
-        raise TemplateError("unbalanced '{'")
-    parts.append("".join(cur))
-    return parts
-
-
-def parse_template(source: str) -> Template:
-    """Parses and compiles one path template; TemplateError when it is malformed."""
-    if not source.startswith("/"):
-        raise TemplateError(f"{source!r}: a template starts with '/'")
-    body = source[1:]
-    verb = ""
-    # The verb is a ':' outside braces in the last segment.
-    segments = _split_top(body, "/")
-    last = segments[-1]
-    depth = 0
-    for i in range(len(last) - 1, -1, -1):
-        ch = last[i]
-        if ch == "}":
-            depth += 1
-        elif ch == "{":
-            depth -= 1
-        elif ch == ":" and depth == 0:
-            verb = last[i + 1 :]
-            segments[-1] = last[:i]
-            if not verb:
-                raise TemplateError(f"{source!r}: empty verb")
-            break
-    variables: list[Variable] = []
-    regex_parts: list[str] = []
-    seen_double = False
-
-    def segment_regex(seg: str, inside: bool) -> tuple[str, bool]:
-        """Regex of one non-variable segment, and whether it is '**'."""
-        nonlocal seen_double
-        if seen_double:
-            raise TemplateError(f"{source!r}: '**' must be the last segment")
-        if seg == "*":
-            return "[^/]+", False
-        if seg == "**":
-            seen_double = True
-            return ".*", True
-        if not seg or any(c in seg for c in "{}*="):
-            raise TemplateError(f"{source!r}: bad segment {seg!r}")
-        return re.escape(seg), False
-
-    for seg in segments:
-        if seg.startswith("{"):
-            if not seg.endswith("}"):
-                raise TemplateError(f"{source!r}: a variable must be a whole segment ({seg!r})")
-            inner = seg[1:-1]
-            path, _, sub = inner.partition("=")
-            if not _IDENT.match(path):
-                raise TemplateError(f"{source!r}: bad field path {path!r}")
-            subsegs = sub.split("/") if sub else ["*"]
-            if any("{" in s for s in subsegs):
-                raise TemplateError(f"{source!r}: variables cannot nest")
-            pieces = [segment_regex(s, True)[0] for s in subsegs]
-            group = f"v{len(variables)}"
-            variables.append(Variable(tuple(path.split(".")), subsegs == ["*"], group))
-            regex_parts.append(f"(?P<{group}>{'/'.join(pieces)})")
-        else:
-            regex_parts.append(segment_regex(seg, False)[0])
-    names = [v.field_path for v in variables]
-    if len(set(names)) != len(names):
-        raise TemplateError(f"{source!r}: a field is bound twice")
-    pattern = "/" + "/".join(regex_parts) + (":" + re.escape(verb) if verb else "")
-    return Template(source, re.compile(pattern + r"\Z"), variables, verb)
-
-
-def decode_variable(raw: str, single_segment: bool) -> str:
-    """Percent-decodes a captured value (multi-segment values keep %2F encoded)."""
-    if "%" not in raw:
-        return raw
-    if single_segment:
-        return unquote(raw)
-    return "%2F".join(unquote(part) for part in _SLASH.split(raw))
 
 
 @dataclass
@@ -333,47 +205,53 @@ def load_routes(registry: Registry) -> list[Route]:
     return routes
 
 
+T = TypeVar("T")
+
+
 @dataclass
-class Match:
-    """A routed request: the route and the decoded path variable values."""
+class Match(Generic[T]):
+    """A routed request: the route, what was registered with it, and the decoded path values."""
 
     route: Route
+    target: T
     values: list[str]
 
 
-class Router:
-    """Finds the route of (method, raw path).
+class Router(Generic[T]):
+    """Finds the route of (method, raw path), and what was registered with it.
 
-    Precedence follows grpc-gateway: among the routes of one HTTP method, the one registered
-    last is tried first (grpc-gateway prepends handlers). A path known under other methods only
-    gives 405 with their list for `Allow`.
+    The gateway registers each route with its compiled endpoint, so a match carries everything
+    the request needs. Precedence follows grpc-gateway: among the routes of one HTTP method,
+    the one registered last is tried first (grpc-gateway prepends handlers). A path known
+    under other methods only gives 405 with their list for `Allow`.
     """
 
-    def __init__(self, routes: list[Route]) -> None:
-        self.routes = routes
-        self._by_method: dict[str, list[Route]] = {}
-        for r in routes:
-            self._by_method.setdefault(r.http_method, []).insert(0, r)
+    def __init__(self, entries: Iterable[tuple[Route, T]]) -> None:
+        self.routes: list[Route] = []
+        self._by_method: dict[str, list[tuple[Route, T]]] = {}
+        for route, target in entries:
+            self.routes.append(route)
+            self._by_method.setdefault(route.http_method, []).insert(0, (route, target))
         self._any = self._by_method.pop("*", [])
 
-    def match(self, method: str, path: str) -> Match | None:
+    def match(self, method: str, path: str) -> Match[T] | None:
         """The route for method and raw path, or None."""
         for candidates in (self._by_method.get(method, ()), self._any):
-            for r in candidates:
+            for r, target in candidates:
                 m = r.template.regex.match(path)
                 if m is not None:
-                    values = [
-                        decode_variable(m.group(v.group), v.single_segment)
-                        for v in r.template.variables
-                    ]
-                    return Match(r, values)
+                    values = []
+                    for v in r.template.variables:  # a loop: no comprehension frame per request
+                        raw = m.group(v.group)
+                        values.append(decode_variable(raw, v.single_segment) if "%" in raw else raw)
+                    return Match(r, target, values)
         return None
 
     def allowed(self, path: str) -> list[str]:
         """The HTTP methods that have a route for this path (for 405's Allow)."""
         out = []
-        for method, routes in self._by_method.items():
-            if any(r.template.regex.match(path) for r in routes):
+        for method, entries in self._by_method.items():
+            if any(r.template.regex.match(path) for r, _ in entries):
                 out.append(method)
         return sorted(out)
 

@@ -8,6 +8,11 @@ request is what the benchmark judges. It does keep-alive, pipelining (one reques
 connection), chunked request and response bodies, `Expect: 100-continue`, back-pressure both
 ways and trailers when the client sent `TE: trailers`. TLS and HTTP/2 are left to the load
 balancer in front (ALB / API Gateway terminate them).
+
+It knows HTTP, not the application: the two answers it gives itself (400 for a request it
+cannot parse, 500 when the application raised before responding) are rendered by an
+`ErrorPage` the caller passes, so they can match the application's own error format; the
+default is plain text.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import httptools
 
 log = logging.getLogger("colonnade.gateway.server")
 App = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
+#: Renders the server's own error answers: (HTTP status, message) -> (content type, body).
+ErrorPage = Callable[[int, str], tuple[bytes, bytes]]
 _REASONS = {
     200: b"OK",
     201: b"Created",
@@ -47,6 +54,13 @@ _REASONS = {
     504: b"Gateway Timeout",
 }
 _HIGH_WATER = 256 * 1024
+
+
+def plain_error_page(status: int, message: str) -> tuple[bytes, bytes]:
+    """The default error page: the message as text."""
+    return b"text/plain; charset=utf-8", message.encode("utf-8", "replace") + b"\n"
+
+
 _date_cache: list[Any] = [0, b""]
 
 
@@ -199,8 +213,10 @@ class HttpProtocol(asyncio.Protocol):
         loop: asyncio.AbstractEventLoop,
         server_addr: tuple[str, int],
         max_pipeline: int = 16,
+        error_page: ErrorPage = plain_error_page,
     ) -> None:
         self.app = app
+        self.error_page = error_page
         self.loop = loop
         self.server_addr = server_addr
         self.parser = httptools.HttpRequestParser(self)
@@ -239,9 +255,9 @@ class HttpProtocol(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._reject(400, b"upgrades are not supported")
+            self._reject(400, "upgrades are not supported")
         except httptools.HttpParserError as exc:
-            self._reject(400, str(exc).encode("latin-1", "replace"))
+            self._reject(400, f"malformed HTTP request: {exc}")
 
     def pause_writing(self) -> None:
         self.write_ok.clear()
@@ -352,13 +368,13 @@ class HttpProtocol(asyncio.Protocol):
         except Exception:
             log.exception("unhandled error in the application")
             if not cycle.started and not self.closed:
-                body = b'{"code":13,"message":"internal error","details":[]}'
+                content_type, body = self.error_page(500, "internal error")
                 await cycle.send(
                     {
                         "type": "http.response.start",
                         "status": 500,
                         "headers": [
-                            (b"content-type", b"application/json"),
+                            (b"content-type", content_type),
                             (b"content-length", str(len(body)).encode()),
                         ],
                     }
@@ -382,15 +398,13 @@ class HttpProtocol(asyncio.Protocol):
             self._start(self.queue.popleft())
         self.resume()
 
-    def _reject(self, status: int, message: bytes) -> None:
-        body = (
-            b'{"code":3,"message":"malformed HTTP request: '
-            + message.replace(b'"', b"'")
-            + b'","details":[]}'
-        )
+    def _reject(self, status: int, message: str) -> None:
+        content_type, body = self.error_page(status, message)
         self.write(
-            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
-            b"connection: close\r\n\r\n" % (status, _REASONS[status], len(body)) + body
+            b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n"
+            % (status, _REASONS[status], content_type, len(body))
+            + body
         )
         self._close()
 
@@ -401,14 +415,20 @@ class HttpProtocol(asyncio.Protocol):
 
 
 async def serve(
-    app: App, host: str, port: int, *, reuse_port: bool = False, sock: socket.socket | None = None
+    app: App,
+    host: str,
+    port: int,
+    *,
+    reuse_port: bool = False,
+    sock: socket.socket | None = None,
+    error_page: ErrorPage = plain_error_page,
 ) -> asyncio.base_events.Server:
     """Starts serving `app`; returns the asyncio server (already listening)."""
     loop = asyncio.get_running_loop()
     holder: dict[str, tuple[str, int]] = {}
 
     def factory() -> HttpProtocol:
-        return HttpProtocol(app, loop, holder["addr"])
+        return HttpProtocol(app, loop, holder["addr"], error_page=error_page)
 
     if sock is not None:
         server = await loop.create_server(factory, sock=sock, backlog=2048)

@@ -18,14 +18,13 @@ from google.protobuf import descriptor
 from google.protobuf.message import Message
 
 from colonnade.gateway.descriptors import Registry
-from colonnade.gateway.errors import bad_request
+from colonnade.gateway.errors import BadRequest, JsonError
 from colonnade.gateway.jsonconv import (
     STRING_FORM,
     WRAPPERS,
     Converters,
-    JsonError,
-    _mt,
     decode_base64,
+    message_type,
 )
 from colonnade.gateway.routing import Route
 
@@ -60,6 +59,10 @@ class RequestBuilder:
             (chain, ".".join(f.name for f in chain), self._scalar_parser(chain[-1]))
             for chain in route.path_fields
         ]
+        # The common case, every variable a top-level string field ({name}): set directly.
+        self._plain_strings: list[str] | None = None
+        if all(len(c) == 1 and c[0].type == FD.TYPE_STRING for c in route.path_fields):
+            self._plain_strings = [c[0].name for c in route.path_fields]
 
     # -- body ------------------------------------------------------------------------------
 
@@ -74,12 +77,20 @@ class RequestBuilder:
             req = self._decode_body(decoder, body)
         if query and route.body != "*":
             self._apply_query(req, query)
-        for (chain, dotted, parse), raw_value in zip(self._path_setters, values, strict=True):
-            if self.strict and body is not None and _is_set(req, chain):
-                raise bad_request(
-                    dotted, "is bound by the URL path and must not be set in the body too"
-                )
-            _set(req, chain, parse(raw_value, dotted), dotted)
+        plain = self._plain_strings
+        if plain is not None and (body is None or not self.strict):
+            for name, raw_value in zip(plain, values, strict=True):
+                try:
+                    setattr(req, name, raw_value)
+                except (TypeError, ValueError) as exc:  # as _set would
+                    raise BadRequest(name, str(exc)) from None
+        else:
+            for (chain, dotted, parse), raw_value in zip(self._path_setters, values, strict=True):
+                if self.strict and body is not None and _is_set(req, chain):
+                    raise BadRequest(
+                        dotted, "is bound by the URL path and must not be set in the body too"
+                    )
+                _set(req, chain, parse(raw_value, dotted), dotted)
         if (
             route.patch_mask_field is not None
             and isinstance(body, dict)
@@ -101,7 +112,7 @@ class RequestBuilder:
         try:
             return fn()
         except JsonError as exc:
-            raise bad_request(exc.path, exc.reason) from None
+            raise BadRequest(exc.path, exc.reason) from None
 
     def build_http_body(
         self, values: list[str], query: str, raw: bytes, content_type: str
@@ -151,14 +162,12 @@ class RequestBuilder:
         chain = self._resolve(key)
         if chain is None:
             if self.strict:
-                raise bad_request(
-                    key, f"unknown query parameter for {self.route.request.full_name}"
-                )
+                raise BadRequest(key, f"unknown query parameter for {self.route.request.full_name}")
             return None
         names = tuple(f.name for f in chain)
         if any(names[: len(p)] == p for p in self._bound_prefixes):
             if self.strict:
-                raise bad_request(key, "is bound by the path or the body, not the query")
+                raise BadRequest(key, "is bound by the path or the body, not the query")
             return None
         return chain
 
@@ -178,16 +187,16 @@ class RequestBuilder:
             leaf = chain[-1]
             if _is_map_field(leaf) or (leaf.type == FD.TYPE_MESSAGE and leaf.is_repeated):
                 if self.strict:
-                    raise bad_request(
+                    raise BadRequest(
                         key,
                         "a map takes one query parameter per entry, name[key]=value; "
                         "repeated messages cannot be query parameters",
                     )
                 continue
-            if leaf.type == FD.TYPE_MESSAGE and _mt(leaf).full_name not in (
+            if leaf.type == FD.TYPE_MESSAGE and message_type(leaf).full_name not in (
                 STRING_FORM | WRAPPERS | _BLIND
             ):
-                raise bad_request(key, "a message field cannot be set from one query parameter")
+                raise BadRequest(key, "a message field cannot be set from one query parameter")
             dotted = ".".join(names)
             parse = self._scalar_parser(leaf)
             if leaf.is_repeated:
@@ -195,7 +204,7 @@ class RequestBuilder:
                 _container(req, chain, dotted).extend(items)
             else:
                 if len(vals) > 1:
-                    raise bad_request(dotted, f"is not repeated but was given {len(vals)} values")
+                    raise BadRequest(dotted, f"is not repeated but was given {len(vals)} values")
                 _set(req, chain, parse(vals[0], dotted), dotted)
 
     def _apply_map_entry(self, req: Message, name: str, key: str, vals: list[str]) -> None:
@@ -206,15 +215,15 @@ class RequestBuilder:
         dotted = ".".join(f.name for f in chain)
         leaf = chain[-1]
         if not _is_map_field(leaf):
-            raise bad_request(dotted, f"is not a map field, so [{key}] cannot follow it")
+            raise BadRequest(dotted, f"is not a map field, so [{key}] cannot follow it")
         if len(vals) != 1:
-            raise bad_request(dotted, f"map key {key!r} was given {len(vals)} values")
-        entry = _mt(leaf)
+            raise BadRequest(dotted, f"map key {key!r} was given {len(vals)} values")
+        entry = message_type(leaf)
         key_fd, value_fd = entry.fields_by_name["key"], entry.fields_by_name["value"]
-        if value_fd.type == FD.TYPE_MESSAGE and _mt(value_fd).full_name not in (
+        if value_fd.type == FD.TYPE_MESSAGE and message_type(value_fd).full_name not in (
             STRING_FORM | WRAPPERS | _BLIND
         ):
-            raise bad_request(dotted, "a map of messages cannot be set from query parameters")
+            raise BadRequest(dotted, "a map of messages cannot be set from query parameters")
         k = self._scalar_parser(key_fd)(key, dotted)
         v = self._scalar_parser(value_fd)(vals[0], dotted)
         container = _container(req, chain, dotted)
@@ -235,7 +244,7 @@ class RequestBuilder:
                     return True
                 if s in _FALSE:
                     return False
-                raise bad_request(p, f"{s!r} is not a boolean (true or false)")
+                raise BadRequest(p, f"{s!r} is not a boolean (true or false)")
 
             return parse_bool
         if t == FD.TYPE_BYTES:
@@ -244,15 +253,15 @@ class RequestBuilder:
                 try:
                     return decode_base64(s)
                 except ValueError:
-                    raise bad_request(p, f"{s!r} is not valid base64") from None
+                    raise BadRequest(p, f"{s!r} is not valid base64") from None
 
             return parse_bytes
         if t == FD.TYPE_MESSAGE:
-            name = _mt(fd).full_name
-            dec = self.conv.decoder(_mt(fd))
+            name = message_type(fd).full_name
+            dec = self.conv.decoder(message_type(fd))
             if name in WRAPPERS:
-                inner = self._scalar_parser(_mt(fd).fields_by_name["value"])
-                cls = self.registry.message_class(_mt(fd))
+                inner = self._scalar_parser(message_type(fd).fields_by_name["value"])
+                cls = self.registry.message_class(message_type(fd))
                 return lambda s, p: cls(value=inner(s, p))
             if name in _BLIND:
 
@@ -260,7 +269,7 @@ class RequestBuilder:
                     try:
                         value = json.loads(s)
                     except ValueError:
-                        raise bad_request(p, f"{s!r} is not JSON") from None
+                        raise BadRequest(p, f"{s!r} is not JSON") from None
                     return self._decode(lambda: dec(value, p))
 
                 return parse_json
@@ -270,7 +279,9 @@ class RequestBuilder:
 
 
 def _is_map_field(fd: descriptor.FieldDescriptor) -> bool:
-    return fd.is_repeated and fd.message_type is not None and _mt(fd).GetOptions().map_entry
+    return (
+        fd.is_repeated and fd.message_type is not None and message_type(fd).GetOptions().map_entry
+    )
 
 
 def _parent(req: Message, chain: Chain) -> Message:
@@ -293,7 +304,7 @@ def _set(req: Message, chain: Chain, value: Any, dotted: str) -> None:
         try:
             setattr(parent, leaf.name, value)
         except (TypeError, ValueError) as exc:
-            raise bad_request(dotted, str(exc)) from None
+            raise BadRequest(dotted, str(exc)) from None
 
 
 def _is_set(req: Message, chain: Chain) -> bool:
@@ -331,8 +342,8 @@ def field_mask_paths(body: dict[str, Any], desc: descriptor.Descriptor) -> list[
             elif (
                 fd.message_type is not None
                 and isinstance(value, dict)
-                and _mt(fd).full_name not in _BLIND | STRING_FORM | WRAPPERS
-                and _mt(fd).full_name != "google.protobuf.Any"
+                and message_type(fd).full_name not in _BLIND | STRING_FORM | WRAPPERS
+                and message_type(fd).full_name != "google.protobuf.Any"
             ):
                 if value:
                     walk(value, fd.message_type, path + ".")
@@ -350,4 +361,4 @@ def parse_json_body(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise bad_request("", f"the request body is not valid JSON: {exc}") from None
+        raise BadRequest("", f"the request body is not valid JSON: {exc}") from None

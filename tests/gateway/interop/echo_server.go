@@ -1,4 +1,4 @@
-// A grpc-go server for tests/gateway/test_grpcwire_interop.py: the gateway's own gRPC client
+// A grpc-go server for tests/gateway/grpcwire/test_interop.py: the gateway's own gRPC client
 // (colonnade.gateway.grpcwire) against Go's HTTP/2 and gRPC implementation (x/net/http2
 // framing, strict header validation, BDP flow control, its own GOAWAY), not only grpc-core.
 //

@@ -1,4 +1,4 @@
-"""grpcwire's frame parser never raises on what a server sends, whatever it sends.
+"""The own client's frame parser never raises on what a server sends, whatever it sends.
 
 A backend (or anything on its port) can send any bytes. The connection must turn them into
 protocol errors, failed calls or ignored frames, never an exception out of
@@ -18,7 +18,9 @@ import hpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from colonnade.gateway import grpcwire
+from colonnade.gateway.errors import RpcError
+from colonnade.gateway.grpcwire.connection import Connection
+from colonnade.gateway.grpcwire.frames import SETTINGS, frame
 
 
 class FakeTransport(asyncio.Transport):
@@ -52,7 +54,7 @@ payloads = st.one_of(
     st.builds(lambda a, b: struct.pack(">II", a, b), st.integers(0, 2**32 - 1), st.integers(0, 20)),
 )
 frames = st.builds(
-    grpcwire.frame,
+    frame,
     st.integers(0, 11),  # every frame type and an unknown one
     st.integers(0, 255),
     st.sampled_from([0, 1, 3, 2**31 - 1]),
@@ -66,10 +68,10 @@ def test_random_frames_never_raise_out_of_the_parser(
     sequence: list[bytes], streaming: bool, chunk: int
 ) -> None:
     async def run() -> None:
-        conn = grpcwire.Connection(b"backend:1", 1 << 16, b"test")
+        conn = Connection(b"backend:1", 1 << 16, b"test")
         transport = FakeTransport()
         conn.connection_made(transport)
-        conn.data_received(grpcwire.frame(grpcwire.SETTINGS, 0, 0))
+        conn.data_received(frame(SETTINGS, 0, 0))
         assert conn.ready.done()
         call = conn.open_stream("/pkg.Svc/M", b"req", [], 5.0, streaming)
         data = b"".join(sequence)
@@ -77,6 +79,6 @@ def test_random_frames_never_raise_out_of_the_parser(
             conn.data_received(data[i : i + chunk])
         conn.connection_lost(None)
         assert call.done
-        assert call.error is None or isinstance(call.error, grpcwire.RpcError)
+        assert call.error is None or isinstance(call.error, RpcError)
 
     asyncio.run(run())

@@ -1,4 +1,5 @@
-"""grpcwire's read-only HPACK fast path decodes exactly what `hpack.Decoder` decodes.
+"""The own client's read-only HPACK fast path (grpcwire/hpack_fast.py) decodes exactly what
+`hpack.Decoder` decodes.
 
 Sequences of header blocks mix every representation of RFC 7541: indexed fields (static and
 dynamic), literals with incremental indexing, without indexing and never indexed (indexed or
@@ -20,14 +21,16 @@ from hpack.table import HeaderTable
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from colonnade.gateway import grpcwire
+from colonnade.gateway.errors import ProtocolError
+from colonnade.gateway.grpcwire.connection import Connection
+from colonnade.gateway.grpcwire.hpack_fast import hpack_int, read_only_decode
 
 HUFFMAN = HuffmanEncoder(REQUEST_CODES, REQUEST_CODES_LENGTH)
 STATIC = HeaderTable.STATIC_TABLE
 
 
 def _int(value: int, bits: int, first: int) -> bytes:
-    return grpcwire._hpack_int(value, bits, first)
+    return hpack_int(value, bits, first)
 
 
 def _string(data: bytes, huffman: bool) -> bytes:
@@ -105,14 +108,14 @@ def test_fast_path_matches_hpack_decoder(plan: Any) -> None:
         try:
             expected = [(bytes(k), bytes(v)) for k, v in reference.decode(block, raw=True)]
         except hpack.HPACKError:
-            with pytest.raises(grpcwire._ProtocolError):
-                grpcwire.Connection._decode(ours, block)  # type: ignore[arg-type]
+            with pytest.raises(ProtocolError):
+                Connection._decode(ours, block)  # type: ignore[arg-type]
             return  # both decoders are now in an undefined state
         if block_plan[0] is None and all(kind != "incremental" for kind, _ in block_plan[1]):
             # nothing in it changes the table: the fast path alone must decode it
-            fast = grpcwire._read_only_decode(block, ours.decoder.header_table)
+            fast = read_only_decode(block, ours.decoder.header_table)
             assert fast == expected
-        got = grpcwire.Connection._decode(ours, block)  # type: ignore[arg-type]
+        got = Connection._decode(ours, block)  # type: ignore[arg-type]
         assert got == expected
         assert list(ours.decoder.header_table.dynamic_entries) == list(
             reference.header_table.dynamic_entries
@@ -130,13 +133,13 @@ def test_fast_path_is_taken_for_non_indexing_blocks_and_declines_the_rest() -> N
         + _int(31, 4, 0x10)  # never indexed, content-type name from the static table
         + _string(b"application/grpc", True)
     )
-    assert grpcwire._read_only_decode(block, table) == [
+    assert read_only_decode(block, table) == [
         (b":status", b"200"),
         (b"x-request-id", long_value),
         (b"content-type", b"application/grpc"),
     ]
-    assert grpcwire._read_only_decode(_int(0, 6, 0x40) + b"\x01a\x01b", table) is None
-    assert grpcwire._read_only_decode(_int(100, 5, 0x20), table) is None  # size update
-    assert grpcwire._read_only_decode(_int(70, 7, 0x80), table) is None  # not in the table
-    assert grpcwire._read_only_decode(b"\x00\x05ab", table) is None  # truncated
-    assert grpcwire._read_only_decode(b"\x80", table) is None  # index 0
+    assert read_only_decode(_int(0, 6, 0x40) + b"\x01a\x01b", table) is None
+    assert read_only_decode(_int(100, 5, 0x20), table) is None  # size update
+    assert read_only_decode(_int(70, 7, 0x80), table) is None  # not in the table
+    assert read_only_decode(b"\x00\x05ab", table) is None  # truncated
+    assert read_only_decode(b"\x80", table) is None  # index 0

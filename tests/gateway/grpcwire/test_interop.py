@@ -1,4 +1,4 @@
-"""The gateway's gRPC client against grpc-go (interop/echo_server.go).
+"""The gateway's gRPC client against grpc-go (tests/gateway/interop/echo_server.go).
 
 Every other test of `colonnade.gateway.grpcwire` talks to grpc-core (grpc.aio) or to scripted
 h2 servers. Backends written in Go are common, and Go's HTTP/2 stack is the strictest one a
@@ -27,8 +27,8 @@ import pytest
 from colonnade.devstack.system import GO_GRPC_HINT, find_go_grpc, go_offline_env
 from colonnade.gateway import grpcwire
 
-REPO = Path(__file__).resolve().parents[2]
-SOURCE = Path(__file__).with_name("interop") / "echo_server.go"
+REPO = Path(__file__).resolve().parents[3]
+SOURCE = Path(__file__).resolve().parents[1] / "interop" / "echo_server.go"
 
 
 @pytest.fixture(scope="module")

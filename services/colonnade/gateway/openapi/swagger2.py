@@ -1,0 +1,83 @@
+"""Swagger 2.0 close to grpc-gateway's `protoc-gen-openapiv2` (`/swagger.json`): legacy model
+names (`v1Product`, `rpcStatus`), `/v1/{name}` with a `pattern`, `default` error responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from colonnade.gateway.openapi.builder import DocumentBuilder
+from colonnade.gateway.openapi.model import Format, operations, path_item_methods
+
+
+class Swagger2Builder(DocumentBuilder):
+    """Renders Swagger 2.0."""
+
+    fmt: Format = "swagger2"
+
+    def document(self) -> dict[str, Any]:
+        """The whole document."""
+        o = self.options
+        paths: dict[str, dict[str, Any]] = {}
+        status_ref = self.status_schema()
+        for op in operations(self.routes, self.comments):
+            route = op.route
+            path, params = self.path(route)
+            operation = self.operation_head(op)
+            parameters = self.parameters(op, params)
+            if route.body:
+                if route.http_body_request:
+                    body_schema: dict[str, Any] = {"type": "string", "format": "binary"}
+                    required, text = True, ""
+                else:
+                    body_schema, required, text = self.body_schema(route)
+                name = route.body_field.name if route.body_field is not None else "body"
+                body_param = {
+                    "name": name,
+                    "in": "body",
+                    "required": required,
+                    "schema": body_schema,
+                }
+                if text:
+                    body_param["description"] = text
+                parameters.insert(len(params), body_param)
+            if parameters:
+                operation["parameters"] = parameters
+            ok: dict[str, Any] = {"description": "A successful response."}
+            schema = self.success_schema(route)
+            if route.server_streaming:
+                ok = {
+                    "description": "A successful response.(streaming responses)",
+                    "schema": {
+                        "type": "object",
+                        "properties": {"result": schema or {}, "error": status_ref},
+                        "title": f"Stream result of {route.response.full_name}",
+                    },
+                }
+            elif schema is not None:
+                ok["schema"] = schema
+            operation["responses"] = {
+                str(route.success_status): ok,
+                "default": {"description": "An unexpected error response.", "schema": status_ref},
+            }
+            for m in path_item_methods(route):
+                paths.setdefault(path, {})[m] = operation
+        absolute = [u for u in o.servers if "://" in u]
+        host = absolute[0].split("://", 1)[1].split("/", 1)[0] if absolute else ""
+        doc: dict[str, Any] = {
+            "swagger": "2.0",
+            "info": {"title": o.title, "version": o.version},
+            "tags": self.tags(),
+            "consumes": ["application/json"],
+            "produces": ["application/json"],
+            "paths": dict(sorted(paths.items())),
+            "definitions": dict(sorted(self.schemas.components.items())),
+            "securityDefinitions": {
+                "bearerAuth": {"type": "apiKey", "name": "Authorization", "in": "header"},
+                "apiKey": {"type": "apiKey", "name": "x-api-key", "in": "header"},
+            },
+        }
+        if host:
+            doc["host"] = host
+        if o.description:
+            doc["info"]["description"] = o.description
+        return doc
