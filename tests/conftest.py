@@ -20,7 +20,7 @@ from colonnade.devstack.ports import free_port
 from colonnade.devstack.postgres import PostgresServer
 from colonnade.runtime.server import ServiceServer
 from colonnade.runtime.settings import Settings
-from tests.tlsfiles import LocalCA
+from colonnade_tools.localca import LocalCA
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CATALOG_DESCRIPTORS = REPO_ROOT / "services" / "colonnade" / "descriptors" / "colonnade.binpb"

@@ -27,9 +27,9 @@ from colonnade.runtime.cache import ReadThroughCache
 from colonnade.runtime.cachecluster import CacheCluster, CacheConfigurationError
 from colonnade.runtime.cachediscovery import fetch_cluster_config
 from colonnade.runtime.settings import Settings
+from colonnade_tools.localca import LocalCA, ServerCert
 from tests.conftest import REPO_ROOT, StartCatalog
 from tests.integration.helpers import memcached_get, memcached_stats, new_product
-from tests.tlsfiles import LocalCA, ServerCert
 
 pytestmark = pytest.mark.integration
 

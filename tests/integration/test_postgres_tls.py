@@ -28,9 +28,9 @@ from colonnade.devstack.postgres import (
     debian_postgres_binaries,
 )
 from colonnade.runtime.db import DatabaseConfigurationError, migrate, wait_for_database
+from colonnade_tools.localca import LocalCA
 from tests.conftest import REPO_ROOT, StartCatalog, make_settings
 from tests.integration.helpers import new_product
-from tests.tlsfiles import LocalCA
 
 pytestmark = pytest.mark.integration
 

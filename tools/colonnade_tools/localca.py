@@ -1,4 +1,4 @@
-"""Certificates for the TLS tests: a throwaway CA (trustme) and server certificates, as files.
+"""Certificates for TLS tests and the rehearsal: a throwaway CA (trustme) and server certificates.
 
 Servers (memcached, PostgreSQL, the configuration-endpoint stand-in) read PEM files, and so
 do clients (``CACHE_TLS_CA_FILE``, ``sslrootcert``), so everything is written to disk.
@@ -24,7 +24,11 @@ class ServerCert:
 
 
 class LocalCA:
-    """A certificate authority of the test session's own; issues server certificates."""
+    """A throwaway certificate authority; issues server certificates.
+
+    The files are world-readable: servers started as root (memcached, PostgreSQL) read them
+    after dropping to an unprivileged user, and containers read the CA as uid 10001.
+    """
 
     def __init__(self, directory: Path, label: str) -> None:
         self._ca = trustme.CA(organization_name=f"Colonnade test CA {label}")
@@ -32,6 +36,7 @@ class LocalCA:
         self._label = label
         self.cert = directory / f"{label}-ca.pem"
         self._ca.cert_pem.write_to_path(str(self.cert))
+        self.cert.chmod(0o644)
         self._issued = 0
 
     def issue(self, *names: str) -> ServerCert:
@@ -42,6 +47,8 @@ class LocalCA:
         cert, key = stem.with_suffix(".crt"), stem.with_suffix(".key")
         cert.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
         leaf.private_key_pem.write_to_path(str(key))
+        for path in (cert, key):
+            path.chmod(0o644)
         return ServerCert(cert, key, self.cert, names)
 
     def client_context(self) -> ssl.SSLContext:
