@@ -1,6 +1,5 @@
 terraform {
-  # 1.10+ for S3 native state locking (use_lockfile in backend.tf).
-  required_version = ">= 1.10"
+  required_version = ">= 1.6"
 
   required_providers {
     aws = {
