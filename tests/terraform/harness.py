@@ -1,23 +1,21 @@
-"""Helpers and fixtures for the compute/edge modules and the dev/staging/prod roots.
+"""Fixtures and helpers for the two roots: ``terraform/account`` and ``terraform/live``.
 
-Builds on ``conftest.py`` (toolchain, Workdir, moto servers, plan helpers) and adds what the
-environment roots need that the data-module examples do not:
+Builds on ``conftest.py`` (toolchain, Workdir, moto servers, plan helpers). One moto server
+stands in for one AWS account: the account root is applied to it first, then dev, staging and
+prod are planned (in parallel) and applied against the same server, each from its own copy of
+the repository tree with its own local state, exactly as ``scripts/deploy.py`` would run them
+(``colonnade.deploy.layout`` gives the variable files). So the environments really share an
+account and a Region here, as the collision tests assume.
 
-* a copy of the tree shaped like the repository (``terraform/modules``,
-  ``terraform/environments/<env>`` and ``openapi/colonnade.apigateway.json``), so the roots'
-  relative paths (``../../modules``, ``../../../openapi``) resolve exactly as in the source tree;
-* a moto override that also covers the services these modules call (ELBv2, ECS, API Gateway,
-  CloudFront, WAFv2, SNS, Cloud Map, Application Auto Scaling, EKS) and swaps the S3 backend for
-  a local one (the roots' backend is S3; the tests never touch a real bucket);
-* the moto gaps, each with the reason, and the dependency closure of the resources moto cannot
-  create, computed from ``terraform graph`` so the second-plan check stays exact.
+moto is not AWS. What it cannot do is listed in conftest.py with the reason; those resources,
+and everything that depends on them (computed from ``terraform graph``), are checked by plan
+only.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,86 +25,26 @@ from typing import Any
 
 import pytest
 
+from colonnade.deploy import layout
 from colonnade.deploy.toolchain import Toolchain
 
-from ..conftest import REPO_ROOT, TERRAFORM_ROOT, MotoServer, Workdir, start_moto
-
-ENVIRONMENTS = ("dev", "staging", "prod")
-ENVIRONMENTS_ROOT = TERRAFORM_ROOT / "environments"
-
-#: The modules built for the compute and edge issue.
-PLATFORM_MODULES = (
-    "ecr",
-    "ecs-cluster",
-    "ecs-service",
-    "eks",
-    "alb",
-    "api-gateway",
-    "cdn",
-    "observability",
-    "state-bootstrap",
-    "platform",
+from .conftest import (
+    MOTO_APPLY_OVERRIDES,
+    REPO_ROOT,
+    TERRAFORM_ROOT,
+    MotoServer,
+    Workdir,
+    copy_tree,
+    start_moto,
 )
 
-#: The committed API Gateway document the roots import (generated from the protos).
+ENVIRONMENTS = tuple(layout.environment_names(TERRAFORM_ROOT))
+ENVIRONMENTS_ROOT = TERRAFORM_ROOT / layout.ENVIRONMENTS
+LIVE_ROOT = TERRAFORM_ROOT / layout.LIVE_ROOT
+ACCOUNT_ROOT = TERRAFORM_ROOT / layout.ACCOUNT_ROOT
+
+#: The committed API Gateway document the live root imports (generated from the protos).
 OPENAPI_DOCUMENT = REPO_ROOT / "openapi" / "colonnade.apigateway.json"
-
-#: Every AWS service the roots call, each pointed at the moto server.
-MOTO_SERVICES = (
-    "acm",
-    "apigateway",
-    "applicationautoscaling",
-    "backup",
-    "cloudfront",
-    "cloudwatch",
-    "dynamodb",
-    "ec2",
-    "ecr",
-    "ecs",
-    "eks",
-    "elasticache",
-    "elbv2",
-    "iam",
-    "kms",
-    "logs",
-    "rds",
-    "s3",
-    "secretsmanager",
-    "servicediscovery",
-    "sns",
-    "sts",
-    "wafv2",
-)
-
-#: Operations moto 5.2.5 does not emulate, keyed by the resource type that calls them, with the
-#: reason. The apply may fail on exactly these; their resources and everything that depends on
-#: them (see ``dependents``) are checked by plan only (plan JSON assertions and checkov).
-MOTO_CANNOT_CREATE: dict[str, str] = {
-    "aws_backup_selection": "CreateBackupSelection is not implemented by moto (HTTP 500)",
-    "aws_elasticache_parameter_group": (
-        "CreateCacheParameterGroup is not implemented by moto (HTTP 500)"
-    ),
-    "aws_cloudfront_function": "CloudFront Functions (Create/PublishFunction) are not in moto",
-    "aws_cloudfront_response_headers_policy": "CreateResponseHeadersPolicy is not in moto (404)",
-    # moto's PutBucketLogging crashes ('str' object has no attribute 'get') when the target
-    # bucket's policy has a statement with `"Principal": "*"`, which is valid IAM (our
-    # deny-insecure-transport statement). Reported behaviour of moto, not of AWS.
-    "aws_s3_bucket_logging": 'moto\'s PutBucketLogging fails on a bucket policy with Principal "*"',
-    # moto accepts PutReplicationConfiguration but DescribeRegistry returns no rules, so the
-    # provider reports "Root object was present, but now absent" (prod only).
-    "aws_ecr_replication_configuration": "moto's DescribeRegistry omits the replication rules",
-}
-
-#: Error text that identifies each gap in the apply output.
-MOTO_GAP_MARKERS = (
-    "CreateBackupSelection",
-    "CreateCacheParameterGroup",
-    "CloudFront Function",
-    "CloudFront Response Headers Policy",
-    "Logging: operation error S3: PutBucketLogging",
-    "aws_ecr_replication_configuration",
-)
-
 
 UNKNOWN = "(known after apply)"
 
@@ -162,45 +100,7 @@ def resolve_unknowns(plan: dict[str, Any]) -> dict[str, Any]:
     return plan
 
 
-#: (type, attribute) pairs moto reads back differently from what it stored; a second-plan update
-#: limited to these is an emulator artefact, not drift.
-MOTO_READBACK_GAPS = {
-    # moto answers "<account>/<sg-id>" (EC2-Classic pair form) and drops the description of
-    # rules that reference a security group.
-    ("aws_vpc_security_group_ingress_rule", "referenced_security_group_id"),
-    ("aws_vpc_security_group_ingress_rule", "description"),
-    # moto ignores Performance Insights on CreateDBInstance.
-    ("aws_rds_cluster_instance", "performance_insights_enabled"),
-    ("aws_rds_cluster_instance", "performance_insights_kms_key_id"),
-    ("aws_rds_cluster_instance", "performance_insights_retention_period"),
-    # moto fills the Serverless v1 scaling_configuration block for a provisioned cluster.
-    ("aws_rds_cluster", "scaling_configuration"),
-    # moto's Backup backend returns no tags, so the provider's default_tags look missing.
-    ("aws_backup_plan", "tags_all"),
-    ("aws_backup_vault", "tags_all"),
-    # moto does not return this NLB attribute from DescribeLoadBalancers.
-    ("aws_lb", "enforce_security_group_inbound_rules_on_private_link_traffic"),
-}
-
-
-def copy_platform_tree(dest: Path, openapi: Path = OPENAPI_DOCUMENT) -> Path:
-    """Copy modules, environments and the OpenAPI document under ``dest`` in the repo's shape."""
-    ignore = shutil.ignore_patterns(
-        ".terraform", ".terraform.lock.hcl", "*.tfstate*", "tfplan*", "zz_*"
-    )
-    shutil.copytree(TERRAFORM_ROOT / "modules", dest / "terraform" / "modules", ignore=ignore)
-    shutil.copytree(ENVIRONMENTS_ROOT, dest / "terraform" / "environments", ignore=ignore)
-    (dest / "openapi").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(openapi, dest / "openapi" / "colonnade.apigateway.json")
-    return dest
-
-
-def moto_override(server: MotoServer) -> str:
-    """Provider pointed at moto for every service, plus a local backend instead of S3."""
-    return 'terraform {\n  backend "local" {}\n}\n\n' + server.override_hcl([], MOTO_SERVICES)
-
-
-def moto_certificate(server: MotoServer, domain: str = "api.internal.example.com") -> str:
+def moto_certificate(server: MotoServer, domain: str) -> str:
     """Request an ACM certificate from moto (the ALB listener needs one that exists there)."""
     import boto3
 
@@ -226,12 +126,31 @@ def config_address(rc: dict[str, Any]) -> str:
     return f"{module}.{base}" if module else base
 
 
+def graph_edges(workdir: Workdir) -> list[tuple[str, str]]:
+    """``terraform graph`` as (dependent, dependency) pairs of config addresses."""
+    dot = workdir.run("graph").stdout
+    return re.findall(r'"([^"]+)" -> "([^"]+)"', dot)
+
+
+def reachable(edges: list[tuple[str, str]], start: str) -> set[str]:
+    """Everything ``start`` depends on, directly or transitively."""
+    forward: dict[str, set[str]] = {}
+    for src, dst in edges:
+        forward.setdefault(src, set()).add(dst)
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for dep in forward.get(todo.pop(), ()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
 def dependents(workdir: Workdir, roots: set[str]) -> set[str]:
     """Config addresses that depend, directly or transitively, on any address in ``roots``."""
-    dot = workdir.run("graph").stdout
-    edges = re.findall(r'"([^"]+)" -> "([^"]+)"', dot)
     reverse: dict[str, set[str]] = {}
-    for src, dst in edges:  # src depends on dst
+    for src, dst in graph_edges(workdir):  # src depends on dst
         reverse.setdefault(dst, set()).add(src)
     seen: set[str] = set()
     todo = list(roots)
@@ -245,17 +164,18 @@ def dependents(workdir: Workdir, roots: set[str]) -> set[str]:
 
 
 @dataclass
-class EnvRun:
-    """One environment root copied, initialised and planned against its own moto server."""
+class RootRun:
+    """A root copied, initialised and planned against the account's moto server."""
 
-    env: str
+    name: str
     workdir: Workdir
     moto: MotoServer
     plan: dict[str, Any]
-    certificate_arn: str
+    plan_args: tuple[str, ...] = ()
     apply_output: str | None = None
     second_plan: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def plan_file(self) -> Path:
@@ -263,94 +183,150 @@ class EnvRun:
 
     @property
     def tree_root(self) -> Path:
-        """The copy's repository root (parent of terraform/ and openapi/)."""
-        return self.workdir.path.parents[2]
+        """The copy's repository root (parent of terraform/, openapi/, services/)."""
+        return self.workdir.path.parents[1]
 
     def apply(self) -> str:
-        """Apply the saved plan once (exit 1 allowed: gaps are checked by the caller)."""
-        if self.apply_output is None:
-            proc = self.workdir.run(
-                "apply",
-                "-input=false",
-                "-no-color",
-                "-parallelism=20",
-                "tfplan",
-                ok=(0, 1),
-                timeout=1500,
-            )
-            self.apply_output = proc.stdout + proc.stderr
-        return self.apply_output
+        """Apply once, with the apply-phase overrides in effect (exit 1 allowed: gaps are
+        checked by the caller). Not the saved plan: that one predates the overrides."""
+        with self._lock:
+            if self.apply_output is None:
+                modules = self.tree_root / "terraform" / "modules"
+                for module, hcl in MOTO_APPLY_OVERRIDES.items():
+                    (modules / module / "zz_moto_override.tf").write_text(hcl)
+                proc = self.workdir.run(
+                    "apply",
+                    *self.plan_args,
+                    "-input=false",
+                    "-no-color",
+                    "-auto-approve",
+                    "-parallelism=20",
+                    ok=(0, 1),
+                    timeout=1800,
+                )
+                self.apply_output = proc.stdout + proc.stderr
+            return self.apply_output
 
     def replan(self) -> dict[str, Any]:
         """The plan after the apply (once), which the tests require to be empty but for gaps."""
-        if self.second_plan is None:
-            self.second_plan = self.workdir.plan_json("-parallelism=20", out="tfplan-second")
-        return self.second_plan
+        with self._lock:
+            if self.second_plan is None:
+                self.second_plan = self.workdir.plan_json(
+                    *self.plan_args, "-parallelism=20", out="tfplan-second"
+                )
+            return self.second_plan
+
+    def outputs(self) -> dict[str, Any]:
+        """``terraform output -json`` after the apply, as ``{name: value}``."""
+        raw: dict[str, Any] = json.loads(self.workdir.run("output", "-json").stdout)
+        return {k: v["value"] for k, v in raw.items()}
+
+    def state(self) -> dict[str, Any]:
+        """``terraform show -json`` of the state, shaped like a plan's ``planned_values``."""
+        shown = json.loads(self.workdir.run("show", "-json").stdout)
+        return {"planned_values": shown.get("values", {})}
 
 
 _INIT_LOCK = threading.Lock()
 
 
-def _prepare_env(env: str, toolchain: Toolchain, base: Path) -> EnvRun:
-    """Copy, start moto, write the override and test variables, init and plan one environment."""
-    copy_platform_tree(base)
-    root = base / "terraform" / "environments" / env
-    server = start_moto(base)
-    try:
-        (root / "zz_moto_override.tf").write_text(moto_override(server))
-        cert = moto_certificate(server)
-        # The certificate is account-specific, so it is never in terraform.tfvars; the
-        # README passes it the same way (an untracked *.auto.tfvars or TF_VAR_).
+def _var_file_args(tree: Path, target: layout.Target) -> tuple[str, ...]:
+    """``-var-file`` for the target's data, as deploy.py passes them, in the copy."""
+    rel = [p.relative_to(TERRAFORM_ROOT) for p in target.var_files()]
+    return tuple(f"-var-file={tree / r}" for r in rel)
+
+
+def prepare_root(
+    name: str, toolchain: Toolchain, server: MotoServer, base: Path, *, phase1: bool = False
+) -> RootRun:
+    """Copy the tree, point a root at ``server``, init and plan it with its data.
+
+    ``name`` is an environment or ``"account"``. With ``phase1``, also plans the first phase
+    of ``deploy.py apply`` (``-target`` the bootstrap) before anything exists, into
+    ``tfplan-phase1.json``.
+    """
+    tree = copy_tree(base)
+    target = layout.target(name, TERRAFORM_ROOT)
+    root = tree / target.root.relative_to(TERRAFORM_ROOT)
+    server.write_override(root, local_backend=True)
+    if not target.is_account:
+        domains = re.search(
+            r'certificate_domain_names\s*=\s*\["([^"]+)"',
+            (target.data_dir / layout.TFVARS).read_text(),
+        )
+        assert domains, f"{name}: no certificate_domain_names"
+        # The certificate is account-specific, so it is never in the data; the README passes
+        # it the same way (an untracked *.auto.tfvars or TF_VAR_).
+        cert = moto_certificate(server, domains.group(1))
         (root / "zz_test.auto.tfvars.json").write_text(json.dumps({"certificate_arn": cert}))
-        wd = Workdir(root, toolchain, timeout=1500)
-        # A real init (the override's local backend), not -backend=false: plan needs state.
-        # One at a time: the environments share a plugin cache, which Terraform does not make
-        # safe for concurrent installs ("mkdir …/linux_amd64: file exists"); plans overlap.
-        with _INIT_LOCK:
-            wd.run("init", "-input=false", "-no-color", timeout=300)
-        plan = wd.plan_json("-parallelism=20")
-    except BaseException:
-        server.stop()
-        raise
-    return EnvRun(env, wd, server, plan, cert)
+    wd = Workdir(root, toolchain, timeout=1800)
+    # One init at a time: the roots share a plugin cache, which Terraform does not make safe
+    # for concurrent installs ("mkdir …/linux_amd64: file exists"); plans overlap.
+    with _INIT_LOCK:
+        wd.run("init", "-input=false", "-no-color", timeout=300)
+    args = _var_file_args(tree, target)
+    if phase1:
+        targets = tuple(f"-target={t}" for t in layout.MIGRATION_TARGETS)
+        wd.plan_json(*args, *targets, "-parallelism=20", out="tfplan-phase1")
+    plan = wd.plan_json(*args, "-parallelism=20")
+    return RootRun(name, wd, server, plan, args)
+
+
+@pytest.fixture(scope="session")
+def account_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """One moto server: one AWS account and Region for the account root and every environment."""
+    server = start_moto(tmp_path_factory.mktemp("account-moto"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def account_run(
+    toolchain: Toolchain, account_moto: MotoServer, tmp_path_factory: pytest.TempPathFactory
+) -> RootRun:
+    """The account root planned and applied: what every environment in the account relies on."""
+    run = prepare_root(layout.ACCOUNT, toolchain, account_moto, tmp_path_factory.mktemp("account"))
+    run.apply()
+    return run
 
 
 @pytest.fixture(scope="session")
 def env_runs(
-    toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, EnvRun]]:
-    """The three environments, planned in parallel (each against its own moto server)."""
+    toolchain: Toolchain,
+    account_run: RootRun,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, RootRun]:
+    """The environments planned in parallel against the account's moto server."""
     if not OPENAPI_DOCUMENT.is_file():
         pytest.fail(
-            f"{OPENAPI_DOCUMENT.relative_to(REPO_ROOT)} is missing: the environment roots import "
-            "it as the API Gateway body (generate it with the OpenAPI generator)",
+            f"{OPENAPI_DOCUMENT.relative_to(REPO_ROOT)} is missing: the live root imports it as "
+            "the API Gateway body (generate it with the OpenAPI generator)",
             pytrace=False,
         )
-    # Terraform and moto mostly wait on each other, so three at once fit on two cores.
     bases = {env: tmp_path_factory.mktemp(f"env-{env}") for env in ENVIRONMENTS}
+    # Terraform and moto mostly wait on each other, so three at once fit on two cores.
     with ThreadPoolExecutor(max_workers=len(ENVIRONMENTS)) as pool:
         futures = {
-            env: pool.submit(_prepare_env, env, toolchain, bases[env]) for env in ENVIRONMENTS
+            env: pool.submit(
+                prepare_root, env, toolchain, account_run.moto, bases[env], phase1=env == "dev"
+            )
+            for env in ENVIRONMENTS
         }
-        runs: dict[str, EnvRun] = {}
+        runs: dict[str, RootRun] = {}
         errors: list[str] = []
         for env, fut in futures.items():
             try:
                 runs[env] = fut.result()
-            except BaseException as exc:  # keep the others' servers to stop them below
+            except BaseException as exc:  # report every environment's failure at once
                 errors.append(f"{env}: {exc}")
-    try:
-        if errors:
-            pytest.fail("\n".join(errors), pytrace=False)
-        yield runs
-    finally:
-        for run in runs.values():
-            run.moto.stop()
+    if errors:
+        pytest.fail("\n".join(errors), pytrace=False)
+    return runs
 
 
 @pytest.fixture(scope="session")
-def applied_envs(env_runs: dict[str, EnvRun]) -> dict[str, EnvRun]:
-    """The three environments applied against their moto servers, in parallel."""
+def applied_envs(env_runs: dict[str, RootRun]) -> dict[str, RootRun]:
+    """The environments applied against the account's moto server, in parallel, then re-planned."""
     with ThreadPoolExecutor(max_workers=len(env_runs)) as pool:
         list(pool.map(lambda r: (r.apply(), r.replan()), env_runs.values()))
     return env_runs

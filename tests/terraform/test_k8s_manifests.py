@@ -1,5 +1,6 @@
-"""The EKS manifests from scripts/k8s_manifests.py: schema-valid offline, and carrying the
-availability and security properties the platform promises."""
+"""The EKS manifests from scripts/k8s_manifests.py, rendered from each environment's outputs after
+the apply against moto: schema-valid offline, carrying the availability and security
+properties the platform promises, and the very environment ECS runs."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 
-from ..conftest import REPO_ROOT
-from .harness import ENVIRONMENTS
+from .conftest import REPO_ROOT, planned_resources
+from .harness import ENVIRONMENTS, RootRun
+
+pytestmark = [pytest.mark.terraform, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 SCRIPT = REPO_ROOT / "scripts" / "k8s_manifests.py"
-REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 
 
 def _load() -> Any:
@@ -31,47 +34,142 @@ def _load() -> Any:
 
 k8s = _load()
 
+#: TargetGroupBinding is a custom resource that kubernetes-validate has no schema for: its spec
+#: as documented for the load balancer controller (TargetGroupBindingSpec) and EKS Auto Mode,
+#: strict about unknown fields like the built-in kinds.
+TARGET_GROUP_BINDING_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "eks.amazonaws.com/v1"},
+        "kind": {"const": "TargetGroupBinding"},
+        "metadata": {
+            "type": "object",
+            "required": ["name", "namespace"],
+            "properties": {
+                "name": {"type": "string"},
+                "namespace": {"type": "string"},
+                "labels": {"type": "object"},
+            },
+            "additionalProperties": False,
+        },
+        "spec": {
+            "type": "object",
+            "required": ["serviceRef", "targetGroupARN"],
+            "additionalProperties": False,
+            "properties": {
+                "targetGroupARN": {
+                    "type": "string",
+                    "pattern": "^arn:aws[a-z-]*:elasticloadbalancing:",
+                },
+                "targetGroupName": {"type": "string"},
+                "targetType": {"enum": ["instance", "ip"]},
+                "serviceRef": {
+                    "type": "object",
+                    "required": ["name", "port"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "name": {"type": "string"},
+                        "port": {"type": ["integer", "string"]},
+                    },
+                },
+                "networking": {"type": "object"},
+                "nodeSelector": {"type": "object"},
+                "ipAddressType": {"enum": ["ipv4", "ipv6"]},
+                "vpcID": {"type": "string"},
+                "multiClusterTargetGroup": {"type": "boolean"},
+            },
+        },
+    },
+}
 
-def _docs(env: str) -> list[dict[str, Any]]:
-    tags = k8s.image_tags(
-        REPO_ROOT / "terraform" / "environments" / env / "images.auto.tfvars.json"
-    )
-    docs: list[dict[str, Any]] = k8s.manifests(env, REGISTRY, tags)
-    return docs
+
+@pytest.fixture(scope="module")
+def outputs(applied_envs: dict[str, RootRun]) -> dict[str, dict[str, Any]]:
+    """Every environment's `terraform output -json` after its apply."""
+    return {env: run.outputs() for env, run in applied_envs.items()}
 
 
 def _of(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_every_manifest_validates_against_the_kubernetes_schema(env: str) -> None:
-    """Strict schema validation (unknown fields rejected) for the EKS module's Kubernetes."""
-    docs = _docs(env)
-    assert len(docs) == 1 + 3 * 5
-    for doc in docs:
+def validate(doc: dict[str, Any]) -> None:
+    """Strict validation: the Kubernetes schema, or the TargetGroupBinding one."""
+    if doc["kind"] == "TargetGroupBinding":
+        jsonschema.validate(doc, TARGET_GROUP_BINDING_SCHEMA)
+    else:
         kubernetes_validate.validate(doc, k8s.KUBERNETES_VERSION, strict=True)
 
 
-def test_validation_rejects_a_broken_manifest() -> None:
-    """The validator is really checking: a misspelt probe field fails."""
-    deployment = _of(_docs("dev"), "Deployment")["catalog"]
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_manifest_validates(env: str, outputs: dict[str, dict[str, Any]]) -> None:
+    """Strict schema validation (unknown fields rejected) of every document."""
+    docs = k8s.manifests(outputs[env])
+    services = outputs[env]["services"]
+    assert len(docs) == 1 + 7 * len(services)
+    for doc in docs:
+        validate(doc)
+
+
+def test_validation_rejects_broken_manifests(outputs: dict[str, dict[str, Any]]) -> None:
+    """The validators really check: a misspelt probe field and a misspelt binding field fail."""
+    docs = k8s.manifests(outputs["dev"])
+    deployment = _of(docs, "Deployment")["catalog"]
     deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["grpcc"] = {"port": 1}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, k8s.KUBERNETES_VERSION, strict=True)
+    binding = _of(docs, "TargetGroupBinding")["catalog"]
+    binding["spec"]["targetGroupArn"] = binding["spec"].pop("targetGroupARN")
+    with pytest.raises(jsonschema.ValidationError):
+        validate(binding)
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_availability(env: str) -> None:
+def test_environment_is_the_ecs_task_definitions(
+    env: str, outputs: dict[str, dict[str, Any]], applied_envs: dict[str, RootRun]
+) -> None:
+    """Each pod gets exactly the image, command and environment of its ECS task definition,
+    read from the applied state: one source for both computes."""
+    docs = k8s.manifests(outputs[env])
+    task_defs = {
+        r["values"]["family"].removeprefix(f"colonnade-{env}-"): json.loads(
+            r["values"]["container_definitions"]
+        )[0]
+        for r in planned_resources(applied_envs[env].state())
+        if r["type"] == "aws_ecs_task_definition"
+    }
+    config_maps = _of(docs, "ConfigMap")
+    deployments = _of(docs, "Deployment")
+    assert set(config_maps) == set(deployments) == set(task_defs) - {"migrate"}
+    for name, ecs in task_defs.items():
+        if name == "migrate":
+            continue
+        assert config_maps[name]["data"] == {e["name"]: e["value"] for e in ecs["environment"]}
+        container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
+        assert container["image"] == ecs["image"] and container["command"] == ecs["command"]
+        assert container["envFrom"] == [{"configMapRef": {"name": name}}]
+        assert container["readinessProbe"]["exec"]["command"] == ecs["healthCheck"]["command"][1:]
+    gateway = config_maps["gateway"]["data"]
+    assert gateway["COLONNADE_GATEWAY_BACKENDS"] == "colonnade.catalog.v1=catalog:50051"
+    assert not {"HTTP_PORT", "CATALOG_ADDRESS", "ORDERS_ADDRESS"} & set(gateway)
+    assert config_maps["catalog"]["data"]["DATABASE_URL"].endswith(
+        "sslmode=verify-full&sslrootcert=/etc/colonnade/certs/rds-ca-bundle.pem"
+    )
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_availability(env: str, outputs: dict[str, dict[str, Any]]) -> None:
     """Zone spread, PDB, HPA bounds equal to the ECS sizing of the same environment."""
-    docs = _docs(env)
-    sizing = k8s.service_sizing(env)
+    docs = k8s.manifests(outputs[env])
+    sizing = outputs[env]["services"]
     deployments, pdbs, hpas = (
         _of(docs, "Deployment"),
         _of(docs, "PodDisruptionBudget"),
         _of(docs, "HorizontalPodAutoscaler"),
     )
-    assert set(deployments) == set(pdbs) == set(hpas) == {"gateway", "catalog", "orders"}
+    assert set(deployments) == set(pdbs) == set(hpas) == set(sizing) == {"gateway", "catalog"}
     for name, d in deployments.items():
         spread = d["spec"]["template"]["spec"]["topologySpreadConstraints"]
         zone = [c for c in spread if c["topologyKey"] == "topology.kubernetes.io/zone"]
@@ -84,47 +182,71 @@ def test_availability(env: str) -> None:
         assert all(h["spec"]["minReplicas"] >= 2 for h in hpas.values())
 
 
-def test_probes_and_security_context() -> None:
-    """gRPC probes on the services, HTTP on the gateway; non-root, read-only, no capabilities."""
-    docs = _docs("prod")
+def test_target_group_bindings_register_every_service(outputs: dict[str, dict[str, Any]]) -> None:
+    """Finding 16: every service's pods are bound to its ALB target group, on its Service port."""
+    out = outputs["prod"]
+    docs = k8s.manifests(out)
+    bindings, services = _of(docs, "TargetGroupBinding"), _of(docs, "Service")
+    assert set(bindings) == set(out["services"])
+    for name, binding in bindings.items():
+        assert binding["apiVersion"] == "eks.amazonaws.com/v1"
+        assert binding["spec"]["targetGroupARN"] == out["eks_target_group_arns"][name]
+        assert binding["spec"]["targetType"] == "ip"
+        assert binding["spec"]["serviceRef"]["port"] == services[name]["spec"]["ports"][0]["port"]
+
+
+def test_probes_and_security_context(outputs: dict[str, dict[str, Any]]) -> None:
+    """colonnade-healthcheck exec probes; liveness on the port; non-root, read-only, no
+    capabilities; the image's architecture."""
+    docs = k8s.manifests(outputs["prod"])
     for name, d in _of(docs, "Deployment").items():
         pod = d["spec"]["template"]["spec"]
         c = pod["containers"][0]
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            if name == "gateway":
-                assert c[probe]["httpGet"]["path"] == "/healthz"
-            else:
-                assert c[probe]["grpc"] == {"port": 50051}
-        assert pod["securityContext"]["runAsNonRoot"] is True
+        for probe in ("startupProbe", "readinessProbe"):
+            assert c[probe]["exec"]["command"][0] == "colonnade-healthcheck"
+        assert c["livenessProbe"]["tcpSocket"] == {"port": "http" if name == "gateway" else "grpc"}
+        assert (
+            pod["securityContext"]["runAsNonRoot"] is True
+            and pod["securityContext"]["runAsUser"] == 10001
+        )
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        assert pod["nodeSelector"] == {"kubernetes.io/arch": "amd64"}
         assert c["securityContext"]["readOnlyRootFilesystem"] is True
         assert c["securityContext"]["allowPrivilegeEscalation"] is False
         assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
-        assert (
-            c["image"]
-            == f"{REGISTRY}/colonnade/{name}:"
-            + json.loads(
-                (REPO_ROOT / "terraform/environments/prod/images.auto.tfvars.json").read_text()
-            )["image_tags"][name]
-        )
+        assert c["image"] == outputs["prod"]["images"][name]
     ns = _of(docs, "Namespace")["colonnade"]
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-def test_service_accounts_match_the_pod_identities() -> None:
+def test_service_accounts_match_the_pod_identities(outputs: dict[str, dict[str, Any]]) -> None:
     """The ServiceAccounts are the ones the platform module binds IAM roles to."""
     platform = (REPO_ROOT / "terraform/modules/platform/main.tf").read_text()
-    assert 'namespace       = "colonnade"' in platform and "service_account = s" in platform
-    accounts = _of(_docs("dev"), "ServiceAccount")
-    assert set(accounts) == {"gateway", "catalog", "orders"}
+    assert 'namespace       = "colonnade"' in platform and "service_account = n" in platform
+    docs = k8s.manifests(outputs["dev"])
+    accounts = _of(docs, "ServiceAccount")
+    assert set(accounts) == set(outputs["dev"]["services"])
     assert {a["metadata"]["namespace"] for a in accounts.values()} == {"colonnade"}
-    for name, d in _of(_docs("dev"), "Deployment").items():
+    for name, d in _of(docs, "Deployment").items():
         assert d["spec"]["template"]["spec"]["serviceAccountName"] == name
 
 
-def test_cli_writes_a_yaml_stream(tmp_path: Path) -> None:
-    """The command line writes every document as YAML."""
+def test_a_secret_variable_is_refused_not_dropped(outputs: dict[str, dict[str, Any]]) -> None:
+    """ECS injects Secrets Manager variables; the manifests have no counterpart and say so."""
+    out = json.loads(json.dumps(outputs["dev"]))
+    out["container_definitions"]["catalog"]["secrets"] = [
+        {"name": "X", "valueFrom": "arn:aws:secretsmanager:x"}
+    ]
+    with pytest.raises(ValueError, match="Secrets Manager variables"):
+        k8s.manifests(out)
+
+
+def test_cli_reads_terraform_output_json(tmp_path: Path, applied_envs: dict[str, RootRun]) -> None:
+    """The command line takes `terraform output -json` as it is and writes a YAML stream."""
+    raw = tmp_path / "outputs.json"
+    raw.write_text(applied_envs["staging"].workdir.run("output", "-json").stdout)
     out = tmp_path / "m.yaml"
-    assert k8s.main(["--env", "staging", "--registry", REGISTRY, "--output", str(out)]) == 0
+    assert k8s.main(["--outputs", str(raw), "--output", str(out)]) == 0
     docs = list(yaml.safe_load_all(out.read_text()))
-    assert [d["kind"] for d in docs].count("Deployment") == 3
+    assert [d["kind"] for d in docs].count("Deployment") == 2
+    assert [d["kind"] for d in docs].count("TargetGroupBinding") == 2
