@@ -1,80 +1,78 @@
 #!/usr/bin/env python3
-"""Generate the services' Kubernetes manifests for an environment running `compute = "eks"`.
+"""Render the services' Kubernetes manifests for an environment running `compute = "eks"`.
 
-    python scripts/k8s_manifests.py --env prod \\
-        --registry 123456789012.dkr.ecr.eu-west-1.amazonaws.com \\
-        --tags-from terraform/environments/prod/images.auto.tfvars.json | kubectl apply -f -
+    scripts/deploy.py prod output > prod-outputs.json
+    python scripts/k8s_manifests.py --outputs prod-outputs.json | kubectl apply -f -
 
-For gateway, catalog and orders it emits a ServiceAccount (the EKS module binds an IAM role to
-it with EKS Pod Identity, so no annotation is needed), a Deployment (zone topology spread,
-restricted security context, gRPC or HTTP probes, graceful shutdown), a Service, a
-PodDisruptionBudget and a HorizontalPodAutoscaler, plus the namespace with the `restricted` Pod
-Security level enforced. Replica floors and ceilings come from the environment's
-``terraform.tfvars`` (``services``), the same numbers ECS uses, and image tags from its
-``images.auto.tfvars.json``, so both computes deploy the same thing.
+Everything comes from the live root's outputs (``terraform output -json``), the same values ECS
+runs: ``container_definitions`` (image, command, environment, health check, user),
+``services`` (port, protocol, sizing, the ALB target group) and ``kubernetes`` (namespace,
+image architecture). No tfvars are parsed, so a service added to the topology appears here.
+
+For each service: a ServiceAccount (EKS Pod Identity binds its IAM role, so no annotation), a
+ConfigMap with the container's environment, a Deployment (zone topology spread, restricted
+security context, the image's own ``colonnade-healthcheck`` as exec probes, graceful shutdown),
+a Service, a PodDisruptionBudget, a HorizontalPodAutoscaler (CPU, fed by the metrics-server
+add-on) and a TargetGroupBinding (``eks.amazonaws.com/v1``: EKS Auto Mode's load balancer
+controller registers the pods in the ALB target group Terraform made); plus the namespace with
+the `restricted` Pod Security level enforced.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-ENVIRONMENTS_ROOT = REPO_ROOT / "terraform" / "environments"
-NAMESPACE = "colonnade"
-GRPC_PORT = 50051
-GATEWAY_PORT = 8080
-SERVICES = ("gateway", "catalog", "orders")
 #: Kubernetes version the manifests target (the EKS module's default).
 KUBERNETES_VERSION = "1.33"
+#: API group of TargetGroupBinding under EKS Auto Mode (elbv2.k8s.aws/v1beta1 is the
+#: self-managed controller's), EKS user guide, auto-multi-cluster-target-groups.
+TARGET_GROUP_BINDING_API = "eks.amazonaws.com/v1"
 
 
-def service_sizing(env: str) -> dict[str, dict[str, int]]:
-    """``{service: {cpu, memory, min_tasks, max_tasks}}`` from the environment's terraform.tfvars.
-
-    Reads the one-line-per-service ``services = { name = { k = v, ... } }`` block the tfvars
-    files use; raises ValueError if a service is missing.
-    """
-    text = (ENVIRONMENTS_ROOT / env / "terraform.tfvars").read_text()
-    block = re.search(r"^services\s*=\s*\{(.*?)^\}", text, re.M | re.S)
-    if block is None:
-        raise ValueError(f"{env}/terraform.tfvars has no services block")
-    sizing: dict[str, dict[str, int]] = {}
-    for name, body in re.findall(r"^\s*(\w+)\s*=\s*\{([^}]*)\}", block.group(1), re.M):
-        sizing[name] = {k: int(v) for k, v in re.findall(r"(\w+)\s*=\s*(\d+)", body)}
-    missing = [s for s in SERVICES if s not in sizing]
-    if missing:
-        raise ValueError(f"{env}/terraform.tfvars sizes no {missing}")
-    return sizing
-
-
-def image_tags(path: Path) -> dict[str, str]:
-    """Image tags from an ``images.auto.tfvars.json`` file."""
-    tags: dict[str, str] = json.loads(path.read_text())["image_tags"]
-    return tags
+def load_outputs(text: str) -> dict[str, Any]:
+    """``terraform output -json`` (``{name: {value, ...}}``) or a plain ``{name: value}``."""
+    data = json.loads(text)
+    return {
+        k: v["value"] if isinstance(v, dict) and "value" in v and "type" in v else v
+        for k, v in data.items()
+    }
 
 
 def _labels(service: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": service, "app.kubernetes.io/part-of": "colonnade"}
 
 
-def _probes(service: str) -> dict[str, Any]:
-    """gRPC services: native gRPC probes on grpc.health.v1; the gateway: HTTP /healthz."""
-    if service == "gateway":
-        action: dict[str, Any] = {"httpGet": {"path": "/healthz", "port": "http"}}
-    else:
-        action = {"grpc": {"port": GRPC_PORT}}
+def _probes(container: dict[str, Any], port_name: str) -> dict[str, Any]:
+    """The ECS health check command as exec startup and readiness probes; liveness is the port.
+
+    Liveness only asks whether the process listens: the readiness command also checks the
+    backends (the gateway's /readyz), and a backend outage must not restart every pod.
+    """
+    command = container["healthCheck"]["command"]
+    if command[0] != "CMD":
+        raise ValueError(f"{container['name']}: only CMD health checks map to exec probes")
+    exec_action = {"exec": {"command": list(command[1:])}}
     return {
-        "startupProbe": {**action, "periodSeconds": 2, "failureThreshold": 30},
-        "readinessProbe": {**action, "periodSeconds": 5, "failureThreshold": 2},
+        "startupProbe": {
+            **exec_action,
+            "periodSeconds": 2,
+            "failureThreshold": 30,
+            "timeoutSeconds": 5,
+        },
+        "readinessProbe": {
+            **exec_action,
+            "periodSeconds": 5,
+            "failureThreshold": 2,
+            "timeoutSeconds": 5,
+        },
         "livenessProbe": {
-            **action,
+            "tcpSocket": {"port": port_name},
             "periodSeconds": 10,
             "failureThreshold": 3,
             "timeoutSeconds": 3,
@@ -82,52 +80,43 @@ def _probes(service: str) -> dict[str, Any]:
     }
 
 
-def _environment(service: str) -> list[dict[str, str]]:
-    """Plain settings; database and cache addresses come from the colonnade-endpoints ConfigMap."""
-    env = [{"name": "SERVICE_NAME", "value": service}, {"name": "LOG_LEVEL", "value": "INFO"}]
-    if service == "gateway":
-        env += [
-            {"name": "HTTP_PORT", "value": str(GATEWAY_PORT)},
-            {"name": "CATALOG_ADDRESS", "value": f"catalog:{GRPC_PORT}"},
-            {"name": "ORDERS_ADDRESS", "value": f"orders:{GRPC_PORT}"},
-        ]
-    else:
-        env += [
-            {"name": "GRPC_HOST", "value": "0.0.0.0"},
-            {"name": "GRPC_PORT", "value": str(GRPC_PORT)},
-            {"name": "DB_IAM_AUTH", "value": "1"},
-            {"name": "SHUTDOWN_DELAY_SECONDS", "value": "5"},
-        ]
-    return env
-
-
 def service_manifests(
-    service: str, image: str, sizing: dict[str, int], namespace: str = NAMESPACE
+    name: str,
+    container: dict[str, Any],
+    service: dict[str, Any],
+    namespace: str,
+    architecture: str,
 ) -> list[dict[str, Any]]:
-    """ServiceAccount, Deployment, Service, PodDisruptionBudget and HPA of one service."""
-    labels = _labels(service)
-    port_name = "http" if service == "gateway" else "grpc"
-    port = GATEWAY_PORT if service == "gateway" else GRPC_PORT
-    meta = {"name": service, "namespace": namespace, "labels": labels}
-    cpu_m = max(100, sizing.get("cpu", 512) * 1000 // 1024)
-    memory_mi = sizing.get("memory", 1024)
-    min_replicas = sizing["min_tasks"]
-    max_replicas = sizing["max_tasks"]
-    container: dict[str, Any] = {
-        "name": service,
-        "image": image,
+    """A service's ServiceAccount, ConfigMap, Deployment, Service, PodDisruptionBudget, HPA and
+    TargetGroupBinding."""
+    if container.get("secrets"):
+        raise ValueError(
+            f"{name}: Secrets Manager variables ({[s['name'] for s in container['secrets']]}) "
+            "have no Kubernetes counterpart here yet (ECS injects them)"
+        )
+    labels = _labels(name)
+    meta = {"name": name, "namespace": namespace, "labels": labels}
+    port = service["port"]
+    port_name = "http" if service["protocol"] == "http" else "grpc"
+    cpu_m = max(100, service["cpu"] * 1000 // 1024)
+    memory_mi = service["memory"]
+    uid, gid = (int(x) for x in container["user"].split(":"))
+    environment = {e["name"]: e["value"] for e in container.get("environment", [])}
+    pod_container: dict[str, Any] = {
+        "name": name,
+        "image": container["image"],
         "imagePullPolicy": "IfNotPresent",
+        "command": list(container["command"]),
         "ports": [{"name": port_name, "containerPort": port, "protocol": "TCP"}],
-        "env": _environment(service),
-        "envFrom": [{"configMapRef": {"name": "colonnade-endpoints", "optional": True}}],
-        **_probes(service),
+        "envFrom": [{"configMapRef": {"name": name}}],
+        **_probes(container, port_name),
         "resources": {
             "requests": {"cpu": f"{cpu_m}m", "memory": f"{memory_mi}Mi"},
             "limits": {"memory": f"{memory_mi}Mi"},
         },
         "securityContext": {
             "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
+            "readOnlyRootFilesystem": bool(container["readonlyRootFilesystem"]),
             "runAsNonRoot": True,
             "capabilities": {"drop": ["ALL"]},
         },
@@ -139,7 +128,7 @@ def service_manifests(
         "metadata": meta,
         "spec": {
             # The HPA owns the count; this is the starting point (and the floor).
-            "replicas": min_replicas,
+            "replicas": service["min_tasks"],
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": labels},
             "strategy": {
@@ -149,14 +138,15 @@ def service_manifests(
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
-                    "serviceAccountName": service,
+                    "serviceAccountName": name,
                     "automountServiceAccountToken": True,  # pod identity needs the projected token
-                    "terminationGracePeriodSeconds": 30,
+                    "terminationGracePeriodSeconds": container.get("stopTimeout", 30),
+                    "nodeSelector": {"kubernetes.io/arch": architecture},
                     "securityContext": {
                         "runAsNonRoot": True,
-                        "runAsUser": 10001,
-                        "runAsGroup": 10001,
-                        "fsGroup": 10001,
+                        "runAsUser": uid,
+                        "runAsGroup": gid,
+                        "fsGroup": gid,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "topologySpreadConstraints": [
@@ -173,7 +163,7 @@ def service_manifests(
                             "labelSelector": {"matchLabels": labels},
                         },
                     ],
-                    "containers": [container],
+                    "containers": [pod_container],
                     "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
                 },
             },
@@ -181,6 +171,7 @@ def service_manifests(
     }
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": environment},
         deployment,
         {
             "apiVersion": "v1",
@@ -215,9 +206,9 @@ def service_manifests(
             "kind": "HorizontalPodAutoscaler",
             "metadata": meta,
             "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": service},
-                "minReplicas": min_replicas,
-                "maxReplicas": max_replicas,
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                "minReplicas": service["min_tasks"],
+                "maxReplicas": service["max_tasks"],
                 "metrics": [
                     {
                         "type": "Resource",
@@ -230,14 +221,24 @@ def service_manifests(
                 "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}},
             },
         },
+        {
+            "apiVersion": TARGET_GROUP_BINDING_API,
+            "kind": "TargetGroupBinding",
+            "metadata": meta,
+            "spec": {
+                "serviceRef": {"name": name, "port": port},
+                "targetGroupARN": service["target_group_arn"],
+                "targetType": "ip",
+            },
+        },
     ]
 
 
-def manifests(
-    env: str, registry: str, tags: dict[str, str], namespace: str = NAMESPACE
-) -> list[dict[str, Any]]:
+def manifests(outputs: dict[str, Any]) -> list[dict[str, Any]]:
     """Every manifest of an environment: the namespace, then each service's objects."""
-    sizing = service_sizing(env)
+    k8s = outputs["kubernetes"]
+    namespace = k8s["namespace"]
+    containers = outputs["container_definitions"]
     docs: list[dict[str, Any]] = [
         {
             "apiVersion": "v1",
@@ -251,11 +252,12 @@ def manifests(
             },
         }
     ]
-    for service in SERVICES:
-        if service not in tags:
-            raise ValueError(f"no image tag for {service}")
-        image = f"{registry.rstrip('/')}/colonnade/{service}:{tags[service]}"
-        docs += service_manifests(service, image, sizing[service], namespace)
+    for name in sorted(outputs["services"]):
+        if name not in containers:
+            raise ValueError(f"no container definition for {name}")
+        docs += service_manifests(
+            name, containers[name], outputs["services"][name], namespace, k8s["architecture"]
+        )
     return docs
 
 
@@ -263,29 +265,18 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point: write the manifests as one multi-document YAML stream."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--env",
+        "--outputs",
         required=True,
-        choices=sorted(p.name for p in ENVIRONMENTS_ROOT.iterdir() if p.is_dir()),
+        help="`terraform output -json` of the live root (deploy.py <env> output); - is stdin",
     )
-    parser.add_argument(
-        "--registry",
-        required=True,
-        help="ECR registry host, e.g. <account>.dkr.ecr.<region>.amazonaws.com",
-    )
-    parser.add_argument(
-        "--tags-from", type=Path, help="images.auto.tfvars.json (default: the environment's)"
-    )
-    parser.add_argument("--namespace", default=NAMESPACE)
     parser.add_argument("--output", type=Path, help="write here instead of stdout")
     args = parser.parse_args(argv)
-    tags = image_tags(args.tags_from or ENVIRONMENTS_ROOT / args.env / "images.auto.tfvars.json")
-    text = yaml.safe_dump_all(
-        manifests(args.env, args.registry, tags, args.namespace), sort_keys=False
-    )
+    text = sys.stdin.read() if args.outputs == "-" else Path(args.outputs).read_text()
+    rendered = yaml.safe_dump_all(manifests(load_outputs(text)), sort_keys=False)
     if args.output:
-        args.output.write_text(text)
+        args.output.write_text(rendered)
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(rendered)
     return 0
 
 

@@ -2,8 +2,8 @@
 
 Each example is copied to a temporary directory, given a provider override that points every AWS
 endpoint at its own moto server, and planned once; the plan JSON is asserted and scanned by
-checkov. The apply tests then apply that saved plan and require a second plan to be empty, except
-for differences that moto's emulation causes, which are listed in ``MOTO_GAPS`` with the reason.
+checkov. The apply tests then apply and require a second plan to be empty, except for the
+differences moto's emulation causes, listed with their reasons in conftest.py.
 """
 
 from __future__ import annotations
@@ -15,14 +15,17 @@ import pytest
 
 from .conftest import (
     EXAMPLES,
+    MOTO_APPLY_OVERRIDES,
+    MOTO_CANNOT_CREATE,
+    MOTO_GAP_MARKERS,
     ExampleRun,
-    changed_attributes,
     changes,
     format_failures,
     one_of,
     planned_resources,
     resources_of,
     run_checkov,
+    unexplained_changes,
 )
 
 pytestmark = [pytest.mark.terraform, pytest.mark.slow]
@@ -79,7 +82,7 @@ def test_checkov_plan(example: str, example_runs: Any) -> None:
                 "terraform_plan",
                 # Reads the .tf files of the copy so inline #checkov:skip comments apply.
                 "--repo-root-for-plan-enrichment",
-                str(run.workdir.path.parents[2]),
+                str(run.workdir.path.parents[2]),  # <copy>/terraform/modules
             ],
             cwd=run.workdir.path,
         )
@@ -216,55 +219,11 @@ def test_plan_backup_cross_region(example_runs: Any) -> None:
 # Apply against moto, then a second plan that must be empty
 ################################################################################
 
-#: Resource types whose creation moto cannot emulate: the apply error for them is expected and
-#: the second plan may show them as still to create. Nothing else may fail.
-MOTO_CANNOT_CREATE = {
-    # moto 5.2.5's backup backend has no CreateBackupSelection: it answers HTTP 500
-    # ("not yet implemented"); the request the provider sends is correct for real AWS.
-    "aws_backup_selection": "CreateBackupSelection",
-    # moto 5.2.5's elasticache backend has no cache parameter groups at all (HTTP 500).
-    "aws_elasticache_parameter_group": "CreateCacheParameterGroup",
-}
-
-#: Override files written into a module of the temporary copy for the apply phase only (the
-#: plan assertions and checkov above see the module untouched). Each one routes around a
-#: MOTO_CANNOT_CREATE gap so that what depends on it can still be applied and re-planned.
-MOTO_APPLY_OVERRIDES = {
-    # The memcached cluster uses the module's parameter group, which moto cannot create; for
-    # the apply it uses AWS's default group of the same family, so the cluster itself is
-    # created and its second plan checked. The parameter group stays a documented create gap.
-    "cache": 'resource "aws_elasticache_cluster" "this" {\n'
-    '  parameter_group_name = "default.memcached1.6"\n}\n',
-}
-
-#: (resource type, attribute) pairs that moto reads back differently from what it was given, so
-#: the second plan shows an in-place update although the module is consistent on real AWS.
-MOTO_READBACK_GAPS = {
-    # For rules that reference a security group, moto returns the group as
-    # "<account-id>/<sg-id>" (the EC2-Classic UserIdGroupPair form) where AWS returns the bare
-    # ID, and drops the rule's description; CIDR rules read back fine (network example).
-    ("aws_vpc_security_group_ingress_rule", "referenced_security_group_id"),
-    ("aws_vpc_security_group_ingress_rule", "description"),
-    # moto's CreateDBInstance ignores EnablePerformanceInsights and its KMS key and retention,
-    # and reads them back as false / "" / 0.
-    ("aws_rds_cluster_instance", "performance_insights_enabled"),
-    ("aws_rds_cluster_instance", "performance_insights_kms_key_id"),
-    ("aws_rds_cluster_instance", "performance_insights_retention_period"),
-    # moto reports a Serverless v1 ScalingConfigurationInfo (auto_pause, 1-16 ACU) for every
-    # cluster, including provisioned Serverless v2 ones, which AWS does not.
-    ("aws_rds_cluster", "scaling_configuration"),
-    # moto's CreateCacheCluster does not keep AZMode nor SecurityGroupIds for memcached and
-    # reads them back as "single-az" and []. The planned values are asserted in
-    # test_plan_cache and by the module's terraform test instead.
-    ("aws_elasticache_cluster", "az_mode"),
-    ("aws_elasticache_cluster", "security_group_ids"),
-}
-
 
 def _apply(run: ExampleRun) -> str:
     """Apply the saved plan once; return the combined output (errors are checked by callers)."""
     if not run.applied:
-        modules = run.workdir.path.parents[2]
+        modules = run.workdir.path.parents[2]  # <copy>/terraform/modules
         for module, hcl in MOTO_APPLY_OVERRIDES.items():
             (modules / module / "zz_moto_override.tf").write_text(hcl)
         proc = run.workdir.run(
@@ -295,7 +254,7 @@ def test_apply_then_plan_is_empty(example: str, example_runs: Any) -> None:
     run: ExampleRun = example_runs(example)
     output = _apply(run)
     for error in _apply_errors(output):
-        assert any(op in error for op in MOTO_CANNOT_CREATE.values()), (
+        assert any(m in error for m in MOTO_GAP_MARKERS), (
             f"apply failed for a reason that is not a known moto gap:\n{error[:3000]}"
         )
     planned_types = {r["type"] for r in planned_resources(run.plan)}
@@ -303,19 +262,14 @@ def test_apply_then_plan_is_empty(example: str, example_runs: Any) -> None:
         assert "Apply complete!" in output, output[-3000:]
 
     second = _second_plan(run)
-    unexplained = []
-    for rc in changes(second):
-        actions = rc["change"]["actions"]
-        if actions == ["create"] and rc["type"] in MOTO_CANNOT_CREATE:
+
+    def create_gap(rc: dict[str, Any]) -> bool:
+        if rc["change"]["actions"] == ["create"] and rc["type"] in MOTO_CANNOT_CREATE:
             run.notes.append(f"moto gap: {rc['address']} not created")
-            continue
-        if actions == ["update"]:
-            attrs = changed_attributes(rc)
-            if attrs and all((rc["type"], a) in MOTO_READBACK_GAPS for a in attrs):
-                continue
-            unexplained.append(f"{rc['address']} update {sorted(attrs)}")
-            continue
-        unexplained.append(f"{rc['address']} {actions}")
+            return True
+        return False
+
+    unexplained = unexplained_changes(second, create_gap)
     assert not unexplained, "second plan is not empty:\n" + "\n".join(unexplained)
 
 

@@ -8,16 +8,18 @@ compute            = "ecs"
 # One NAT gateway for the whole VPC (an AZ outage cuts dev's egress; accepted).
 nat_gateway_mode = "single"
 
-services = {
-  gateway = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 }
-  catalog = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 }
-  orders  = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 }
-}
+# Spot for the tasks above each service's first: the image is built for x86_64
+# (cpu_architecture), which Fargate Spot supports; ARM64 would be refused.
 fargate_spot_weight = 3
 
 # Scale-to-zero Aurora Serverless v2: pauses after an idle hour.
 aurora = { min_capacity = 0, max_capacity = 4 }
 cache  = { node_type = "cache.t4g.micro", num_cache_nodes = 2 }
+
+# The ALB's certificate (its ARN is account-specific: TF_VAR_certificate_arn)
+# covers the host API Gateway calls.
+backend_host             = "api.dev.colonnade.example.com"
+certificate_domain_names = ["*.dev.colonnade.example.com"]
 
 deletion_protection = false
 log_retention_days  = 30
@@ -28,4 +30,7 @@ api = {
   usage_plans = {
     developers = { rate_limit = 10, burst_limit = 20, quota_limit = 10000, quota_period = "DAY", api_keys = ["ci"] }
   }
+  web = { rate_limit = 20, burst_limit = 40 }
 }
+
+cdn = { rate_limit = 1000 }

@@ -1,5 +1,6 @@
 # prod: a NAT gateway per AZ, three tasks per service (one per AZ) at least,
-# deletion protection, two years of logs, a multi-AZ Aurora and a cached API.
+# deletion protection, two years of logs, a multi-AZ Aurora, a cached API and
+# backups copied to the DR Region.
 environment        = "prod"
 region             = "eu-west-1"
 availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
@@ -8,15 +9,15 @@ compute            = "ecs"
 
 nat_gateway_mode = "per_az"
 
-services = {
-  gateway = { cpu = 1024, memory = 2048, min_tasks = 3, max_tasks = 12 }
-  catalog = { cpu = 1024, memory = 2048, min_tasks = 3, max_tasks = 12 }
-  orders  = { cpu = 1024, memory = 2048, min_tasks = 3, max_tasks = 12 }
-}
 fargate_spot_weight = 0
 
 aurora = { min_capacity = 1, max_capacity = 32 }
-cache  = { node_type = "cache.m7g.large", num_cache_nodes = 3 }
+# m7g supports in-transit encryption: ElastiCache refuses it only on the
+# m1, m2, m3, r3 and t2 families (the cache module checks).
+cache = { node_type = "cache.m7g.large", num_cache_nodes = 3 }
+
+backend_host             = "api.colonnade.example.com"
+certificate_domain_names = ["*.colonnade.example.com"]
 
 deletion_protection = true
 log_retention_days  = 731
@@ -28,7 +29,14 @@ api = {
   usage_plans = {
     partners = { rate_limit = 200, burst_limit = 400, quota_limit = 5000000, quota_period = "MONTH", api_keys = ["partner-a"] }
   }
+  web = { rate_limit = 500, burst_limit = 1000 }
 }
 
-# Images are replicated to the DR region with every push.
-ecr_replication_regions = ["eu-central-1"]
+# Every Aurora recovery point is copied to the account root's DR vault.
+backup_copy = { region = "eu-central-1", vault_name = "colonnade-dr" }
+
+# With compute = "eks": who administers the cluster (roles of this account)
+# and which networks reach its private API endpoint.
+eks = {
+  admin_role_names = ["colonnade-platform-admin"]
+}

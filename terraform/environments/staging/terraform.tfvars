@@ -7,15 +7,13 @@ compute            = "ecs"
 
 nat_gateway_mode = "per_az"
 
-services = {
-  gateway = { cpu = 512, memory = 1024, min_tasks = 2, max_tasks = 4 }
-  catalog = { cpu = 512, memory = 1024, min_tasks = 2, max_tasks = 4 }
-  orders  = { cpu = 512, memory = 1024, min_tasks = 2, max_tasks = 4 }
-}
 fargate_spot_weight = 1
 
 aurora = { min_capacity = 0.5, max_capacity = 8 }
 cache  = { node_type = "cache.t4g.small", num_cache_nodes = 3 }
+
+backend_host             = "api.staging.colonnade.example.com"
+certificate_domain_names = ["*.staging.colonnade.example.com"]
 
 deletion_protection = true
 log_retention_days  = 90
@@ -26,4 +24,5 @@ api = {
   usage_plans = {
     partners = { rate_limit = 50, burst_limit = 100, quota_limit = 100000, quota_period = "DAY", api_keys = ["qa"] }
   }
+  web = { rate_limit = 50, burst_limit = 100 }
 }

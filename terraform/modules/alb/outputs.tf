@@ -28,9 +28,16 @@ output "https_listener_arn" {
   value       = aws_lb_listener.https.arn
 }
 
+# The target group outputs wait for the listener and rules that forward to
+# them: ECS refuses CreateService for a target group that has no load
+# balancer yet ("target group ... does not have an associated load
+# balancer"), and a consumer of an output depends only on what the output
+# references. hashicorp/terraform#32908.
 output "http_target_group_arn" {
-  description = "Target group of the REST gateway."
+  description = "Target group of the REST gateway (available once the HTTPS listener forwards to it)."
   value       = aws_lb_target_group.http.arn
+
+  depends_on = [aws_lb_listener.https]
 }
 
 output "http_target_group_arn_suffix" {
@@ -39,8 +46,10 @@ output "http_target_group_arn_suffix" {
 }
 
 output "grpc_target_group_arns" {
-  description = "gRPC target group ARNs keyed by service."
+  description = "gRPC target group ARNs keyed by service (available once the listener rules forward to them)."
   value       = { for k, tg in aws_lb_target_group.grpc : k => tg.arn }
+
+  depends_on = [aws_lb_listener_rule.grpc]
 }
 
 output "grpc_target_group_arn_suffixes" {

@@ -7,9 +7,54 @@ data "aws_vpc" "this" {
 }
 
 locals {
-  subnet_list  = [for az in sort(keys(var.subnet_ids)) : var.subnet_ids[az]]
-  backend_host = coalesce(var.backend_host, aws_lb.vpc_link.dns_name)
-  cache        = var.cache_cluster_size != null
+  subnet_list = [for az in sort(keys(var.subnet_ids)) : var.subnet_ids[az]]
+  cache       = var.cache_cluster_size != null
+  document    = jsondecode(var.openapi_body)
+
+  origin_verify_header = "x-origin-verify"
+
+  # Every GET the stage cache may serve, keyed "<path> GET", with all of its
+  # path, query and header parameters (path-level ones included). The cache is
+  # keyed only on declared cache key parameters (api-gateway-caching.html), so
+  # each of them must be one, or `?filter=` and `{product}` variants share an
+  # entry.
+  cached_methods = local.cache ? merge([for path, ops in local.document.paths : {
+    for method, op in ops : "${path} GET" => {
+      path = path
+      cache_keys = [
+        for p in concat(try(ops.parameters, []), try(op.parameters, [])) :
+        "method.request.${p.in == "query" ? "querystring" : p.in}.${p.name}" if contains(["path", "query", "header"], p.in)
+      ]
+    } if lower(method) == "get" && can(op["x-amazon-apigateway-integration"])
+  }]...) : {}
+
+  # The imported document: the given one, plus cacheKeyParameters on every
+  # cached GET integration when the stage has a cache.
+  body = local.cache ? jsonencode(merge(local.document, {
+    paths = { for path, ops in local.document.paths : path => merge(ops, {
+      for method, op in ops : method => merge(op, {
+        "x-amazon-apigateway-integration" = merge(op["x-amazon-apigateway-integration"], {
+          cacheKeyParameters = distinct(concat(try(op["x-amazon-apigateway-integration"].cacheKeyParameters, []), local.cached_methods["${path} GET"].cache_keys))
+        })
+      }) if lower(method) == "get" && can(op["x-amazon-apigateway-integration"])
+    }) }
+  })) : var.openapi_body
+
+  # Host of every integration URI, with the backendHost stage variable
+  # resolved: API Gateway checks the ALB's certificate against it.
+  integration_hosts = distinct(flatten([
+    for path, ops in local.document.paths : [
+      for method, op in ops : regex("^[a-z]+://([^/:]+)", replace(op["x-amazon-apigateway-integration"].uri, "$${stageVariables.backendHost}", var.backend_host))[0]
+      if can(op["x-amazon-apigateway-integration"].uri) && can(regex("^https?://", op["x-amazon-apigateway-integration"].uri))
+    ]
+  ]))
+  # A certificate name covers a host exactly, or as a wildcard for one label.
+  uncovered_hosts = [
+    for h in local.integration_hosts : h if !anytrue([
+      for d in var.certificate_domain_names :
+      lower(d) == lower(h) || (startswith(d, "*.") && length(split(".", h)) == length(split(".", d)) && endswith(lower(h), lower(substr(d, 1, -1))))
+    ])
+  ]
   api_keys = merge([
     for plan, p in var.usage_plans : { for k in p.api_keys : "${plan}/${k}" => { plan = plan, key = k } }
   ]...)
@@ -124,7 +169,7 @@ resource "aws_api_gateway_vpc_link" "this" {
 resource "aws_api_gateway_rest_api" "this" {
   name              = var.name
   description       = "Colonnade REST API (${var.stage_name}), imported from the generated OpenAPI document"
-  body              = var.openapi_body
+  body              = local.body
   fail_on_warnings  = var.fail_on_warnings
   put_rest_api_mode = "overwrite"
 
@@ -141,12 +186,12 @@ resource "aws_api_gateway_rest_api" "this" {
 
 resource "aws_api_gateway_deployment" "this" {
   rest_api_id = aws_api_gateway_rest_api.this.id
-  description = "Document ${sha1(var.openapi_body)}"
+  description = "Document ${sha1(local.body)}"
 
   # A new deployment whenever the imported document changes; the stage moves
   # to it before the old one is deleted.
   triggers = {
-    redeployment = sha1(var.openapi_body)
+    redeployment = sha1(local.body)
   }
 
   lifecycle {
@@ -163,6 +208,7 @@ resource "aws_cloudwatch_log_group" "access" {
 }
 
 resource "aws_api_gateway_stage" "this" {
+  #checkov:skip=CKV2_AWS_77:The stage's ACL has KnownBadInputs (Log4j); AnonymousIpList, which this check also wants, is in the CLOUDFRONT-scope ACL (edge-waf): behind CloudFront a regional ACL only sees CloudFront's addresses.
   #checkov:skip=CKV2_AWS_51:Client certificates authenticate API Gateway to public HTTP backends; this backend is reached only through the private VPC link.
   rest_api_id           = aws_api_gateway_rest_api.this.id
   deployment_id         = aws_api_gateway_deployment.this.id
@@ -174,7 +220,7 @@ resource "aws_api_gateway_stage" "this" {
 
   variables = {
     vpcLinkId   = aws_api_gateway_vpc_link.this.id
-    backendHost = local.backend_host
+    backendHost = var.backend_host
   }
 
   access_log_settings {
@@ -201,10 +247,20 @@ resource "aws_api_gateway_stage" "this" {
 
   tags = var.tags
 
-  depends_on = [aws_api_gateway_account.this]
+  lifecycle {
+    # For an HTTPS private integration API Gateway verifies the backend's
+    # certificate against the integration URI's host (set-up-api-with-vpclink-
+    # using-swagger.html); the ALB's certificate can never cover the NLB's
+    # *.elb.amazonaws.com name, so the host must be one the certificate names.
+    precondition {
+      condition     = length(local.uncovered_hosts) == 0
+      error_message = "Integration hosts ${join(", ", local.uncovered_hosts)} are not covered by the ALB certificate's names (${join(", ", var.certificate_domain_names)}): every REST call would fail the TLS check."
+    }
+  }
 }
 
 resource "aws_api_gateway_method_settings" "all" {
+  #checkov:skip=CKV_AWS_225:Caching is enabled per GET method (aws_api_gateway_method_settings.cached), each keyed on all its parameters; on */* it would also cache POST, PATCH and DELETE answers.
   rest_api_id = aws_api_gateway_rest_api.this.id
   stage_name  = aws_api_gateway_stage.this.stage_name
   method_path = "*/*"
@@ -215,48 +271,35 @@ resource "aws_api_gateway_method_settings" "all" {
     data_trace_enabled     = false
     throttling_rate_limit  = var.throttling_rate_limit
     throttling_burst_limit = var.throttling_burst_limit
-    caching_enabled        = local.cache
-    # Always on: a no-op without a cache, and nobody can forget it when one is sized.
+    # Never on for every method: with */* enabled, POST, PATCH and DELETE
+    # answers could be cached too. Only the GETs below, each keyed on all
+    # its parameters, are cached.
+    caching_enabled      = false
     cache_data_encrypted = true
-    cache_ttl_in_seconds = local.cache ? 60 : null
   }
 }
 
-################################################################################
-# Account-level CloudWatch Logs role (execution logs)
-################################################################################
+# Method paths escape the resource path's slashes as ~1 (UpdateStage patch
+# paths, CloudFormation MethodSetting.ResourcePath).
+resource "aws_api_gateway_method_settings" "cached" {
+  for_each = local.cached_methods
 
-resource "aws_iam_role" "cloudwatch" {
-  count = var.manage_account_logging_role ? 1 : 0
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  stage_name  = aws_api_gateway_stage.this.stage_name
+  method_path = "${replace(each.value.path, "/", "~1")}/GET"
 
-  name_prefix = "apigw-cloudwatch-"
-  description = "Lets API Gateway write execution logs in this account"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "apigateway.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = data.aws_caller_identity.current.account_id } }
-    }]
-  })
+  settings {
+    metrics_enabled        = true
+    logging_level          = "ERROR"
+    data_trace_enabled     = false
+    throttling_rate_limit  = var.throttling_rate_limit
+    throttling_burst_limit = var.throttling_burst_limit
+    caching_enabled        = true
+    cache_data_encrypted   = true
+    cache_ttl_in_seconds   = var.cache_ttl_seconds
+  }
 
-  tags = var.tags
-}
-
-resource "aws_iam_role_policy_attachment" "cloudwatch" {
-  count = var.manage_account_logging_role ? 1 : 0
-
-  role       = aws_iam_role.cloudwatch[0].name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
-}
-
-resource "aws_api_gateway_account" "this" {
-  count = var.manage_account_logging_role ? 1 : 0
-
-  cloudwatch_role_arn = aws_iam_role.cloudwatch[0].arn
-
-  depends_on = [aws_iam_role_policy_attachment.cloudwatch]
+  depends_on = [aws_api_gateway_method_settings.all]
 }
 
 ################################################################################
@@ -312,6 +355,27 @@ resource "aws_api_gateway_usage_plan_key" "this" {
 # WAF
 ################################################################################
 
+# A value only CloudFront knows, sent by it as the x-origin-verify header on
+# every origin request; the web ACL blocks requests without it, so the stage
+# is reached only through CloudFront, whose own (CLOUDFRONT-scope) web ACL
+# sees the clients' addresses. API Gateway generates the value (an API key
+# that is disabled and in no usage plan: a random string kept in state, as no
+# random provider is available).
+resource "aws_api_gateway_api_key" "origin_verify" {
+  count = var.create_web_acl ? 1 : 0
+
+  name        = "${var.name}-origin-verify"
+  description = "Not an API key: the secret CloudFront sends as x-origin-verify"
+  enabled     = false
+
+  tags = var.tags
+}
+
+# Rules that read the request itself. Address-based rules (per-IP rate limit,
+# IP reputation, anonymous IPs) belong to the CLOUDFRONT-scope web ACL
+# (edge-waf module): behind CloudFront this ACL would only see CloudFront's
+# addresses (waf-rule-statement-forwarded-ip-address.html), and a forwarded
+# X-Forwarded-For is the client's to forge.
 resource "aws_wafv2_web_acl" "this" {
   count = var.create_web_acl ? 1 : 0
 
@@ -324,7 +388,7 @@ resource "aws_wafv2_web_acl" "this" {
   }
 
   rule {
-    name     = "rate-limit-per-ip"
+    name     = "only-through-cloudfront"
     priority = 0
 
     action {
@@ -332,15 +396,30 @@ resource "aws_wafv2_web_acl" "this" {
     }
 
     statement {
-      rate_based_statement {
-        limit              = var.web_acl_rate_limit
-        aggregate_key_type = "IP"
+      not_statement {
+        statement {
+          byte_match_statement {
+            search_string         = aws_api_gateway_api_key.origin_verify[0].value
+            positional_constraint = "EXACTLY"
+
+            field_to_match {
+              single_header {
+                name = local.origin_verify_header
+              }
+            }
+
+            text_transformation {
+              priority = 0
+              type     = "NONE"
+            }
+          }
+        }
       }
     }
 
     visibility_config {
       cloudwatch_metrics_enabled = true
-      metric_name                = "${var.name}-rate-limit"
+      metric_name                = "${var.name}-only-through-cloudfront"
       sampled_requests_enabled   = true
     }
   }
@@ -389,59 +468,6 @@ resource "aws_wafv2_web_acl" "this" {
     }
   }
 
-  rule {
-    name     = "AWSManagedRulesAmazonIpReputationList"
-    priority = 3
-
-    override_action {
-      none {}
-    }
-
-    statement {
-      managed_rule_group_statement {
-        vendor_name = "AWS"
-        name        = "AWSManagedRulesAmazonIpReputationList"
-      }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${var.name}-AWSManagedRulesAmazonIpReputationList"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  # Anonymising networks (Tor, VPNs) are blocked; hosting providers are only
-  # counted, since partners legitimately call the API from cloud servers.
-  rule {
-    name     = "AWSManagedRulesAnonymousIpList"
-    priority = 4
-
-    override_action {
-      none {}
-    }
-
-    statement {
-      managed_rule_group_statement {
-        vendor_name = "AWS"
-        name        = "AWSManagedRulesAnonymousIpList"
-
-        rule_action_override {
-          name = "HostingProviderIPList"
-          action_to_use {
-            count {}
-          }
-        }
-      }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${var.name}-AWSManagedRulesAnonymousIpList"
-      sampled_requests_enabled   = true
-    }
-  }
-
   visibility_config {
     cloudwatch_metrics_enabled = true
     metric_name                = var.name
@@ -477,6 +503,12 @@ resource "aws_wafv2_web_acl_logging_configuration" "this" {
   redacted_fields {
     single_header {
       name = "x-api-key"
+    }
+  }
+
+  redacted_fields {
+    single_header {
+      name = local.origin_verify_header
     }
   }
 }

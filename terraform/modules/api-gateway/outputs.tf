@@ -52,3 +52,30 @@ output "web_acl_arn" {
   description = "ARN of the web ACL attached to the stage (null when create_web_acl is false)."
   value       = var.create_web_acl ? aws_wafv2_web_acl.this[0].arn : null
 }
+
+output "origin_verify_header_name" {
+  description = "Header CloudFront must send to the API origin (null when the web ACL does not require it)."
+  value       = var.create_web_acl ? local.origin_verify_header : null
+}
+
+output "origin_verify_header_value" {
+  description = "Value of that header (null when not required)."
+  value       = var.create_web_acl ? aws_api_gateway_api_key.origin_verify[0].value : null
+  sensitive   = true
+}
+
+output "api_key_values" {
+  description = "Values of the usage plans' API keys keyed by `<plan>/<key>` (for the web plan's key, which CloudFront adds to the SPA's calls)."
+  value       = { for k, key in aws_api_gateway_api_key.this : k => key.value }
+  sensitive   = true
+}
+
+output "cached_methods" {
+  description = "Methods the stage cache serves, keyed `<path> GET`, with the cache key parameters of each (empty without a cache)."
+  value       = { for k, m in local.cached_methods : k => m.cache_keys }
+}
+
+output "document" {
+  description = "The document imported as the REST API's body (the given one, with cache keys when the stage has a cache)."
+  value       = local.body
+}

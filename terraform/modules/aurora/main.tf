@@ -191,6 +191,13 @@ resource "aws_iam_role_policy_attachment" "monitoring" {
 # Cluster
 ################################################################################
 
+# A random suffix drawn once per cluster (terraform_data's id is a UUID made at
+# creation and kept in state), the way terraform-aws-modules/rds-aurora uses
+# random_id; the random provider is not available here.
+resource "terraform_data" "final_snapshot_suffix" {
+  triggers_replace = [var.name]
+}
+
 resource "aws_rds_cluster" "this" {
   #checkov:skip=CKV2_AWS_8:The AWS Backup plan lives in terraform/modules/backup, which environments wire to this cluster's ARN (see examples/serverless).
   cluster_identifier = var.name
@@ -225,8 +232,10 @@ resource "aws_rds_cluster" "this" {
   copy_tags_to_snapshot        = true
   deletion_protection          = local.deletion_protection
   skip_final_snapshot          = local.skip_final_snapshot
-  final_snapshot_identifier    = local.skip_final_snapshot ? null : "${var.name}-final"
-  delete_automated_backups     = false
+  # Unique per cluster: a fixed name collides with the snapshot a previous
+  # destroy of the same environment left behind (DBClusterSnapshotAlreadyExists).
+  final_snapshot_identifier = local.skip_final_snapshot ? null : "${var.name}-final-${substr(terraform_data.final_snapshot_suffix.id, 0, 8)}"
+  delete_automated_backups  = false
 
   enabled_cloudwatch_logs_exports = ["postgresql"]
   apply_immediately               = var.apply_immediately

@@ -40,6 +40,14 @@ variable "node_type" {
     condition     = can(regex("^cache\\.[a-z0-9]+\\.[a-z0-9]+$", var.node_type))
     error_message = "node_type must look like cache.t4g.small."
   }
+
+  # In-transit encryption (always on here) is refused for these families:
+  # ElastiCache DG in-transit-encryption.html, "In-transit encryption
+  # conditions (Memcached)". Newer families (m7g, r7g, ...) support it.
+  validation {
+    condition     = !contains(["m1", "m2", "m3", "r3", "t2"], try(split(".", var.node_type)[1], ""))
+    error_message = "node_type: ElastiCache does not support in-transit encryption on the m1, m2, m3, r3 and t2 node families; pick a current family (t4g, m6g, m7g, r7g, ...)."
+  }
 }
 
 variable "num_cache_nodes" {

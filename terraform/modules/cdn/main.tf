@@ -11,6 +11,28 @@ locals {
   api_origin_id = "api"
   with_api      = var.api_origin_domain != null
   custom_domain = var.acm_certificate_arn != null
+
+  # The SPA's files, published by Terraform so that what CloudFront serves is
+  # exactly the repository's web UI (Python package files excepted).
+  site_files = var.site_dir == null ? toset([]) : toset([
+    for f in fileset(var.site_dir, "**") : f
+    if !endswith(f, ".py") && !strcontains(f, "__pycache__/")
+  ])
+  content_types = {
+    html = "text/html; charset=utf-8"
+    js   = "text/javascript; charset=utf-8"
+    css  = "text/css; charset=utf-8"
+    json = "application/json"
+    svg  = "image/svg+xml"
+    png  = "image/png"
+    ico  = "image/x-icon"
+    txt  = "text/plain; charset=utf-8"
+  }
+  # The SPA calls the API relative to this base (app.js reads the meta tag):
+  # CloudFront routes api/* to API Gateway. Locally the gateway serves both,
+  # so the committed index.html has no base.
+  api_base_meta = "<meta name=\"api-base\" content=\"api/\">"
+  index_html    = var.site_dir == null ? null : replace(file("${var.site_dir}/index.html"), "<head>", "<head>\n  ${local.api_base_meta}")
 }
 
 ################################################################################
@@ -110,6 +132,30 @@ resource "aws_s3_bucket_lifecycle_configuration" "spa" {
   }
 }
 
+resource "aws_s3_object" "site" {
+  for_each = local.site_files
+
+  bucket        = aws_s3_bucket.spa.id
+  key           = each.key
+  content_type  = lookup(local.content_types, reverse(split(".", each.key))[0], "application/octet-stream")
+  cache_control = each.key == "index.html" ? "no-cache" : "public, max-age=300"
+  # index.html gets the API base; every other file is uploaded as it is.
+  content     = each.key == "index.html" ? local.index_html : null
+  source      = each.key == "index.html" ? null : "${var.site_dir}/${each.key}"
+  source_hash = each.key == "index.html" ? null : filemd5("${var.site_dir}/${each.key}")
+
+  tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = contains(local.site_files, "index.html") && strcontains(local.index_html, local.api_base_meta) && length(regexall("name=\"api-base\"", local.index_html)) == 1
+      error_message = "site_dir needs an index.html with a <head> element and no api-base meta of its own: the published copy gets <meta name=\"api-base\" content=\"api/\">."
+    }
+  }
+
+  depends_on = [aws_s3_bucket_server_side_encryption_configuration.spa]
+}
+
 resource "aws_s3_bucket_logging" "spa" {
   bucket        = aws_s3_bucket.spa.id
   target_bucket = var.access_logs_bucket
@@ -197,12 +243,19 @@ resource "aws_cloudfront_function" "strip_api_prefix" {
 
   name    = "${var.name}-strip-api-prefix"
   runtime = "cloudfront-js-2.0"
-  comment = "Map /api/<path> to /<path> on the API Gateway origin"
+  comment = "Map /api/<path> to /<path> on the API Gateway origin; default API key for keyless calls"
   publish = true
-  code    = <<-EOT
+  # Every operation requires an API key; the SPA sends none, so a call
+  # without one gets the web usage plan's key (its throttling applies to
+  # all browsers together, the edge web ACL's rate limit to each client).
+  # Partners keep sending their own keys, which pass through unchanged.
+  code = <<-EOT
     function handler(event) {
       var request = event.request;
-      request.uri = request.uri.replace(/^\/api(?=\/|$)/, '') || '/';
+      request.uri = request.uri.replace(/^\/api(?=\/|$)/, '') || '/';%{if var.api_default_key != null}
+      if (!request.headers['x-api-key']) {
+        request.headers['x-api-key'] = { value: '${var.api_default_key}' };
+      }%{endif}
       return request;
     }
   EOT
@@ -276,6 +329,16 @@ resource "aws_cloudfront_distribution" "this" {
         https_port             = 443
         origin_protocol_policy = "https-only"
         origin_ssl_protocols   = ["TLSv1.2"]
+      }
+
+      # The API's web ACL admits only requests carrying this header.
+      dynamic "custom_header" {
+        # Header names are not secret; their values stay sensitive.
+        for_each = nonsensitive(toset(keys(var.api_origin_headers)))
+        content {
+          name  = custom_header.value
+          value = var.api_origin_headers[custom_header.value]
+        }
       }
     }
   }

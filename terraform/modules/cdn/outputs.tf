@@ -32,3 +32,8 @@ output "spa_kms_key_arn" {
   description = "KMS key of the SPA bucket (publishers need kms:GenerateDataKey on it)."
   value       = aws_kms_key.spa.arn
 }
+
+output "site_objects" {
+  description = "Keys of the SPA files this module uploaded, with the content each was given (MD5 of the source, or of index.html as published)."
+  value       = { for k, o in aws_s3_object.site : k => k == "index.html" ? md5(local.index_html) : filemd5("${var.site_dir}/${k}") }
+}

@@ -26,6 +26,32 @@ variable "api_origin_path" {
   }
 }
 
+variable "api_origin_headers" {
+  description = "Headers CloudFront adds to every request to the API origin (the API's x-origin-verify header), name => value."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  sensitive   = true
+}
+
+variable "api_default_key" {
+  description = "API key CloudFront adds to /api/* requests that carry none (the SPA's calls; the web usage plan's key). Null: keyless calls reach API Gateway without one."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.api_default_key == null || can(regex("^[A-Za-z0-9]{20,128}$", var.api_default_key))
+    error_message = "api_default_key must be an API Gateway key value (20-128 letters and digits)."
+  }
+}
+
+variable "site_dir" {
+  description = "Directory of the single-page app's static files (services/colonnade/web), uploaded to the SPA bucket; index.html gets <meta name=\"api-base\" content=\"api/\">. Null: publish separately."
+  type        = string
+  default     = null
+}
+
 variable "access_logs_bucket_domain_name" {
   description = "Domain name of the S3 bucket that receives CloudFront standard logs (ACLs enabled: the observability module's bucket)."
   type        = string

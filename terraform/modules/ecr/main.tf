@@ -8,7 +8,7 @@ locals {
 resource "aws_kms_key" "this" {
   count = var.kms_key_arn == null ? 1 : 0
 
-  description         = "${var.name_prefix} container images"
+  description         = "Container images of ${join(", ", sort(var.repositories))}"
   enable_key_rotation = true
   policy = jsonencode({
     Version = "2012-10-17"
@@ -27,7 +27,7 @@ resource "aws_kms_key" "this" {
 resource "aws_ecr_repository" "this" {
   for_each = var.repositories
 
-  name = "${var.name_prefix}/${each.key}"
+  name = each.key
   # Immutable tags: a tag names exactly one build for ever, so the tag an
   # environment's Terraform variables point at can never change under it.
   image_tag_mutability = "IMMUTABLE"
@@ -42,7 +42,7 @@ resource "aws_ecr_repository" "this" {
     kms_key         = local.kms_key_arn
   }
 
-  tags = merge(var.tags, { Service = each.key })
+  tags = var.tags
 }
 
 resource "aws_ecr_lifecycle_policy" "this" {
@@ -90,9 +90,12 @@ resource "aws_ecr_replication_configuration" "this" {
         }
       }
 
-      repository_filter {
-        filter      = "${var.name_prefix}/"
-        filter_type = "PREFIX_MATCH"
+      dynamic "repository_filter" {
+        for_each = var.repositories
+        content {
+          filter      = repository_filter.value
+          filter_type = "PREFIX_MATCH"
+        }
       }
     }
   }

@@ -1,10 +1,10 @@
 output "repository_urls" {
-  description = "Repository URL (without tag) keyed by service."
+  description = "Repository URL (without tag or digest) keyed by repository name."
   value       = { for k, r in aws_ecr_repository.this : k => r.repository_url }
 }
 
 output "repository_arns" {
-  description = "Repository ARN keyed by service (for pull permissions)."
+  description = "Repository ARN keyed by repository name (for pull permissions)."
   value       = { for k, r in aws_ecr_repository.this : k => r.arn }
 }
 

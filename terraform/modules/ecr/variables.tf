@@ -1,20 +1,11 @@
-variable "name_prefix" {
-  description = "Prefix of every repository name (for example `colonnade`); repositories are named `<name_prefix>/<service>`."
-  type        = string
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,40}$", var.name_prefix))
-    error_message = "name_prefix must be 2-41 lower-case letters, digits and hyphens, starting with a letter."
-  }
-}
-
 variable "repositories" {
-  description = "Service images that get a repository, for example `[\"gateway\", \"catalog\", \"orders\"]`."
+  description = "Full names of the repositories, for example `[\"colonnade\"]`: Colonnade builds one image for every process, so one repository holds it and every environment pins its own digest of it."
   type        = set(string)
 
   validation {
-    condition     = length(var.repositories) > 0 && alltrue([for r in var.repositories : can(regex("^[a-z][a-z0-9-]{0,62}$", r))])
-    error_message = "repositories must be a non-empty set of lower-case names."
+    # ECR's repository name rule (CreateRepository, repositoryName).
+    condition     = length(var.repositories) > 0 && alltrue([for r in var.repositories : length(r) >= 2 && length(r) <= 256 && can(regex("^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$", r))])
+    error_message = "repositories must be a non-empty set of ECR repository names (lower-case, 2-256 characters, segments separated by /)."
   }
 }
 
@@ -31,9 +22,9 @@ variable "untagged_expiry_days" {
 }
 
 variable "max_tagged_images" {
-  description = "How many tagged images each repository keeps (the newest); older ones expire. Keep it above the number of tags any environment may roll back to."
+  description = "How many tagged images each repository keeps (the newest); older ones expire. Environments pin digests of this repository (staging's digest is promoted to prod), so keep it well above the number of releases any environment may still run or roll back to."
   type        = number
-  default     = 100
+  default     = 1000
   nullable    = false
 
   validation {
@@ -54,7 +45,7 @@ variable "kms_key_arn" {
 }
 
 variable "replication_regions" {
-  description = "Regions the registry replicates every repository under name_prefix to (disaster recovery). Replication is a registry-wide setting: enable it from exactly one root per account (prod)."
+  description = "Regions the registry replicates these repositories to (disaster recovery). Replication is a registry-wide setting: one configuration per account and region, so it lives in the account root."
   type        = list(string)
   default     = []
   nullable    = false

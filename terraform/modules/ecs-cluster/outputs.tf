@@ -18,12 +18,18 @@ output "service_connect_namespace_name" {
   value       = aws_service_discovery_http_namespace.this.name
 }
 
+# Read from the association resource, not rebuilt from the variables: a
+# service created with a FARGATE_SPOT strategy before the providers are
+# attached to the cluster is refused, so consumers must wait for it.
 output "capacity_provider_strategy" {
-  description = "Default capacity provider strategy (services inherit it)."
-  value = concat(
-    [{ capacity_provider = "FARGATE", base = var.fargate_base, weight = 1 }],
-    var.fargate_spot_weight > 0 ? [{ capacity_provider = "FARGATE_SPOT", base = 0, weight = var.fargate_spot_weight }] : [],
-  )
+  description = "Default capacity provider strategy (services inherit it), known once FARGATE and FARGATE_SPOT are attached to the cluster."
+  value = [
+    for s in aws_ecs_cluster_capacity_providers.this.default_capacity_provider_strategy : {
+      capacity_provider = s.capacity_provider
+      base              = s.base
+      weight            = s.weight
+    }
+  ]
 }
 
 output "kms_key_arn" {

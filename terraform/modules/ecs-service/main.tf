@@ -5,59 +5,9 @@ data "aws_partition" "current" {}
 locals {
   full_name = "${var.name_prefix}-${var.name}"
   port_name = var.app_protocol == "grpc" ? "grpc" : "http"
+  has_port  = var.container_port != null
 
-  default_health_check = var.app_protocol == "grpc" ? [
-    "CMD", "python", "-c",
-    "import sys,grpc;from grpc_health.v1 import health_pb2 as h,health_pb2_grpc as g;c=grpc.insecure_channel('127.0.0.1:${var.container_port}');sys.exit(0 if g.HealthStub(c).Check(h.HealthCheckRequest(),timeout=3).status==1 else 1)",
-    ] : [
-    "CMD", "python", "-c",
-    "import sys,urllib.request as u;sys.exit(0 if u.urlopen('http://127.0.0.1:${var.container_port}${var.health_check_path}',timeout=3).status==200 else 1)",
-  ]
-
-  container = {
-    name      = var.name
-    image     = "${var.image_repository_url}:${var.image_tag}"
-    essential = true
-    # Non-root, read-only root filesystem, no extra capabilities: the image
-    # only ever writes to the /tmp volume below.
-    user                   = "10001:10001"
-    readonlyRootFilesystem = true
-    privileged             = false
-    linuxParameters = {
-      initProcessEnabled = true
-      capabilities       = { add = [], drop = ["ALL"] }
-    }
-    portMappings = [{
-      name          = local.port_name
-      containerPort = var.container_port
-      protocol      = "tcp"
-      appProtocol   = var.app_protocol
-    }]
-    environment = [for k in sort(keys(var.environment)) : { name = k, value = var.environment[k] }]
-    secrets     = [for k in sort(keys(var.secrets)) : { name = k, valueFrom = var.secrets[k] }]
-    mountPoints = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
-    healthCheck = {
-      command     = coalesce(var.health_check_command, local.default_health_check)
-      interval    = 15
-      timeout     = 5
-      retries     = 3
-      startPeriod = 30
-    }
-    # SIGTERM drains (health NOT_SERVING, in-flight calls finish); give it time.
-    stopTimeout = 30
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = var.log_group_name
-        awslogs-region        = data.aws_region.current.name
-        awslogs-stream-prefix = var.name
-        mode                  = "non-blocking"
-        max-buffer-size       = "4m"
-      }
-    }
-  }
-
-  account_arn = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"
+  spot_in_strategy = anytrue([for s in var.capacity_provider_strategy : s.capacity_provider == "FARGATE_SPOT" && s.weight > 0])
 }
 
 ################################################################################
@@ -98,7 +48,7 @@ data "aws_iam_policy_document" "execution" {
   statement {
     sid       = "PullImage"
     actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
-    resources = ["arn:${data.aws_partition.current.partition}:ecr:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:repository/${join("/", slice(split("/", var.image_repository_url), 1, length(split("/", var.image_repository_url))))}"]
+    resources = [var.image_repository_arn]
   }
 
   statement {
@@ -108,11 +58,11 @@ data "aws_iam_policy_document" "execution" {
   }
 
   dynamic "statement" {
-    for_each = length(var.secrets) > 0 ? [1] : []
+    for_each = length(var.secret_arns) > 0 ? [1] : []
     content {
       sid       = "ReadSecrets"
       actions   = ["secretsmanager:GetSecretValue"]
-      resources = distinct([for v in values(var.secrets) : join(":", slice(split(":", v), 0, 7))])
+      resources = var.secret_arns
     }
   }
 
@@ -181,6 +131,7 @@ resource "aws_iam_role_policy" "task" {
 ################################################################################
 
 resource "aws_security_group" "this" {
+  #checkov:skip=CKV2_AWS_5:A service attaches it; a one-shot task's group is attached by ecs run-task (scripts/deploy.py), which Terraform does not see.
   name_prefix = "${local.full_name}-"
   description = "Tasks of ${local.full_name}"
   vpc_id      = var.vpc_id
@@ -193,7 +144,7 @@ resource "aws_security_group" "this" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "from_security_groups" {
-  for_each = var.ingress_security_group_ids
+  for_each = local.has_port ? var.ingress_security_group_ids : {}
 
   security_group_id            = aws_security_group.this.id
   description                  = "${var.app_protocol} from ${each.key}"
@@ -204,7 +155,7 @@ resource "aws_vpc_security_group_ingress_rule" "from_security_groups" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "from_cidrs" {
-  for_each = var.ingress_cidr_blocks
+  for_each = local.has_port ? var.ingress_cidr_blocks : {}
 
   security_group_id = aws_security_group.this.id
   description       = "${var.app_protocol} from ${each.key}"
@@ -250,7 +201,7 @@ resource "aws_ecs_task_definition" "this" {
   memory                   = var.memory
   execution_role_arn       = aws_iam_role.execution.arn
   task_role_arn            = aws_iam_role.task.arn
-  container_definitions    = jsonencode([local.container])
+  container_definitions    = jsonencode([var.container_definition])
 
   runtime_platform {
     operating_system_family = "LINUX"
@@ -262,9 +213,18 @@ resource "aws_ecs_task_definition" "this" {
   }
 
   tags = merge(var.tags, { Service = var.name })
+
+  lifecycle {
+    precondition {
+      condition     = var.container_definition.name == var.name
+      error_message = "container_definition.name must be the service name (${var.name}): load balancers and Service Connect address the container by it."
+    }
+  }
 }
 
 resource "aws_ecs_service" "this" {
+  count = var.create_service ? 1 : 0
+
   name                    = var.name
   cluster                 = var.cluster_arn
   task_definition         = aws_ecs_task_definition.this.arn
@@ -347,6 +307,19 @@ resource "aws_ecs_service" "this" {
   lifecycle {
     # Autoscaling owns the running count after the first apply.
     ignore_changes = [desired_count]
+
+    # "Linux tasks with the ARM64 architecture don't support the Fargate Spot
+    # capacity provider" (ECS developer guide, fargate-capacity-providers.html):
+    # the tasks placed on Spot would never start.
+    precondition {
+      condition     = !(var.cpu_architecture == "ARM64" && local.spot_in_strategy)
+      error_message = "ARM64 tasks cannot run on FARGATE_SPOT: give FARGATE_SPOT weight 0 or build the image for X86_64."
+    }
+
+    precondition {
+      condition     = local.has_port
+      error_message = "A service needs container_port (only one-shot task definitions, create_service = false, have none)."
+    }
   }
 }
 
@@ -355,8 +328,10 @@ resource "aws_ecs_service" "this" {
 ################################################################################
 
 resource "aws_appautoscaling_target" "this" {
+  count = var.create_service ? 1 : 0
+
   service_namespace  = "ecs"
-  resource_id        = "service/${var.cluster_name}/${aws_ecs_service.this.name}"
+  resource_id        = "service/${var.cluster_name}/${aws_ecs_service.this[0].name}"
   scalable_dimension = "ecs:service:DesiredCount"
   min_capacity       = var.min_capacity
   max_capacity       = var.max_capacity
@@ -365,11 +340,13 @@ resource "aws_appautoscaling_target" "this" {
 }
 
 resource "aws_appautoscaling_policy" "cpu" {
+  count = var.create_service ? 1 : 0
+
   name               = "${local.full_name}-cpu"
   policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.this.service_namespace
-  resource_id        = aws_appautoscaling_target.this.resource_id
-  scalable_dimension = aws_appautoscaling_target.this.scalable_dimension
+  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
+  resource_id        = aws_appautoscaling_target.this[0].resource_id
+  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
 
   target_tracking_scaling_policy_configuration {
     target_value       = var.cpu_target_percent
@@ -383,13 +360,13 @@ resource "aws_appautoscaling_policy" "cpu" {
 }
 
 resource "aws_appautoscaling_policy" "requests" {
-  count = var.requests_per_target != null ? 1 : 0
+  count = var.create_service && var.requests_per_target != null ? 1 : 0
 
   name               = "${local.full_name}-requests"
   policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.this.service_namespace
-  resource_id        = aws_appautoscaling_target.this.resource_id
-  scalable_dimension = aws_appautoscaling_target.this.scalable_dimension
+  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
+  resource_id        = aws_appautoscaling_target.this[0].resource_id
+  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
 
   target_tracking_scaling_policy_configuration {
     target_value       = var.requests_per_target

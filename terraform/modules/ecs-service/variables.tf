@@ -43,24 +43,33 @@ variable "subnet_ids" {
   }
 }
 
-variable "image_repository_url" {
-  description = "ECR repository URL of the service image, without a tag."
+variable "container_definition" {
+  description = "The task's one container, as rendered by the container-definition module (ECS field names: image, command, environment, secrets, healthCheck, user, ...). Its name must be var.name."
+  type        = any
+}
+
+variable "image_repository_arn" {
+  description = "ARN of the ECR repository the image comes from (the execution role may pull from it only)."
   type        = string
 
   validation {
-    condition     = !strcontains(var.image_repository_url, "@") && !can(regex(":[^/]*$", var.image_repository_url))
-    error_message = "image_repository_url must not carry a tag or digest: pass the tag in image_tag."
+    condition     = can(regex("^arn:aws[a-z-]*:ecr:[a-z0-9-]+:[0-9]{12}:repository/.+$", var.image_repository_arn))
+    error_message = "image_repository_arn must be an ECR repository ARN."
   }
 }
 
-variable "image_tag" {
-  description = "Image tag to run. It is the deploy knob: `scripts/deploy.py <env> apply --image-tag ...` (or the environment's `image_tags`) changes it, Terraform registers a new task definition revision and ECS rolls the service, so the next plan is clean. `latest` is refused: tags are immutable builds."
-  type        = string
+variable "secret_arns" {
+  description = "Secrets Manager secrets the container reads (the container-definition module's `secret_arns`); the execution role may read exactly these."
+  type        = list(string)
+  default     = []
+  nullable    = false
+}
 
-  validation {
-    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag)) && var.image_tag != "latest"
-    error_message = "image_tag must be a valid Docker tag other than `latest`."
-  }
+variable "create_service" {
+  description = "Run the task definition as a service (load balancers, Service Connect, autoscaling). False registers only the task definition, its roles and security group, for one-shot tasks started with `ecs run-task` (the database bootstrap)."
+  type        = bool
+  default     = true
+  nullable    = false
 }
 
 variable "cpu" {
@@ -86,9 +95,9 @@ variable "memory" {
 }
 
 variable "cpu_architecture" {
-  description = "CPU architecture of the image: ARM64 (Graviton, cheaper) or X86_64."
+  description = "CPU architecture the image is built for: X86_64 or ARM64 (Graviton). ARM64 tasks cannot run on FARGATE_SPOT."
   type        = string
-  default     = "ARM64"
+  default     = "X86_64"
 
   validation {
     condition     = contains(["ARM64", "X86_64"], var.cpu_architecture)
@@ -97,12 +106,12 @@ variable "cpu_architecture" {
 }
 
 variable "container_port" {
-  description = "Port the container listens on."
+  description = "Port the container listens on (null for a one-shot task, create_service = false)."
   type        = number
   default     = 50051
 
   validation {
-    condition     = var.container_port > 0 && var.container_port < 65536
+    condition     = var.container_port == null || try(var.container_port > 0 && var.container_port < 65536, false)
     error_message = "container_port must be a TCP port."
   }
 }
@@ -119,8 +128,9 @@ variable "app_protocol" {
 }
 
 variable "service_connect_namespace_arn" {
-  description = "Service Connect namespace ARN. Every service is a client of the namespace; see publish_in_namespace."
+  description = "Service Connect namespace ARN. Every service is a client of the namespace; see publish_in_namespace. Unused without a service."
   type        = string
+  default     = null
 }
 
 variable "publish_in_namespace" {
@@ -128,25 +138,6 @@ variable "publish_in_namespace" {
   type        = bool
   default     = true
   nullable    = false
-}
-
-variable "environment" {
-  description = "Plain environment variables of the container (no secrets here: they end up in the task definition)."
-  type        = map(string)
-  default     = {}
-  nullable    = false
-}
-
-variable "secrets" {
-  description = "Environment variables filled from Secrets Manager at task start: variable name => secret ARN (optionally `arn:...:json-key::`). The execution role may read exactly these secrets."
-  type        = map(string)
-  default     = {}
-  nullable    = false
-
-  validation {
-    condition     = alltrue([for v in values(var.secrets) : can(regex("^arn:aws[a-z-]*:secretsmanager:", v))])
-    error_message = "secrets values must be Secrets Manager secret ARNs."
-  }
 }
 
 variable "secrets_kms_key_arns" {
@@ -157,26 +148,13 @@ variable "secrets_kms_key_arns" {
 }
 
 variable "log_group_name" {
-  description = "CloudWatch Logs group of the container and its Service Connect proxy (created by the observability module, with retention and KMS)."
+  description = "CloudWatch Logs group of the Service Connect proxy (the container's own log configuration is in container_definition); created by the observability module, with retention and KMS."
   type        = string
 }
 
 variable "log_group_arn" {
   description = "ARN of log_group_name (scopes the execution role's write permission)."
   type        = string
-}
-
-variable "health_check_command" {
-  description = "Container health check command (ECS `CMD` form). Null uses a gRPC `grpc.health.v1.Health/Check` call with the image's own Python and grpcio-health-checking for gRPC services, or an HTTP GET of health_check_path for the gateway."
-  type        = list(string)
-  default     = null
-}
-
-variable "health_check_path" {
-  description = "HTTP path of the default health check when app_protocol is http."
-  type        = string
-  default     = "/healthz"
-  nullable    = false
 }
 
 variable "load_balancers" {

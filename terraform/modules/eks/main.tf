@@ -57,27 +57,60 @@ resource "aws_cloudwatch_log_group" "cluster" {
 }
 
 ################################################################################
-# Control plane
+# Control plane, with EKS Auto Mode: AWS runs the nodes (Karpenter node pools),
+# the VPC CNI, CoreDNS, kube-proxy, the pod identity agent, block storage and
+# a load balancer controller whose TargetGroupBinding (eks.amazonaws.com/v1)
+# registers pods in the ALB's target groups. Everything stays within the
+# hashicorp/aws provider: no Helm release, no controller to install.
 ################################################################################
 
 resource "aws_iam_role" "cluster" {
   name_prefix = "${substr(var.name, 0, 24)}-eks-"
-  description = "EKS control plane of ${var.name}"
+  description = "EKS control plane and Auto Mode capabilities of ${var.name}"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Effect    = "Allow"
       Principal = { Service = "eks.amazonaws.com" }
-      Action    = ["sts:AssumeRole", "sts:TagSession"]
+      # Auto Mode tags the sessions it starts with the cluster name.
+      Action = ["sts:AssumeRole", "sts:TagSession"]
     }]
   })
 
   tags = var.tags
 }
 
+# The cluster role of an Auto Mode cluster: the control plane plus its compute,
+# block storage, load balancing and networking capabilities.
 resource "aws_iam_role_policy_attachment" "cluster" {
+  for_each = toset([
+    "AmazonEKSClusterPolicy",
+    "AmazonEKSComputePolicy",
+    "AmazonEKSBlockStoragePolicy",
+    "AmazonEKSLoadBalancingPolicy",
+    "AmazonEKSNetworkingPolicy",
+  ])
+
   role       = aws_iam_role.cluster.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonEKSClusterPolicy"
+  policy_arn = "arn:${local.partition}:iam::aws:policy/${each.key}"
+}
+
+# The load balancer capability registers and deregisters pods in target
+# groups that Terraform made (TargetGroupBinding). AmazonEKSLoadBalancingPolicy
+# is written for the groups it creates itself: grant exactly these.
+resource "aws_iam_role_policy" "target_groups" {
+  count = length(var.target_group_arns) > 0 ? 1 : 0
+
+  name = "bind-terraform-target-groups"
+  role = aws_iam_role.cluster.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"]
+      Resource = var.target_group_arns
+    }]
+  })
 }
 
 resource "aws_security_group" "cluster" {
@@ -101,12 +134,47 @@ resource "aws_vpc_security_group_ingress_rule" "cluster_api" {
   cidr_ipv4         = data.aws_vpc.this.cidr_block
 }
 
+# Networks that reach the VPC (VPN, Direct Connect, peering) and may use the
+# private endpoint: without one of these or a public endpoint, nobody can
+# run kubectl (there is no bastion).
+resource "aws_vpc_security_group_ingress_rule" "api_access" {
+  for_each = var.api_access_cidrs
+
+  security_group_id = aws_security_group.cluster.id
+  description       = "Kubernetes API from ${each.key}"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = each.value
+}
+
 resource "aws_eks_cluster" "this" {
   name     = var.name
   version  = var.kubernetes_version
   role_arn = aws_iam_role.cluster.arn
 
   enabled_cluster_log_types = local.log_types
+
+  # Auto Mode installs and manages the networking and DNS components itself.
+  bootstrap_self_managed_addons = false
+
+  compute_config {
+    enabled       = true
+    node_pools    = var.node_pools
+    node_role_arn = aws_iam_role.node.arn
+  }
+
+  kubernetes_network_config {
+    elastic_load_balancing {
+      enabled = true
+    }
+  }
+
+  storage_config {
+    block_storage {
+      enabled = true
+    }
+  }
 
   vpc_config {
     subnet_ids              = local.subnet_list
@@ -128,6 +196,12 @@ resource "aws_eks_cluster" "this" {
     bootstrap_cluster_creator_admin_permissions = false
   }
 
+  # Standard support only: a version past it moves to extended support,
+  # billed at a higher hourly rate, unless it is upgraded.
+  upgrade_policy {
+    support_type = "STANDARD"
+  }
+
   zonal_shift_config {
     enabled = true
   }
@@ -140,6 +214,16 @@ resource "aws_eks_cluster" "this" {
     precondition {
       condition     = !var.endpoint_public_access || length(var.public_access_cidrs) > 0
       error_message = "A public endpoint needs public_access_cidrs."
+    }
+
+    precondition {
+      condition     = var.endpoint_public_access || length(var.api_access_cidrs) > 0
+      error_message = "Nobody could reach the Kubernetes API: the endpoint is private and no api_access_cidrs (VPN, Direct Connect or peered networks) are allowed to it."
+    }
+
+    precondition {
+      condition     = length(var.admin_principal_arns) > 0
+      error_message = "admin_principal_arns is empty: with API authentication and no creator admin, nobody could administer the cluster."
     }
   }
 }
@@ -166,13 +250,26 @@ resource "aws_eks_access_policy_association" "admin" {
   }
 }
 
+# Auto Mode nodes and pods use the cluster security group EKS creates; the
+# ALB reaches the pods (ip targets) on the services' ports through it.
+resource "aws_vpc_security_group_ingress_rule" "load_balancer" {
+  for_each = var.load_balancer_ingress
+
+  security_group_id            = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
+  description                  = "${each.key} from the load balancer"
+  ip_protocol                  = "tcp"
+  from_port                    = each.value.port
+  to_port                      = each.value.port
+  referenced_security_group_id = each.value.security_group_id
+}
+
 ################################################################################
-# Managed node groups: one per AZ so the autoscaler keeps the zones balanced
+# Node role of the Auto Mode node pools
 ################################################################################
 
 resource "aws_iam_role" "node" {
   name_prefix = "${substr(var.name, 0, 24)}-node-"
-  description = "EKS nodes of ${var.name}"
+  description = "EKS Auto Mode nodes of ${var.name}"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -186,82 +283,15 @@ resource "aws_iam_role" "node" {
 }
 
 resource "aws_iam_role_policy_attachment" "node" {
-  for_each = toset(["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKS_CNI_Policy"])
+  for_each = toset(["AmazonEKSWorkerNodeMinimalPolicy", "AmazonEC2ContainerRegistryPullOnly"])
 
   role       = aws_iam_role.node.name
   policy_arn = "arn:${local.partition}:iam::aws:policy/${each.key}"
 }
 
-resource "aws_launch_template" "node" {
-  name_prefix            = "${var.name}-node-"
-  description            = "EKS nodes of ${var.name}: IMDSv2 only, encrypted root volume"
-  update_default_version = true
-
-  metadata_options {
-    http_endpoint               = "enabled"
-    http_tokens                 = "required"
-    http_put_response_hop_limit = 1
-  }
-
-  block_device_mappings {
-    device_name = "/dev/xvda"
-    ebs {
-      volume_size           = var.node_disk_size_gb
-      volume_type           = "gp3"
-      encrypted             = true
-      delete_on_termination = true
-    }
-  }
-
-  tag_specifications {
-    resource_type = "instance"
-    tags          = merge(var.tags, { Name = "${var.name}-node" })
-  }
-
-  tags = var.tags
-}
-
-resource "aws_eks_node_group" "this" {
-  for_each = var.subnet_ids
-
-  cluster_name           = aws_eks_cluster.this.name
-  node_group_name_prefix = "${var.name}-${each.key}-"
-  node_role_arn          = aws_iam_role.node.arn
-  subnet_ids             = [each.value]
-  ami_type               = var.ami_type
-  capacity_type          = var.capacity_type
-  instance_types         = var.instance_types
-
-  launch_template {
-    id      = aws_launch_template.node.id
-    version = aws_launch_template.node.latest_version
-  }
-
-  scaling_config {
-    min_size     = var.nodes_per_az.min
-    desired_size = var.nodes_per_az.desired
-    max_size     = var.nodes_per_az.max
-  }
-
-  update_config {
-    max_unavailable = 1
-  }
-
-  labels = { "colonnade.io/zone" = each.key }
-
-  tags = merge(var.tags, { "k8s.io/cluster-autoscaler/enabled" = "true", "k8s.io/cluster-autoscaler/${var.name}" = "owned" })
-
-  depends_on = [aws_iam_role_policy_attachment.node]
-
-  lifecycle {
-    create_before_destroy = true
-    # The cluster autoscaler owns the node count after creation.
-    ignore_changes = [scaling_config[0].desired_size]
-  }
-}
-
 ################################################################################
-# Add-ons
+# Add-ons beyond what Auto Mode runs: metrics-server, so the services'
+# HorizontalPodAutoscalers have CPU metrics (EKS community add-on).
 ################################################################################
 
 resource "aws_eks_addon" "this" {
@@ -274,9 +304,6 @@ resource "aws_eks_addon" "this" {
   resolve_conflicts_on_update = "OVERWRITE"
 
   tags = var.tags
-
-  # coredns needs nodes to become active; the others do not.
-  depends_on = [aws_eks_node_group.this]
 }
 
 ################################################################################
@@ -337,6 +364,4 @@ resource "aws_eks_pod_identity_association" "service" {
   role_arn        = aws_iam_role.service[each.key].arn
 
   tags = var.tags
-
-  depends_on = [aws_eks_addon.this]
 }

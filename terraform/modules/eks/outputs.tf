@@ -19,13 +19,13 @@ output "cluster_certificate_authority" {
 }
 
 output "cluster_security_group_id" {
-  description = "Security group EKS created for the control plane and nodes (allow it on Aurora and the cache)."
+  description = "Security group EKS created for the control plane, the Auto Mode nodes and their pods (allow it on Aurora and the cache)."
   value       = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
 }
 
-output "node_group_names" {
-  description = "Managed node group names keyed by AZ."
-  value       = { for az, g in aws_eks_node_group.this : az => g.node_group_name }
+output "node_role_arn" {
+  description = "IAM role of the Auto Mode nodes."
+  value       = aws_iam_role.node.arn
 }
 
 output "pod_role_arns" {

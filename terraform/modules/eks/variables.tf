@@ -9,7 +9,7 @@ variable "name" {
 }
 
 variable "kubernetes_version" {
-  description = "Kubernetes minor version of the control plane (node groups follow it)."
+  description = "Kubernetes minor version of the control plane (Auto Mode nodes follow it)."
   type        = string
   default     = "1.33"
   nullable    = false
@@ -26,7 +26,7 @@ variable "vpc_id" {
 }
 
 variable "subnet_ids" {
-  description = "Private subnet IDs keyed by Availability Zone: the control plane's network interfaces and one managed node group per AZ."
+  description = "Private subnet IDs keyed by Availability Zone: the control plane's network interfaces and the Auto Mode nodes."
   type        = map(string)
 
   validation {
@@ -54,68 +54,58 @@ variable "public_access_cidrs" {
   }
 }
 
-variable "instance_types" {
-  description = "Instance types of the managed node groups (Graviton by default; must match ami_type's architecture)."
+variable "node_pools" {
+  description = "Built-in Auto Mode node pools to enable (`general-purpose` for the services, `system` for cluster add-ons)."
   type        = list(string)
-  default     = ["m7g.large"]
-  nullable    = false
-}
-
-variable "ami_type" {
-  description = "AMI type of the managed node groups."
-  type        = string
-  default     = "AL2023_ARM_64_STANDARD"
+  default     = ["general-purpose", "system"]
   nullable    = false
 
   validation {
-    condition     = contains(["AL2023_ARM_64_STANDARD", "AL2023_x86_64_STANDARD", "BOTTLEROCKET_ARM_64", "BOTTLEROCKET_x86_64"], var.ami_type)
-    error_message = "ami_type must be an AL2023 or Bottlerocket AMI type."
+    condition     = length(var.node_pools) > 0 && alltrue([for p in var.node_pools : contains(["general-purpose", "system"], p)])
+    error_message = "node_pools must be general-purpose and/or system."
   }
-}
-
-variable "capacity_type" {
-  description = "ON_DEMAND or SPOT capacity for the node groups."
-  type        = string
-  default     = "ON_DEMAND"
-  nullable    = false
-
-  validation {
-    condition     = contains(["ON_DEMAND", "SPOT"], var.capacity_type)
-    error_message = "capacity_type must be ON_DEMAND or SPOT."
-  }
-}
-
-variable "nodes_per_az" {
-  description = "Node count per AZ node group: min, desired (initial only: the cluster autoscaler owns it afterwards) and max."
-  type = object({
-    min     = number
-    desired = number
-    max     = number
-  })
-  default = { min = 1, desired = 1, max = 3 }
-
-  validation {
-    condition     = var.nodes_per_az.min >= 0 && var.nodes_per_az.min <= var.nodes_per_az.desired && var.nodes_per_az.desired <= var.nodes_per_az.max && var.nodes_per_az.max >= 1
-    error_message = "nodes_per_az must satisfy 0 <= min <= desired <= max and max >= 1."
-  }
-}
-
-variable "node_disk_size_gb" {
-  description = "Encrypted gp3 root volume size of the nodes."
-  type        = number
-  default     = 50
-  nullable    = false
 }
 
 variable "addons" {
-  description = "EKS add-ons to install, name => version (null: the default version for the cluster's Kubernetes version)."
+  description = "EKS add-ons to install on top of what Auto Mode runs (it already provides the VPC CNI, CoreDNS, kube-proxy and the pod identity agent), name => version (null: the default for the cluster's version). metrics-server feeds the HorizontalPodAutoscalers."
   type        = map(string)
   default = {
-    "vpc-cni"                = null
-    "coredns"                = null
-    "kube-proxy"             = null
-    "eks-pod-identity-agent" = null
+    "metrics-server" = null
   }
+  nullable = false
+
+  validation {
+    condition     = length(setintersection(keys(var.addons), ["vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent"])) == 0
+    error_message = "Auto Mode manages vpc-cni, coredns, kube-proxy and the pod identity agent itself; do not install them as add-ons."
+  }
+}
+
+variable "api_access_cidrs" {
+  description = "Networks outside the VPC that reach it (VPN, Direct Connect, peering) and may use the private Kubernetes API endpoint, keyed by name."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for c in values(var.api_access_cidrs) : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
+    error_message = "api_access_cidrs must be IPv4 CIDRs other than 0.0.0.0/0."
+  }
+}
+
+variable "target_group_arns" {
+  description = "Target groups the cluster's TargetGroupBindings register pods in (the cluster role may register and deregister targets there only)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+}
+
+variable "load_balancer_ingress" {
+  description = "What the load balancer reaches on the pods, keyed by service: `{ security_group_id, port }` (admitted on the cluster security group)."
+  type = map(object({
+    security_group_id = string
+    port              = number
+  }))
+  default  = {}
   nullable = false
 }
 
@@ -137,10 +127,15 @@ variable "db_cluster_resource_id" {
 }
 
 variable "admin_principal_arns" {
-  description = "IAM principals granted cluster-admin through EKS access entries, keyed by a stable name."
+  description = "IAM principals granted cluster-admin through EKS access entries, keyed by a stable name. At least one: the creator gets no implicit admin."
   type        = map(string)
   default     = {}
   nullable    = false
+
+  validation {
+    condition     = alltrue([for a in values(var.admin_principal_arns) : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$", a))])
+    error_message = "admin_principal_arns must be IAM role or user ARNs."
+  }
 }
 
 variable "log_retention_days" {

@@ -13,14 +13,23 @@ output "alarm_topic_arn" {
   value       = aws_sns_topic.alarms.arn
 }
 
+# Both bucket outputs are read from the resources that make the bucket usable
+# as a log destination, so whatever enables logging waits for them: the ALB
+# checks the bucket policy when access logs are enabled ("Access Denied for
+# bucket"), and CloudFront standard logging needs ACLs enabled on the bucket
+# (object ownership other than BucketOwnerEnforced), CloudFront
+# DeveloperGuide/AccessLogs.html ("Permissions required to configure standard
+# logging").
 output "access_logs_bucket" {
-  description = "Name of the access log bucket (ALB and CloudFront)."
-  value       = aws_s3_bucket.access_logs.id
+  description = "Name of the access log bucket (ALB and S3 server access logs), known once its bucket policy is in place."
+  value       = aws_s3_bucket_policy.access_logs.bucket
 }
 
 output "access_logs_bucket_domain_name" {
-  description = "Domain name of the access log bucket (CloudFront logging_config)."
+  description = "Domain name of the access log bucket (CloudFront logging_config), known once the bucket policy and the ACL-enabling ownership controls are in place."
   value       = aws_s3_bucket.access_logs.bucket_domain_name
+
+  depends_on = [aws_s3_bucket_policy.access_logs, aws_s3_bucket_ownership_controls.access_logs]
 }
 
 output "kms_key_arn" {

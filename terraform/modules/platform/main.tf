@@ -1,12 +1,18 @@
-# The whole platform of one environment. Every environment root calls this
-# module with its own variables, so environments differ by data, never by code.
+# The whole platform of one environment. The live root calls this module
+# with the environment's data, so environments differ by data, never by code,
+# and the `services` map decides what runs: adding a service is one entry.
 
 data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
 
 locals {
-  name   = "${var.project}-${var.environment}"
-  is_ecs = var.compute == "ecs"
-  azs    = sort(var.availability_zones)
+  name       = "${var.project}-${var.environment}"
+  is_ecs     = var.compute == "ecs"
+  azs        = sort(var.availability_zones)
+  region     = data.aws_region.current.name
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
 
   # Per AZ: a /20 private (tasks, nodes), a /24 public (NAT, nothing else) and
   # a /24 database subnet. Indexes are fixed per AZ position.
@@ -18,47 +24,88 @@ locals {
     }
   }
 
-  grpc_port    = 50051
-  gateway_port = 8080
+  ##############################################################################
+  # The topology, read from var.services
+  ##############################################################################
 
-  service_names = ["gateway", "catalog", "orders"]
-  data_services = ["catalog", "orders"]
+  gateway       = one([for n, s in var.services : n if s.protocol == "http"])
+  grpc_services = { for n, s in var.services : n => s if s.protocol == "grpc" }
+  db_services   = sort([for n, s in var.services : n if s.database])
+  sizing        = { for n, s in var.services : n => s.sizing[var.environment] }
 
-  # gRPC paths are /<package>.<Service>/<Method>; route every version.
-  grpc_routes = {
-    catalog = ["/colonnade.catalog.v*"]
-    orders  = ["/colonnade.orders.v*"]
+  # The gateway maps every gRPC package to the service serving it; Service
+  # Connect (ECS) or the Kubernetes Service (EKS) resolves the service name.
+  gateway_backends = join(",", flatten([
+    for n in sort(keys(local.grpc_services)) : [for p in local.grpc_services[n].grpc_packages : "${p}=${n}:${local.grpc_services[n].port}"]
+  ]))
+
+  ##############################################################################
+  # Images: one repository, a digest (or, before the first release, a tag) per workload
+  ##############################################################################
+
+  image_repository_url = coalesce(var.image_repository.url, "${local.account_id}.dkr.ecr.${local.region}.${data.aws_partition.current.dns_suffix}/${var.image_repository.name}")
+  image_repository_arn = "arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/${var.image_repository.name}"
+  images = {
+    for k, d in var.image_digests : k => startswith(d, "sha256:") ? "${local.image_repository_url}@${d}" : "${local.image_repository_url}:${d}"
   }
 
-  database_host = module.aurora.endpoint
-  cache_url     = "memcached://${module.cache.cluster_address}:${module.cache.port}"
+  ##############################################################################
+  # What the code reads (see the shared contract): one place for ECS and EKS
+  ##############################################################################
 
-  base_environment = {
-    gateway = {
-      # colonnade-gateway reads COLONNADE_GATEWAY_*; the descriptor set is the one
-      # installed with the package. Service Connect names reach the services.
-      COLONNADE_GATEWAY_HOST     = "0.0.0.0"
-      COLONNADE_GATEWAY_PORT     = tostring(local.gateway_port)
-      COLONNADE_GATEWAY_BACKENDS = "colonnade.catalog.v1=catalog:${local.grpc_port},colonnade.orders.v1=orders:${local.grpc_port}"
-    }
-    catalog = {
-      SERVICE_NAME = "catalog"
-      GRPC_HOST    = "0.0.0.0"
-      GRPC_PORT    = tostring(local.grpc_port)
-      # No password: the task role signs an IAM authentication token.
-      DATABASE_URL = "postgresql://catalog@${local.database_host}:5432/${module.aurora.database_name}?sslmode=verify-full"
-      DB_IAM_AUTH  = "1"
-      CACHE_URL    = local.cache_url
-    }
-    orders = {
-      SERVICE_NAME    = "orders"
-      GRPC_HOST       = "0.0.0.0"
-      GRPC_PORT       = tostring(local.grpc_port)
-      DATABASE_URL    = "postgresql://orders@${local.database_host}:5432/${module.aurora.database_name}?sslmode=verify-full"
-      DB_IAM_AUTH     = "1"
-      CACHE_URL       = local.cache_url
-      CATALOG_ADDRESS = "catalog:${local.grpc_port}"
-    }
+  # The image carries the RDS CA bundle here; verify-full checks the writer's name.
+  rds_ca_bundle = "/etc/colonnade/certs/rds-ca-bundle.pem"
+  database_url = {
+    for n in local.db_services : n => "postgresql://${n}@${module.aurora.endpoint}:${module.aurora.port}/${module.aurora.database_name}?sslmode=verify-full&sslrootcert=${local.rds_ca_bundle}"
+  }
+  # The configuration endpoint: the client reads the node list from it
+  # (ElastiCache Auto Discovery) and talks TLS to every node.
+  cache_url = "memcached://${module.cache.cluster_address}:${module.cache.port}"
+
+  environment = {
+    for n, s in var.services : n => merge(
+      s.protocol == "http" ? {
+        COLONNADE_GATEWAY_HOST     = "0.0.0.0"
+        COLONNADE_GATEWAY_PORT     = tostring(s.port)
+        COLONNADE_GATEWAY_BACKENDS = local.gateway_backends
+        } : {
+        SERVICE_NAME = n
+        GRPC_HOST    = "0.0.0.0"
+        GRPC_PORT    = tostring(s.port)
+        AWS_REGION   = local.region
+      },
+      s.database ? {
+        # No password: the task role signs an IAM authentication token.
+        DATABASE_URL = local.database_url[n]
+        DB_IAM_AUTH  = "1"
+        # colonnade-migrate applied the migrations before the rollout.
+        DB_MIGRATE = "false"
+      } : {},
+      s.cache ? {
+        CACHE_URL       = local.cache_url
+        CACHE_TLS       = "true"
+        CACHE_DISCOVERY = "true"
+      } : s.protocol == "grpc" ? { CACHE_URL = "none" } : {},
+      s.environment,
+    )
+  }
+
+  health_check = {
+    for n, s in var.services : n => (s.protocol == "http"
+      ? ["CMD", "colonnade-healthcheck", "http", "http://127.0.0.1:${s.port}${s.health_path}"]
+      : ["CMD", "colonnade-healthcheck", "grpc", "127.0.0.1:${s.port}"]
+    )
+  }
+
+  migrate_environment = {
+    DB_HOST        = module.aurora.endpoint
+    DB_PORT        = tostring(module.aurora.port)
+    DB_NAME        = module.aurora.database_name
+    DB_SSLMODE     = "verify-full"
+    DB_SSLROOTCERT = local.rds_ca_bundle
+    DB_IAM_AUTH    = "true"
+    DB_SERVICES    = join(",", local.db_services)
+    AWS_REGION     = local.region
   }
 
   tags = merge(var.tags, { Environment = var.environment })
@@ -71,18 +118,23 @@ locals {
 module "network" {
   source = "../network"
 
-  name             = local.name
-  cidr_block       = var.vpc_cidr
-  subnets          = local.subnets
-  nat_gateway_mode = var.nat_gateway_mode
-  tags             = local.tags
+  name                = local.name
+  cidr_block          = var.vpc_cidr
+  subnets             = local.subnets
+  nat_gateway_mode    = var.nat_gateway_mode
+  interface_endpoints = var.interface_endpoints
+  tags                = local.tags
 }
 
 locals {
-  # Who may reach the database and the cache: the data services' tasks (ECS)
-  # or the cluster's nodes and pods (EKS).
-  data_client_security_groups = local.is_ecs ? {
-    for s in local.data_services : s => module.ecs_service[s].security_group_id
+  # Who may reach the database and the cache: the services that need them
+  # (their ECS tasks, or the EKS cluster's nodes and pods). The bootstrap task
+  # has a rule of its own (below the migrate module).
+  db_clients = local.is_ecs ? {
+    for n in local.db_services : n => module.ecs_service[n].security_group_id
+  } : { eks = module.eks[0].cluster_security_group_id }
+  cache_clients = local.is_ecs ? {
+    for n, s in var.services : n => module.ecs_service[n].security_group_id if s.cache
   } : { eks = module.eks[0].cluster_security_group_id }
 }
 
@@ -93,7 +145,7 @@ module "aurora" {
   environment                = var.environment
   vpc_id                     = module.network.vpc_id
   subnet_ids                 = module.network.database_subnet_ids
-  allowed_security_group_ids = local.data_client_security_groups
+  allowed_security_group_ids = local.db_clients
   min_capacity               = var.aurora.min_capacity
   max_capacity               = var.aurora.max_capacity
   instance_count             = var.aurora.instance_count
@@ -106,7 +158,7 @@ module "cache" {
   name                       = local.name
   vpc_id                     = module.network.vpc_id
   subnet_ids                 = module.network.database_subnet_ids
-  allowed_security_group_ids = local.data_client_security_groups
+  allowed_security_group_ids = local.cache_clients
   node_type                  = var.cache.node_type
   num_cache_nodes            = var.cache.num_cache_nodes
   tags                       = local.tags
@@ -123,24 +175,14 @@ module "backup" {
 }
 
 ################################################################################
-# Images, logs, alarms
+# Logs, alarms
 ################################################################################
-
-module "ecr" {
-  source = "../ecr"
-
-  name_prefix         = var.project
-  repositories        = toset(local.service_names)
-  replication_regions = var.ecr_replication_regions
-  force_delete        = var.environment == "dev"
-  tags                = local.tags
-}
 
 module "observability" {
   source = "../observability"
 
   name                      = local.name
-  services                  = toset(local.service_names)
+  services                  = setunion(keys(var.services), ["migrate"])
   log_retention_days        = var.log_retention_days
   force_destroy_access_logs = var.environment == "dev"
   alarm_emails              = var.alarm_emails
@@ -174,9 +216,12 @@ module "alb" {
     var.alb_ingress_cidrs,
   )
   ingress_security_group_ids = { api_gateway_vpc_link = module.api_gateway.vpc_link_security_group_id }
-  http_target                = { name = "gateway", port = local.gateway_port }
+  # The ALB checks liveness (/healthz); readiness (all backends serving) is
+  # the container health check's: a backend outage must not take every
+  # gateway target out of the load balancer.
+  http_target = { name = local.gateway, port = var.services[local.gateway].port }
   grpc_targets = {
-    for s, routes in local.grpc_routes : s => { port = local.grpc_port, path_patterns = routes }
+    for n, s in local.grpc_services : n => { port = s.port, path_patterns = [for p in s.grpc_packages : "/${p}.*"] }
   }
   deletion_protection = var.deletion_protection
   access_logs_bucket  = module.observability.access_logs_bucket
@@ -186,23 +231,26 @@ module "alb" {
 module "api_gateway" {
   source = "../api-gateway"
 
-  name                        = local.name
-  openapi_body                = var.openapi_body
-  stage_name                  = var.environment
-  vpc_id                      = module.network.vpc_id
-  subnet_ids                  = module.network.private_subnet_ids
-  alb_arn                     = module.alb.arn
-  alb_https_listener_arn      = module.alb.https_listener_arn
-  backend_host                = var.backend_host
-  throttling_rate_limit       = var.api.throttling_rate_limit
-  throttling_burst_limit      = var.api.throttling_burst_limit
-  cache_cluster_size          = var.api.cache_cluster_size
-  usage_plans                 = var.api.usage_plans
-  create_web_acl              = var.api.create_web_acl
-  manage_account_logging_role = var.manage_api_gateway_account
-  kms_key_arn                 = module.observability.kms_key_arn
-  deletion_protection         = var.deletion_protection
-  tags                        = local.tags
+  name                     = local.name
+  openapi_body             = var.openapi_body
+  stage_name               = var.environment
+  vpc_id                   = module.network.vpc_id
+  subnet_ids               = module.network.private_subnet_ids
+  alb_arn                  = module.alb.arn
+  alb_https_listener_arn   = module.alb.https_listener_arn
+  backend_host             = var.backend_host
+  certificate_domain_names = var.certificate_domain_names
+  throttling_rate_limit    = var.api.throttling_rate_limit
+  throttling_burst_limit   = var.api.throttling_burst_limit
+  cache_cluster_size       = var.api.cache_cluster_size
+  cache_ttl_seconds        = var.api.cache_ttl_seconds
+  usage_plans = merge(var.api.usage_plans, {
+    web = merge(var.api.web, { api_keys = toset(["spa"]) })
+  })
+  create_web_acl      = var.api.create_web_acl
+  kms_key_arn         = module.observability.kms_key_arn
+  deletion_protection = var.deletion_protection
+  tags                = local.tags
 }
 
 module "cdn" {
@@ -211,88 +259,149 @@ module "cdn" {
   name                           = local.name
   api_origin_domain              = module.api_gateway.execute_api_domain
   api_origin_path                = "/${module.api_gateway.stage_name}"
+  api_origin_headers             = module.api_gateway.origin_verify_header_name == null ? {} : { (module.api_gateway.origin_verify_header_name) = module.api_gateway.origin_verify_header_value }
+  api_default_key                = module.api_gateway.api_key_values["web/spa"]
   access_logs_bucket             = module.observability.access_logs_bucket
   access_logs_bucket_domain_name = module.observability.access_logs_bucket_domain_name
   aliases                        = var.cdn.aliases
   acm_certificate_arn            = var.cdn.acm_certificate_arn
   web_acl_arn                    = var.cdn.web_acl_arn
   price_class                    = var.cdn.price_class
+  site_dir                       = var.site_dir
   force_destroy                  = var.environment == "dev"
   tags                           = local.tags
 }
 
 ################################################################################
-# Compute: ECS Fargate
+# Containers: rendered once, run by ECS, exported for EKS and the rehearsal
+################################################################################
+
+module "service_container" {
+  source   = "../container-definition"
+  for_each = var.services
+
+  name           = each.key
+  image          = local.images[each.key]
+  command        = each.value.command
+  port           = each.value.port
+  app_protocol   = each.value.protocol
+  environment    = local.environment[each.key]
+  secrets        = each.value.secrets
+  health_check   = local.health_check[each.key]
+  log_group_name = module.observability.log_group_names[each.key]
+  log_region     = local.region
+}
+
+module "migrate_container" {
+  source = "../container-definition"
+
+  name        = "migrate"
+  image       = local.images["migrate"]
+  command     = var.migrate.command
+  environment = local.migrate_environment
+  # The RDS-managed master secret ({"username", "password"}), injected by ECS.
+  secrets        = { DB_ADMIN_SECRET = module.aurora.master_user_secret_arn }
+  log_group_name = module.observability.log_group_names["migrate"]
+  log_region     = local.region
+}
+
+################################################################################
+# Compute: ECS Fargate (the cluster always exists: the bootstrap runs there)
 ################################################################################
 
 module "ecs_cluster" {
   source = "../ecs-cluster"
-  count  = local.is_ecs ? 1 : 0
 
   name                = local.name
   fargate_spot_weight = var.fargate_spot_weight
   tags                = local.tags
 }
 
-locals {
-  ecs_ingress = {
-    gateway = { alb = module.alb.security_group_id }
-    catalog = { alb = module.alb.security_group_id }
-    orders  = { alb = module.alb.security_group_id }
-  }
-  # Service-to-service gRPC through Service Connect comes from inside the VPC.
-  ecs_ingress_cidrs = {
-    gateway = {}
-    catalog = { vpc = module.network.vpc_cidr_block }
-    orders  = { vpc = module.network.vpc_cidr_block }
-  }
-  ecs_load_balancers = {
-    gateway = { http = { target_group_arn = module.alb.http_target_group_arn, container_port = local.gateway_port } }
-    catalog = { grpc = { target_group_arn = module.alb.grpc_target_group_arns["catalog"], container_port = local.grpc_port } }
-    orders  = { grpc = { target_group_arn = module.alb.grpc_target_group_arns["orders"], container_port = local.grpc_port } }
-  }
-}
-
 module "ecs_service" {
   source   = "../ecs-service"
-  for_each = local.is_ecs ? toset(local.service_names) : toset([])
+  for_each = local.is_ecs ? var.services : {}
 
   name                          = each.key
   name_prefix                   = local.name
-  cluster_arn                   = module.ecs_cluster[0].cluster_arn
-  cluster_name                  = module.ecs_cluster[0].cluster_name
+  cluster_arn                   = module.ecs_cluster.cluster_arn
+  cluster_name                  = module.ecs_cluster.cluster_name
   vpc_id                        = module.network.vpc_id
   subnet_ids                    = module.network.private_subnet_ids
-  image_repository_url          = module.ecr.repository_urls[each.key]
-  image_tag                     = var.image_tags[each.key]
-  cpu                           = var.services[each.key].cpu
-  memory                        = var.services[each.key].memory
-  container_port                = each.key == "gateway" ? local.gateway_port : local.grpc_port
-  app_protocol                  = each.key == "gateway" ? "http" : "grpc"
-  service_connect_namespace_arn = module.ecs_cluster[0].service_connect_namespace_arn
-  publish_in_namespace          = each.key != "gateway"
-  environment                   = merge(local.base_environment[each.key], lookup(var.service_environment, each.key, {}))
-  secrets                       = lookup(var.service_secrets, each.key, {})
+  container_definition          = module.service_container[each.key].definition
+  image_repository_arn          = local.image_repository_arn
+  secret_arns                   = module.service_container[each.key].secret_arns
+  cpu                           = local.sizing[each.key].cpu
+  memory                        = local.sizing[each.key].memory
+  cpu_architecture              = var.cpu_architecture
+  container_port                = each.value.port
+  app_protocol                  = each.value.protocol
+  service_connect_namespace_arn = module.ecs_cluster.service_connect_namespace_arn
+  publish_in_namespace          = each.value.protocol == "grpc"
   log_group_name                = module.observability.log_group_names[each.key]
   log_group_arn                 = module.observability.log_group_arns[each.key]
-  load_balancers                = local.ecs_load_balancers[each.key]
-  ingress_security_group_ids    = local.ecs_ingress[each.key]
-  ingress_cidr_blocks           = local.ecs_ingress_cidrs[each.key]
-  desired_count                 = var.services[each.key].min_tasks
-  min_capacity                  = var.services[each.key].min_tasks
-  max_capacity                  = var.services[each.key].max_tasks
-  requests_per_target           = each.key == "gateway" ? var.requests_per_target : null
-  alb_resource_label            = each.key == "gateway" ? "${module.alb.arn_suffix}/${module.alb.http_target_group_arn_suffix}" : null
-  capacity_provider_strategy    = module.ecs_cluster[0].capacity_provider_strategy
-  db_iam_auth = contains(local.data_services, each.key) ? {
+  load_balancers = each.value.protocol == "http" ? {
+    http = { target_group_arn = module.alb.http_target_group_arn, container_port = each.value.port }
+    } : {
+    grpc = { target_group_arn = module.alb.grpc_target_group_arns[each.key], container_port = each.value.port }
+  }
+  ingress_security_group_ids = { alb = module.alb.security_group_id }
+  # Service-to-service gRPC through Service Connect comes from inside the VPC.
+  ingress_cidr_blocks        = each.value.protocol == "grpc" ? { vpc = module.network.vpc_cidr_block } : {}
+  desired_count              = local.sizing[each.key].min_tasks
+  min_capacity               = local.sizing[each.key].min_tasks
+  max_capacity               = local.sizing[each.key].max_tasks
+  requests_per_target        = each.value.protocol == "http" ? var.requests_per_target : null
+  alb_resource_label         = each.value.protocol == "http" ? "${module.alb.arn_suffix}/${module.alb.http_target_group_arn_suffix}" : null
+  capacity_provider_strategy = module.ecs_cluster.capacity_provider_strategy
+  db_iam_auth = each.value.database ? {
     cluster_resource_id = module.aurora.cluster_resource_id
     db_user             = each.key
   } : null
   tags = local.tags
 }
 
+# The database bootstrap: a task definition without a service. deploy.py runs
+# it (ecs run-task) after the apply that registers it and before the services
+# roll to new images; see terraform/README.md.
+module "migrate" {
+  source = "../ecs-service"
+
+  name                 = "migrate"
+  name_prefix          = local.name
+  create_service       = false
+  cluster_arn          = module.ecs_cluster.cluster_arn
+  cluster_name         = module.ecs_cluster.cluster_name
+  vpc_id               = module.network.vpc_id
+  subnet_ids           = module.network.private_subnet_ids
+  container_definition = module.migrate_container.definition
+  image_repository_arn = local.image_repository_arn
+  secret_arns          = module.migrate_container.secret_arns
+  # The master secret is encrypted with the Aurora module's customer managed
+  # key: without kms:Decrypt on it the task cannot start.
+  secrets_kms_key_arns = [module.aurora.kms_key_arn]
+  cpu                  = var.migrate.cpu
+  memory               = var.migrate.memory
+  cpu_architecture     = var.cpu_architecture
+  container_port       = null
+  log_group_name       = module.observability.log_group_names["migrate"]
+  log_group_arn        = module.observability.log_group_arns["migrate"]
+  tags                 = local.tags
+}
+
+# The bootstrap's way into the database, outside the aurora module: deploy.py's
+# first phase targets it with the task (layout.MIGRATION_TARGETS), and a target
+# inside the aurora module would pull in every service its other rules name.
+resource "aws_vpc_security_group_ingress_rule" "migrate_to_database" {
+  security_group_id            = module.aurora.security_group_id
+  description                  = "PostgreSQL from the database bootstrap task"
+  ip_protocol                  = "tcp"
+  from_port                    = module.aurora.port
+  to_port                      = module.aurora.port
+  referenced_security_group_id = module.migrate.security_group_id
+}
+
 ################################################################################
-# Compute: EKS
+# Compute: EKS Auto Mode
 ################################################################################
 
 module "eks" {
@@ -305,14 +414,20 @@ module "eks" {
   subnet_ids             = module.network.private_subnet_ids
   endpoint_public_access = var.eks.endpoint_public_access
   public_access_cidrs    = var.eks.public_access_cidrs
-  instance_types         = var.eks.instance_types
-  nodes_per_az           = var.eks.nodes_per_az
-  admin_principal_arns   = var.eks.admin_principal_arns
+  api_access_cidrs       = var.eks.api_access_cidrs
+  admin_principal_arns = merge(
+    { for r in var.eks.admin_role_names : r => "arn:${local.partition}:iam::${local.account_id}:role/${r}" },
+    var.eks.admin_principal_arns,
+  )
+  target_group_arns = concat([module.alb.http_target_group_arn], [for n in sort(keys(local.grpc_services)) : module.alb.grpc_target_group_arns[n]])
+  load_balancer_ingress = {
+    for n, s in var.services : n => { security_group_id = module.alb.security_group_id, port = s.port }
+  }
   service_accounts = {
-    for s in local.service_names : s => {
+    for n, s in var.services : n => {
       namespace       = "colonnade"
-      service_account = s
-      db_user         = contains(local.data_services, s) ? s : null
+      service_account = n
+      db_user         = s.database ? n : null
     }
   }
   db_cluster_resource_id = module.aurora.cluster_resource_id

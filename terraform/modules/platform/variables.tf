@@ -49,8 +49,14 @@ variable "nat_gateway_mode" {
   nullable    = false
 }
 
+variable "interface_endpoints" {
+  description = "Interface VPC endpoints of the private subnets (null: the network module's default, ecr.api, ecr.dkr, logs, secretsmanager, sts). Each costs an hourly charge per AZ (about $120 a month for the default set over three AZs, an estimate): an environment may trade them for NAT traffic."
+  type        = set(string)
+  default     = null
+}
+
 variable "compute" {
-  description = "Where the services run: `ecs` (Fargate services managed here) or `eks` (an EKS cluster; the services are deployed from the manifests scripts/k8s_manifests.py generates, bound to the same ALB target groups)."
+  description = "Where the services run: `ecs` (Fargate services managed here) or `eks` (an EKS Auto Mode cluster; the services are deployed from the manifests scripts/k8s_manifests.py renders from this module's outputs, bound to the same ALB target groups). The database bootstrap runs as an ECS one-shot task either way."
   type        = string
   default     = "ecs"
   nullable    = false
@@ -61,54 +67,140 @@ variable "compute" {
   }
 }
 
-variable "image_tags" {
-  description = "Image tag per service (gateway, catalog, orders): the rollout knob. It lives in the environment's images.auto.tfvars.json, which `scripts/set_image_tags.py` rewrites before `scripts/deploy.py <env> apply`, so git, state and the running tasks agree and the next plan is clean."
-  type        = map(string)
+variable "cpu_architecture" {
+  description = "CPU architecture of the image (the release builds it for one): `X86_64` or `ARM64`. ECS task definitions and the EKS manifests' node selector follow it; ARM64 tasks cannot use FARGATE_SPOT."
+  type        = string
+  default     = "X86_64"
+  nullable    = false
 
   validation {
-    condition     = alltrue([for s in ["gateway", "catalog", "orders"] : contains(keys(var.image_tags), s)])
-    error_message = "image_tags needs a tag for gateway, catalog and orders."
+    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
+    error_message = "cpu_architecture must be X86_64 or ARM64."
   }
 }
 
-variable "services" {
-  description = "Sizing per service: Fargate CPU/memory, and the autoscaling floor/ceiling (the floor is also the initial count). Prod keeps min_tasks >= 2."
-  type = map(object({
-    cpu       = optional(number, 512)
-    memory    = optional(number, 1024)
-    min_tasks = optional(number, 1)
-    max_tasks = optional(number, 4)
-  }))
-  default = {
-    gateway = {}
-    catalog = {}
-    orders  = {}
-  }
+variable "image_repository" {
+  description = "Where the image comes from: the account root's ECR repository `name` (shared by every environment, so a digest tested in staging is the one prod runs), or a full `url` instead (a local registry for the rehearsal)."
+  type = object({
+    name = optional(string, "colonnade")
+    url  = optional(string)
+  })
+  default  = {}
   nullable = false
 
   validation {
-    condition     = alltrue([for s in ["gateway", "catalog", "orders"] : contains(keys(var.services), s)])
-    error_message = "services needs an entry for gateway, catalog and orders."
+    condition     = var.image_repository.url == null || !can(regex("[@]|:[^/]*$", coalesce(var.image_repository.url, "x")))
+    error_message = "image_repository.url must not carry a tag or digest: those come from image_digests."
+  }
+}
+
+variable "image_digests" {
+  description = "Image per workload (every service and `migrate`): `sha256:<64 hex>` (what the release writes into the environment's images.auto.tfvars.json) or an immutable tag before the first release. Services roll independently by getting different digests of the same repository."
+  type        = map(string)
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for d in values(var.image_digests) : can(regex("^sha256:[0-9a-f]{64}$", d)) || (can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", d)) && !startswith(d, "sha256") && d != "latest")])
+    error_message = "Each image must be a digest (sha256: and 64 lower-case hex digits) or an immutable tag other than latest."
   }
 
   validation {
-    condition     = alltrue([for s in values(var.services) : s.min_tasks >= 1 && s.min_tasks <= s.max_tasks])
-    error_message = "Every service needs 1 <= min_tasks <= max_tasks."
+    condition     = toset(keys(var.image_digests)) == setunion(keys(var.services), ["migrate"])
+    error_message = "image_digests needs exactly one entry per service and one for migrate (${join(", ", sort(setunion(keys(var.services), ["migrate"])))})."
   }
 }
 
-variable "service_environment" {
-  description = "Extra plain environment variables per service (service => name => value)."
-  type        = map(map(string))
-  default     = {}
-  nullable    = false
+variable "migrate" {
+  description = "The database bootstrap, an ECS one-shot task `scripts/deploy.py <env> apply` runs before services roll: command and Fargate size."
+  type = object({
+    command = optional(list(string), ["colonnade-migrate"])
+    cpu     = optional(number, 256)
+    memory  = optional(number, 512)
+  })
+  default  = {}
+  nullable = false
 }
 
-variable "service_secrets" {
-  description = "Extra Secrets Manager-backed environment variables per service (service => name => secret ARN)."
-  type        = map(map(string))
-  default     = {}
-  nullable    = false
+variable "services" {
+  description = <<-EOT
+    The service topology: one entry per service, driving its ECS service (or Kubernetes objects), ALB target group and routes, the gateway's backend list, database and cache access, IAM database user, log group and alarms. Adding a service is one entry (and its digest in image_digests).
+    - `command`: console script of the one image (`colonnade-<name>`).
+    - `protocol`: `grpc`, or `http` for the REST gateway (exactly one: the ALB's default route and API Gateway's backend).
+    - `port`; `grpc_packages`: the versioned proto packages it serves (the ALB routes `/<package>.*` to it, the gateway maps each to it).
+    - `health_path`: HTTP readiness path of an `http` service.
+    - `database`: a login role and schema of its own (made by colonnade-migrate), reached with IAM authentication; `cache`: memcached.
+    - `environment`, `secrets` (name => Secrets Manager ARN): extra variables.
+    - `sizing`: per environment, Fargate `cpu`/`memory` and the autoscaling floor/ceiling `min_tasks`/`max_tasks` (the floor is the initial count).
+  EOT
+  type = map(object({
+    command       = list(string)
+    protocol      = string
+    port          = number
+    grpc_packages = optional(list(string), [])
+    health_path   = optional(string, "/readyz")
+    database      = optional(bool, false)
+    cache         = optional(bool, false)
+    environment   = optional(map(string), {})
+    secrets       = optional(map(string), {})
+    sizing = map(object({
+      cpu       = number
+      memory    = number
+      min_tasks = number
+      max_tasks = number
+    }))
+  }))
+  nullable = false
+
+  validation {
+    condition     = alltrue([for n in keys(var.services) : can(regex("^[a-z][a-z0-9]{1,20}$", n)) && n != "migrate"])
+    error_message = "Service names are 2-21 lower-case letters and digits (they name containers, target groups and database roles); migrate is the bootstrap's."
+  }
+
+  validation {
+    condition     = alltrue([for s in values(var.services) : contains(["grpc", "http"], s.protocol)]) && length([for s in values(var.services) : s if s.protocol == "http"]) == 1
+    error_message = "Every service speaks grpc or http, and exactly one (the REST gateway) speaks http."
+  }
+
+  validation {
+    condition     = alltrue([for s in values(var.services) : s.protocol == "http" ? length(s.grpc_packages) == 0 : length(s.grpc_packages) >= 1 && length(s.grpc_packages) <= 5])
+    error_message = "A gRPC service serves 1-5 packages (ALB rule limit); the http gateway serves none."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for s in values(var.services) : [for p in s.grpc_packages : can(regex("^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*\\.v[0-9]+$", p))]])) && length(flatten([for s in values(var.services) : s.grpc_packages])) == length(distinct(flatten([for s in values(var.services) : s.grpc_packages])))
+    error_message = "grpc_packages are versioned proto packages (colonnade.catalog.v1), each served by one service."
+  }
+
+  validation {
+    condition     = alltrue([for s in values(var.services) : s.port > 1024 && s.port < 65536 && startswith(s.health_path, "/") && length(s.command) > 0 && !(s.protocol == "http" && (s.database || s.cache))])
+    error_message = "Ports are unprivileged (>1024; the image runs as uid 10001), health paths start with /, every service has a command, and the gateway holds no database or cache."
+  }
+
+  validation {
+    condition     = alltrue([for s in values(var.services) : contains(keys(s.sizing), var.environment)])
+    error_message = "Every service needs sizing for ${var.environment}."
+  }
+
+  validation {
+    condition     = alltrue([for s in values(var.services) : alltrue([for z in values(s.sizing) : z.min_tasks >= 1 && z.min_tasks <= z.max_tasks])])
+    error_message = "Every service needs 1 <= min_tasks <= max_tasks."
+  }
+
+  # Fargate's CPU/memory combinations (ECS developer guide, task definition
+  # parameters for Fargate).
+  validation {
+    condition = alltrue([for s in values(var.services) : alltrue([for z in values(s.sizing) : contains(
+      lookup({
+        "256"  = [512, 1024, 2048]
+        "512"  = [1024, 2048, 3072, 4096]
+        "1024" = [2048, 3072, 4096, 5120, 6144, 7168, 8192]
+        "2048" = [for m in range(4096, 16385, 1024) : m]
+        "4096" = [for m in range(8192, 30721, 1024) : m]
+      }, tostring(z.cpu), []),
+      z.memory
+    )])])
+    error_message = "Each sizing needs a Fargate CPU/memory combination (256: 512-2048 MiB; 512: 1-4 GiB; 1024: 2-8 GiB; 2048: 4-16 GiB; 4096: 8-30 GiB, in whole GiB)."
+  }
 }
 
 variable "fargate_spot_weight" {
@@ -145,13 +237,13 @@ variable "cache" {
 }
 
 variable "eks" {
-  description = "EKS settings, used when compute is eks."
+  description = "EKS settings, used when compute is eks: Kubernetes version, endpoint exposure, the networks that reach the private endpoint, and the administrators (role names in this account, or full principal ARNs); at least one is required."
   type = object({
     kubernetes_version     = optional(string, "1.33")
-    instance_types         = optional(list(string), ["m7g.large"])
-    nodes_per_az           = optional(object({ min = number, desired = number, max = number }), { min = 1, desired = 1, max = 3 })
     endpoint_public_access = optional(bool, false)
     public_access_cidrs    = optional(list(string), [])
+    api_access_cidrs       = optional(map(string), {})
+    admin_role_names       = optional(list(string), [])
     admin_principal_arns   = optional(map(string), {})
   })
   default  = {}
@@ -159,14 +251,19 @@ variable "eks" {
 }
 
 variable "certificate_arn" {
-  description = "ACM certificate (in the environment's region) of the ALB's HTTPS listener; it must cover backend_host."
+  description = "ACM certificate (in the environment's region) of the ALB's HTTPS listener: publicly trusted (API Gateway refuses private CAs unless verification is skipped), covering backend_host."
   type        = string
 }
 
+variable "certificate_domain_names" {
+  description = "Names the certificate_arn certificate is issued for (domain name and SANs; wildcards allowed). backend_host and every API integration host must be one of them."
+  type        = list(string)
+}
+
 variable "backend_host" {
-  description = "Host name API Gateway calls through the VPC link and internal gRPC clients use (covered by certificate_arn). Null: the VPC link NLB's DNS name."
+  description = "Host name API Gateway calls through the VPC link (the Host and SNI the ALB sees) and internal gRPC clients use: a name in certificate_domain_names. Required: the NLB's DNS name can never be covered by a certificate."
   type        = string
-  default     = null
+  nullable    = false
 }
 
 variable "alb_ingress_cidrs" {
@@ -202,11 +299,12 @@ variable "openapi_body" {
 }
 
 variable "api" {
-  description = "API Gateway stage settings: throttling, optional cache size, usage plans and WAF."
+  description = "API Gateway stage settings: throttling, optional cache (size and TTL), usage plans, WAF, and the web plan whose key CloudFront adds to the SPA's (keyless) calls."
   type = object({
     throttling_rate_limit  = optional(number, 1000)
     throttling_burst_limit = optional(number, 500)
     cache_cluster_size     = optional(string)
+    cache_ttl_seconds      = optional(number, 60)
     create_web_acl         = optional(bool, true)
     usage_plans = optional(map(object({
       rate_limit   = number
@@ -215,35 +313,38 @@ variable "api" {
       quota_period = optional(string, "MONTH")
       api_keys     = set(string)
     })), {})
+    web = optional(object({
+      rate_limit   = number
+      burst_limit  = number
+      quota_limit  = optional(number)
+      quota_period = optional(string, "DAY")
+    }), { rate_limit = 50, burst_limit = 100 })
   })
   default  = {}
   nullable = false
-}
 
-variable "manage_api_gateway_account" {
-  description = "Set the account-wide API Gateway CloudWatch role from this environment (one environment per account)."
-  type        = bool
-  default     = true
-  nullable    = false
+  validation {
+    condition     = !contains(keys(var.api.usage_plans), "web")
+    error_message = "The web usage plan is the SPA's (api.web); name partner plans otherwise."
+  }
 }
 
 variable "cdn" {
-  description = "CloudFront settings: custom domain names with their us-east-1 certificate, a CLOUDFRONT-scope web ACL, price class."
+  description = "CloudFront settings: custom domain names with their us-east-1 certificate, price class, and the CLOUDFRONT-scope web ACL (edge-waf module, us-east-1) that rate-limits each client and screens addresses. The live root creates the ACL and passes its ARN."
   type = object({
     aliases             = optional(list(string), [])
     acm_certificate_arn = optional(string)
-    web_acl_arn         = optional(string)
     price_class         = optional(string, "PriceClass_100")
+    web_acl_arn         = optional(string)
   })
   default  = {}
   nullable = false
 }
 
-variable "ecr_replication_regions" {
-  description = "Regions ECR replicates the images to (set it in one environment per account, usually prod)."
-  type        = list(string)
-  default     = []
-  nullable    = false
+variable "site_dir" {
+  description = "Directory of the web UI's static files (services/colonnade/web) that the cdn module publishes; null publishes nothing."
+  type        = string
+  default     = null
 }
 
 variable "backup_copy_vault_arn" {

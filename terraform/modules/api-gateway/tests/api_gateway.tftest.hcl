@@ -14,15 +14,16 @@ mock_provider "aws" {
 }
 
 variables {
-  name                   = "colonnade-test"
-  openapi_body           = file("tests/fixtures/openapi.json")
-  stage_name             = "test"
-  vpc_id                 = "vpc-123"
-  subnet_ids             = { "eu-west-1a" = "subnet-a", "eu-west-1b" = "subnet-b", "eu-west-1c" = "subnet-c" }
-  alb_arn                = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/colonnade-test/abc"
-  alb_https_listener_arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/colonnade-test/abc/def"
-  backend_host           = "api.internal.example.com"
-  kms_key_arn            = "arn:aws:kms:eu-west-1:123456789012:key/abc"
+  name                     = "colonnade-test"
+  openapi_body             = file("tests/fixtures/openapi.json")
+  stage_name               = "test"
+  vpc_id                   = "vpc-123"
+  subnet_ids               = { "eu-west-1a" = "subnet-a", "eu-west-1b" = "subnet-b", "eu-west-1c" = "subnet-c" }
+  alb_arn                  = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/colonnade-test/abc"
+  alb_https_listener_arn   = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/colonnade-test/abc/def"
+  backend_host             = "api.internal.example.com"
+  certificate_domain_names = ["*.internal.example.com"]
+  kms_key_arn              = "arn:aws:kms:eu-west-1:123456789012:key/abc"
   usage_plans = {
     partners = { rate_limit = 10, burst_limit = 20, quota_limit = 1000, api_keys = ["a", "b"] }
   }
@@ -122,6 +123,46 @@ run "usage_plans_keys_and_waf" {
     condition     = length([for r in aws_wafv2_web_acl.this[0].rule : r if r.name == "AWSManagedRulesKnownBadInputsRuleSet"]) == 1
     error_message = "The known-bad-inputs (Log4j) rule group is included."
   }
+
+  assert {
+    condition     = length([for r in aws_wafv2_web_acl.this[0].rule : r if r.name == "only-through-cloudfront" && r.priority == 0]) == 1 && !aws_api_gateway_api_key.origin_verify[0].enabled
+    error_message = "Requests without CloudFront's x-origin-verify header are blocked first; its value is a disabled API key, usable for nothing else."
+  }
+
+  assert {
+    condition     = length([for r in aws_wafv2_web_acl.this[0].rule : r if length(r.statement[0].rate_based_statement) > 0]) == 0
+    error_message = "No per-IP rule here: behind CloudFront this ACL only sees CloudFront's addresses (the edge-waf module carries it)."
+  }
+}
+
+run "backend_host_must_be_covered_by_the_certificate" {
+  command = plan
+
+  variables {
+    backend_host = "api.other.example.com"
+  }
+
+  expect_failures = [aws_api_gateway_stage.this]
+}
+
+run "a_wildcard_covers_one_label_only" {
+  command = plan
+
+  variables {
+    backend_host = "a.api.internal.example.com"
+  }
+
+  expect_failures = [aws_api_gateway_stage.this]
+}
+
+run "the_load_balancer_name_is_refused" {
+  command = plan
+
+  variables {
+    backend_host = "colonnade-test-api-0123456789abcdef.elb.eu-west-1.amazonaws.com"
+  }
+
+  expect_failures = [var.backend_host]
 }
 
 run "prod_cache" {
@@ -135,6 +176,38 @@ run "prod_cache" {
   assert {
     condition     = aws_api_gateway_stage.this.cache_cluster_enabled && aws_api_gateway_method_settings.all.settings[0].cache_data_encrypted
     error_message = "The cache is on and encrypted."
+  }
+
+  assert {
+    condition     = !aws_api_gateway_method_settings.all.settings[0].caching_enabled
+    error_message = "Caching is never switched on for every method (*/* would cache POST, PATCH and DELETE too)."
+  }
+
+  assert {
+    condition     = alltrue([for k, m in aws_api_gateway_method_settings.cached : endswith(m.method_path, "/GET") && m.settings[0].caching_enabled && m.settings[0].cache_data_encrypted])
+    error_message = "Caching is on for GET methods only, encrypted."
+  }
+
+  assert {
+    condition     = length(aws_api_gateway_method_settings.cached) == length([for p, ops in jsondecode(file("tests/fixtures/openapi.json")).paths : p if contains(keys(ops), "get")])
+    error_message = "Every GET of the document is cached."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for p, ops in jsondecode(aws_api_gateway_rest_api.this.body).paths : [
+        for m, op in ops : length(setsubtract(
+          [for prm in try(op.parameters, []) : "method.request.${prm.in == "query" ? "querystring" : prm.in}.${prm.name}"],
+          op["x-amazon-apigateway-integration"].cacheKeyParameters
+        )) == 0 if m == "get"
+      ]
+    ]))
+    error_message = "Every parameter of every cached GET is a cache key in the imported document."
+  }
+
+  assert {
+    condition     = aws_api_gateway_deployment.this.triggers.redeployment == sha1(aws_api_gateway_rest_api.this.body)
+    error_message = "The deployment follows the imported document, cache keys included."
   }
 
   assert {

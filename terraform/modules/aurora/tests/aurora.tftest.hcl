@@ -27,6 +27,13 @@ mock_provider "aws" {
   }
 }
 
+# terraform_data is built in, not mocked: pin the UUID it draws at creation.
+override_resource {
+  target          = terraform_data.final_snapshot_suffix
+  override_during = plan
+  values          = { id = "5f1d2c3b-0000-4000-8000-000000000000" }
+}
+
 variables {
   name        = "colonnade-test"
   environment = "prod"
@@ -46,7 +53,7 @@ run "prod_defaults_are_safe" {
   command = apply
 
   assert {
-    condition     = aws_rds_cluster.this.deletion_protection && !aws_rds_cluster.this.skip_final_snapshot && aws_rds_cluster.this.final_snapshot_identifier == "colonnade-test-final"
+    condition     = aws_rds_cluster.this.deletion_protection && !aws_rds_cluster.this.skip_final_snapshot && aws_rds_cluster.this.final_snapshot_identifier == "colonnade-test-final-5f1d2c3b"
     error_message = "prod must have deletion protection and a final snapshot"
   }
   assert {

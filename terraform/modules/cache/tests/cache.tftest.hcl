@@ -83,3 +83,26 @@ run "single_node_is_refused" {
 
   expect_failures = [var.num_cache_nodes]
 }
+
+run "node_family_without_tls_is_refused" {
+  command = plan
+
+  variables {
+    node_type = "cache.t2.micro"
+  }
+
+  expect_failures = [var.node_type]
+}
+
+run "graviton_3_nodes_support_tls" {
+  command = plan
+
+  variables {
+    node_type = "cache.m7g.large"
+  }
+
+  assert {
+    condition     = aws_elasticache_cluster.this.node_type == "cache.m7g.large" && aws_elasticache_cluster.this.transit_encryption_enabled
+    error_message = "m7g is not on ElastiCache's list of families without in-transit encryption."
+  }
+}

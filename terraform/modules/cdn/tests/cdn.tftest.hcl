@@ -32,6 +32,9 @@ variables {
   api_origin_path                = "/test"
   access_logs_bucket             = "colonnade-test-logs"
   access_logs_bucket_domain_name = "colonnade-test-logs.s3.amazonaws.com"
+  site_dir                       = "tests/fixtures/site"
+  api_origin_headers             = { "x-origin-verify" = "s3cr3t" }
+  api_default_key                = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 }
 
 run "private_encrypted_spa_bucket" {
@@ -130,4 +133,43 @@ run "certificate_must_be_in_us_east_1" {
   }
 
   expect_failures = [var.acm_certificate_arn]
+}
+
+run "publishes_the_site_with_the_api_base" {
+  command = plan
+
+  assert {
+    condition     = toset(keys(aws_s3_object.site)) == toset(["index.html", "app.js"])
+    error_message = "Every static file is published, Python package files are not."
+  }
+
+  assert {
+    condition     = strcontains(aws_s3_object.site["index.html"].content, "<head>\n  <meta name=\"api-base\" content=\"api/\">") && aws_s3_object.site["index.html"].content_type == "text/html; charset=utf-8"
+    error_message = "The published index.html points the SPA at api/, which CloudFront routes to API Gateway."
+  }
+
+  assert {
+    condition     = aws_s3_object.site["app.js"].source_hash == filemd5("tests/fixtures/site/app.js") && startswith(aws_s3_object.site["app.js"].content_type, "text/javascript")
+    error_message = "Other files are uploaded unchanged, with their content type."
+  }
+
+  assert {
+    condition     = one(flatten([for o in aws_cloudfront_distribution.this.origin : [for h in o.custom_header : h.name] if o.origin_id == "api"])) == "x-origin-verify"
+    error_message = "CloudFront sends the header the API's web ACL requires."
+  }
+
+  assert {
+    condition     = strcontains(aws_cloudfront_function.strip_api_prefix[0].code, "if (!request.headers['x-api-key'])")
+    error_message = "Keyless /api calls (the SPA's) get the web plan's key; a caller's own key passes through."
+  }
+}
+
+run "an_index_that_already_sets_the_base_is_refused" {
+  command = plan
+
+  variables {
+    site_dir = "tests/fixtures/site-with-base"
+  }
+
+  expect_failures = [aws_s3_object.site]
 }

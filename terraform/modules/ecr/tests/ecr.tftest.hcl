@@ -5,16 +5,15 @@ mock_provider "aws" {
 }
 
 variables {
-  name_prefix  = "colonnade"
-  repositories = ["gateway", "catalog", "orders"]
+  repositories = ["colonnade"]
 }
 
 run "repositories_are_immutable_scanned_and_encrypted" {
   command = plan
 
   assert {
-    condition     = length(aws_ecr_repository.this) == 3
-    error_message = "One repository per service."
+    condition     = length(aws_ecr_repository.this) == 1
+    error_message = "One repository for the one image."
   }
 
   assert {
@@ -33,8 +32,8 @@ run "repositories_are_immutable_scanned_and_encrypted" {
   }
 
   assert {
-    condition     = aws_ecr_repository.this["catalog"].name == "colonnade/catalog"
-    error_message = "Repositories are named <prefix>/<service>."
+    condition     = aws_ecr_repository.this["colonnade"].name == "colonnade"
+    error_message = "Repositories carry the names given."
   }
 
   assert {
@@ -43,7 +42,7 @@ run "repositories_are_immutable_scanned_and_encrypted" {
   }
 
   assert {
-    condition     = length(jsondecode(aws_ecr_lifecycle_policy.this["orders"].policy).rules) == 2
+    condition     = length(jsondecode(aws_ecr_lifecycle_policy.this["colonnade"].policy).rules) == 2
     error_message = "Lifecycle policy expires untagged images and old tags."
   }
 
@@ -67,7 +66,7 @@ run "replicates_to_the_dr_region" {
   }
 
   assert {
-    condition     = aws_ecr_replication_configuration.this[0].replication_configuration[0].rule[0].repository_filter[0].filter == "colonnade/"
+    condition     = aws_ecr_replication_configuration.this[0].replication_configuration[0].rule[0].repository_filter[0].filter == "colonnade"
     error_message = "Only this project's repositories replicate."
   }
 
@@ -81,7 +80,7 @@ run "rejects_bad_names" {
   command = plan
 
   variables {
-    repositories = ["Gateway"]
+    repositories = ["Colonnade", "a//b"]
   }
 
   expect_failures = [var.repositories]

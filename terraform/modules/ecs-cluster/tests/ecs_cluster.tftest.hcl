@@ -60,7 +60,7 @@ run "spot_by_variable" {
   }
 
   assert {
-    condition     = output.capacity_provider_strategy[1].capacity_provider == "FARGATE_SPOT" && output.capacity_provider_strategy[1].weight == 3 && output.capacity_provider_strategy[0].base == 1
+    condition     = one([for s in output.capacity_provider_strategy : s.weight if s.capacity_provider == "FARGATE_SPOT"]) == 3 && one([for s in output.capacity_provider_strategy : s.base if s.capacity_provider == "FARGATE"]) == 1
     error_message = "The exported strategy keeps one on-demand task and weights Spot."
   }
 }

@@ -17,18 +17,26 @@ mock_provider "aws" {
 }
 
 variables {
-  name                          = "catalog"
+  name = "catalog"
+  container_definition = {
+    name        = "catalog"
+    image       = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/colonnade@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+    command     = ["colonnade-catalog"]
+    essential   = true
+    user        = "10001:10001"
+    secrets     = [{ name = "API_SIGNING_KEY", valueFrom = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:signing-AbCdEf:key::" }]
+    healthCheck = { command = ["CMD", "colonnade-healthcheck", "grpc", "127.0.0.1:50051"] }
+  }
+  image_repository_arn          = "arn:aws:ecr:eu-west-1:123456789012:repository/colonnade"
+  secret_arns                   = ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:signing-AbCdEf"]
   name_prefix                   = "colonnade-test"
   cluster_arn                   = "arn:aws:ecs:eu-west-1:123456789012:cluster/colonnade-test"
   cluster_name                  = "colonnade-test"
   vpc_id                        = "vpc-123"
   subnet_ids                    = { "eu-west-1a" = "subnet-a", "eu-west-1b" = "subnet-b", "eu-west-1c" = "subnet-c" }
-  image_repository_url          = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/colonnade/catalog"
-  image_tag                     = "1.2.3"
   service_connect_namespace_arn = "arn:aws:servicediscovery:eu-west-1:123456789012:namespace/ns-1"
   log_group_name                = "/colonnade-test/catalog"
   log_group_arn                 = "arn:aws:logs:eu-west-1:123456789012:log-group:/colonnade-test/catalog"
-  secrets                       = { API_SIGNING_KEY = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:signing-AbCdEf:key::" }
   db_iam_auth                   = { cluster_resource_id = "cluster-ABC", db_user = "catalog" }
   min_capacity                  = 3
   max_capacity                  = 9
@@ -46,47 +54,24 @@ override_resource {
   values          = { arn = "arn:aws:iam::123456789012:role/colonnade-test-catalog-task-1" }
 }
 
-run "hardened_task_definition" {
+run "task_definition_runs_the_rendered_container" {
   command = plan
 
+  # The container's own hardening (user, read-only root, capabilities, health
+  # check command, logs) is the container-definition module's, tested there.
   assert {
-    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].image == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/colonnade/catalog:1.2.3"
-    error_message = "The image is repository:tag from the variables."
+    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0] == jsondecode(jsonencode(var.container_definition))
+    error_message = "The task definition holds exactly the container it was given."
   }
 
   assert {
-    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].readonlyRootFilesystem == true
-    error_message = "Read-only root filesystem."
+    condition     = one(aws_ecs_task_definition.this.volume).name == "tmp" && aws_ecs_task_definition.this.network_mode == "awsvpc"
+    error_message = "A /tmp task volume (the only writable path) and awsvpc networking."
   }
 
   assert {
-    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].user == "10001:10001"
-    error_message = "The container runs as a non-root user."
-  }
-
-  assert {
-    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].linuxParameters.capabilities.drop == ["ALL"]
-    error_message = "Every capability is dropped."
-  }
-
-  assert {
-    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].logConfiguration.logDriver == "awslogs"
-    error_message = "Logs go to CloudWatch."
-  }
-
-  assert {
-    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].secrets[0].valueFrom == var.secrets.API_SIGNING_KEY
-    error_message = "Secrets come from Secrets Manager, not the environment."
-  }
-
-  assert {
-    condition     = strcontains(join(" ", jsondecode(aws_ecs_task_definition.this.container_definitions)[0].healthCheck.command), "grpc_health")
-    error_message = "gRPC services are health-checked with grpc.health.v1."
-  }
-
-  assert {
-    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].portMappings[0].appProtocol == "grpc"
-    error_message = "The port is declared as gRPC for Service Connect."
+    condition     = aws_ecs_task_definition.this.runtime_platform[0].cpu_architecture == "X86_64"
+    error_message = "The default architecture is the one the release builds (x86_64)."
   }
 
   assert {
@@ -99,32 +84,32 @@ run "service_spread_rollback_and_discovery" {
   command = plan
 
   assert {
-    condition     = aws_ecs_service.this.deployment_circuit_breaker[0].enable && aws_ecs_service.this.deployment_circuit_breaker[0].rollback
+    condition     = aws_ecs_service.this[0].deployment_circuit_breaker[0].enable && aws_ecs_service.this[0].deployment_circuit_breaker[0].rollback
     error_message = "Deployment circuit breaker with rollback."
   }
 
   assert {
-    condition     = length(aws_ecs_service.this.network_configuration[0].subnets) == 3 && !aws_ecs_service.this.network_configuration[0].assign_public_ip
+    condition     = length(aws_ecs_service.this[0].network_configuration[0].subnets) == 3 && !aws_ecs_service.this[0].network_configuration[0].assign_public_ip
     error_message = "Tasks spread over the three private subnets, no public IP."
   }
 
   assert {
-    condition     = aws_ecs_service.this.availability_zone_rebalancing == "ENABLED"
+    condition     = aws_ecs_service.this[0].availability_zone_rebalancing == "ENABLED"
     error_message = "AZ rebalancing keeps the spread."
   }
 
   assert {
-    condition     = aws_ecs_service.this.service_connect_configuration[0].service[0].client_alias[0].dns_name == "catalog" && aws_ecs_service.this.service_connect_configuration[0].service[0].client_alias[0].port == 50051
+    condition     = aws_ecs_service.this[0].service_connect_configuration[0].service[0].client_alias[0].dns_name == "catalog" && aws_ecs_service.this[0].service_connect_configuration[0].service[0].client_alias[0].port == 50051
     error_message = "The service is reachable as catalog:50051 through Service Connect."
   }
 
   assert {
-    condition     = aws_appautoscaling_target.this.min_capacity == 3 && aws_appautoscaling_target.this.max_capacity == 9
+    condition     = aws_appautoscaling_target.this[0].min_capacity == 3 && aws_appautoscaling_target.this[0].max_capacity == 9
     error_message = "Autoscaling bounds come from the variables."
   }
 
   assert {
-    condition     = aws_appautoscaling_policy.cpu.target_tracking_scaling_policy_configuration[0].predefined_metric_specification[0].predefined_metric_type == "ECSServiceAverageCPUUtilization"
+    condition     = aws_appautoscaling_policy.cpu[0].target_tracking_scaling_policy_configuration[0].predefined_metric_specification[0].predefined_metric_type == "ECSServiceAverageCPUUtilization"
     error_message = "CPU target tracking."
   }
 
@@ -148,7 +133,8 @@ run "gateway_scales_on_alb_requests" {
     container_port       = 8080
     publish_in_namespace = false
     db_iam_auth          = null
-    secrets              = {}
+    container_definition = { name = "gateway", image = "r/colonnade:1", command = ["colonnade-gateway"] }
+    secret_arns          = []
     requests_per_target  = 500
     alb_resource_label   = "app/colonnade/abc/targetgroup/gw/def"
     load_balancers       = { http = { target_group_arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/gw/def", container_port = 8080 } }
@@ -160,12 +146,12 @@ run "gateway_scales_on_alb_requests" {
   }
 
   assert {
-    condition     = length(aws_ecs_service.this.service_connect_configuration[0].service) == 0
+    condition     = length(aws_ecs_service.this[0].service_connect_configuration[0].service) == 0
     error_message = "The gateway is a Service Connect client only."
   }
 
   assert {
-    condition     = aws_ecs_service.this.health_check_grace_period_seconds == 60
+    condition     = aws_ecs_service.this[0].health_check_grace_period_seconds == 60
     error_message = "Behind a load balancer, new tasks get a health check grace period."
   }
 
@@ -175,15 +161,69 @@ run "gateway_scales_on_alb_requests" {
   }
 }
 
-run "refuses_latest_and_tagged_urls" {
+run "refuses_a_container_named_otherwise" {
   command = plan
 
   variables {
-    image_tag            = "latest"
-    image_repository_url = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/colonnade/catalog:1.0"
+    container_definition = { name = "orders", image = "r/colonnade:1" }
   }
 
-  expect_failures = [var.image_tag, var.image_repository_url]
+  expect_failures = [aws_ecs_task_definition.this]
+}
+
+run "arm64_never_on_spot" {
+  command = plan
+
+  variables {
+    cpu_architecture           = "ARM64"
+    capacity_provider_strategy = [{ capacity_provider = "FARGATE", base = 1, weight = 1 }, { capacity_provider = "FARGATE_SPOT", base = 0, weight = 3 }]
+  }
+
+  expect_failures = [aws_ecs_service.this[0]]
+}
+
+run "arm64_on_demand_is_fine" {
+  command = plan
+
+  variables {
+    cpu_architecture = "ARM64"
+  }
+
+  assert {
+    condition     = aws_ecs_task_definition.this.runtime_platform[0].cpu_architecture == "ARM64"
+    error_message = "ARM64 without Spot plans."
+  }
+}
+
+run "one_shot_task_definition" {
+  command = plan
+
+  variables {
+    name                 = "migrate"
+    create_service       = false
+    container_port       = null
+    load_balancers       = {}
+    ingress_cidr_blocks  = { vpc = "10.0.0.0/16" }
+    db_iam_auth          = null
+    container_definition = { name = "migrate", image = "r/colonnade:1", command = ["colonnade-migrate"], secrets = [{ name = "DB_ADMIN_SECRET", valueFrom = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-x-AbCdEf" }] }
+    secret_arns          = ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-x-AbCdEf"]
+    secrets_kms_key_arns = ["arn:aws:kms:eu-west-1:123456789012:key/abc"]
+  }
+
+  assert {
+    condition     = length(aws_ecs_service.this) == 0 && length(aws_appautoscaling_target.this) == 0 && length(aws_appautoscaling_policy.cpu) == 0
+    error_message = "No service and no autoscaling: ecs run-task starts it."
+  }
+
+  assert {
+    condition     = length(aws_vpc_security_group_ingress_rule.from_cidrs) == 0 && length(aws_vpc_security_group_ingress_rule.from_security_groups) == 0
+    error_message = "A task without a port admits nothing."
+  }
+
+  assert {
+    condition     = output.service_name == null && output.subnet_ids == ["subnet-a", "subnet-b", "subnet-c"]
+    error_message = "run-task gets the subnets from the outputs."
+  }
 }
 
 run "needs_three_azs" {

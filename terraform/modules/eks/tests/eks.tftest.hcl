@@ -22,6 +22,10 @@ variables {
     catalog = { namespace = "colonnade", service_account = "catalog", db_user = "catalog" }
   }
   db_cluster_resource_id = "cluster-ABC"
+  admin_principal_arns   = { platform = "arn:aws:iam::123456789012:role/colonnade-admin" }
+  api_access_cidrs       = { vpn = "172.16.0.0/16" }
+  target_group_arns      = ["arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/colonnade-test-catalog-grpc/abc"]
+  load_balancer_ingress  = { catalog = { security_group_id = "sg-alb", port = 50051 } }
 }
 
 run "private_logged_encrypted_control_plane" {
@@ -48,27 +52,42 @@ run "private_logged_encrypted_control_plane" {
   }
 }
 
-run "node_groups_per_az_with_imdsv2" {
+run "auto_mode_carries_traffic" {
   command = plan
 
   assert {
-    condition     = length(aws_eks_node_group.this) == 3 && alltrue([for az, g in aws_eks_node_group.this : length(g.subnet_ids) == 1])
-    error_message = "One managed node group per AZ."
+    condition     = aws_eks_cluster.this.compute_config[0].enabled && aws_eks_cluster.this.kubernetes_network_config[0].elastic_load_balancing[0].enabled && aws_eks_cluster.this.storage_config[0].block_storage[0].enabled
+    error_message = "Auto Mode: compute, load balancing (TargetGroupBinding) and block storage capabilities together."
   }
 
   assert {
-    condition     = aws_launch_template.node.metadata_options[0].http_tokens == "required"
-    error_message = "Nodes require IMDSv2."
+    condition     = !aws_eks_cluster.this.bootstrap_self_managed_addons && toset(keys(aws_eks_addon.this)) == toset(["metrics-server"])
+    error_message = "Auto Mode runs the core components; metrics-server feeds the HPAs."
   }
 
   assert {
-    condition     = aws_launch_template.node.block_device_mappings[0].ebs[0].encrypted == "true"
-    error_message = "Node volumes are encrypted."
+    condition     = toset(keys(aws_iam_role_policy_attachment.cluster)) == toset(["AmazonEKSClusterPolicy", "AmazonEKSComputePolicy", "AmazonEKSBlockStoragePolicy", "AmazonEKSLoadBalancingPolicy", "AmazonEKSNetworkingPolicy"])
+    error_message = "The cluster role has every Auto Mode capability policy."
   }
 
   assert {
-    condition     = toset(keys(aws_eks_addon.this)) == toset(["vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent"])
-    error_message = "Core add-ons and the pod identity agent."
+    condition     = strcontains(aws_iam_role_policy.target_groups[0].policy, "elasticloadbalancing:DeregisterTargets") && strcontains(aws_iam_role_policy.target_groups[0].policy, "colonnade-test-catalog-grpc")
+    error_message = "The controller may register and deregister pods in exactly the given target groups."
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.load_balancer["catalog"].from_port == 50051 && aws_vpc_security_group_ingress_rule.load_balancer["catalog"].referenced_security_group_id == "sg-alb"
+    error_message = "The ALB reaches the pods on their port through the cluster security group."
+  }
+
+  assert {
+    condition     = aws_eks_cluster.this.upgrade_policy[0].support_type == "STANDARD"
+    error_message = "No silent extended-support billing."
+  }
+
+  assert {
+    condition     = length(aws_eks_access_entry.admin) == 1 && aws_vpc_security_group_ingress_rule.api_access["vpn"].cidr_ipv4 == "172.16.0.0/16"
+    error_message = "An admin, and a network that reaches the private endpoint."
   }
 }
 
@@ -105,4 +124,34 @@ run "refuses_open_public_endpoint" {
   }
 
   expect_failures = [var.public_access_cidrs]
+}
+
+run "nobody_could_administer_it" {
+  command = plan
+
+  variables {
+    admin_principal_arns = {}
+  }
+
+  expect_failures = [aws_eks_cluster.this]
+}
+
+run "nobody_could_reach_the_api" {
+  command = plan
+
+  variables {
+    api_access_cidrs = {}
+  }
+
+  expect_failures = [aws_eks_cluster.this]
+}
+
+run "core_components_are_not_add_ons" {
+  command = plan
+
+  variables {
+    addons = { "vpc-cni" = null }
+  }
+
+  expect_failures = [var.addons]
 }

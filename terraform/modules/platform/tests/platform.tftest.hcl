@@ -1,3 +1,6 @@
+# The platform composition: the services map drives every per-service
+# resource, and the containers get exactly the environment the code reads.
+
 mock_provider "aws" {
   mock_data "aws_region" {
     defaults = { name = "eu-west-1" }
@@ -6,7 +9,7 @@ mock_provider "aws" {
     defaults = { account_id = "123456789012" }
   }
   mock_data "aws_partition" {
-    defaults = { partition = "aws" }
+    defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
   }
   mock_data "aws_vpc" {
     defaults = { cidr_block = "10.0.0.0/16" }
@@ -19,40 +22,237 @@ mock_provider "aws" {
   }
 }
 
-override_resource {
-  target          = module.ecr.aws_ecr_repository.this
-  override_during = plan
-  values          = { repository_url = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/colonnade/catalog" }
+# The data modules' outputs, fixed so the rendered environment can be compared exactly.
+override_module {
+  target = module.aurora
+  outputs = {
+    endpoint               = "colonnade-dev.cluster-abc.eu-west-1.rds.amazonaws.com"
+    port                   = 5432
+    database_name          = "colonnade"
+    master_user_secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-abc-AbCdEf"
+    kms_key_arn            = "arn:aws:kms:eu-west-1:123456789012:key/aurora"
+    cluster_resource_id    = "cluster-ABC"
+    cluster_arn            = "arn:aws:rds:eu-west-1:123456789012:cluster:colonnade-dev"
+    cluster_id             = "colonnade-dev"
+    security_group_id      = "sg-aurora"
+  }
+}
+
+override_module {
+  target = module.cache
+  outputs = {
+    cluster_address        = "colonnade-dev.abc.cfg.euw1.cache.amazonaws.com"
+    port                   = 11211
+    configuration_endpoint = "colonnade-dev.abc.cfg.euw1.cache.amazonaws.com:11211"
+    cluster_id             = "colonnade-dev"
+  }
+}
+
+override_module {
+  target = module.api_gateway
+  outputs = {
+    rest_api_name              = "colonnade-dev"
+    stage_name                 = "dev"
+    execute_api_domain         = "abc.execute-api.eu-west-1.amazonaws.com"
+    vpc_link_security_group_id = "sg-vpclink"
+    origin_verify_header_name  = "x-origin-verify"
+    origin_verify_header_value = "s3cr3t"
+    api_key_values             = { "web/spa" = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789" }
+    invoke_url                 = "https://abc.execute-api.eu-west-1.amazonaws.com/dev"
+  }
 }
 
 variables {
-  environment         = "dev"
-  availability_zones  = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
-  nat_gateway_mode    = "single"
-  image_tags          = { gateway = "1.0.0", catalog = "1.0.0", orders = "1.0.0" }
-  certificate_arn     = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
-  deletion_protection = false
-  openapi_body        = file("../api-gateway/tests/fixtures/openapi.json")
-  aurora              = { min_capacity = 0, max_capacity = 4 }
-  cache               = { node_type = "cache.t4g.micro", num_cache_nodes = 2 }
+  environment              = "dev"
+  availability_zones       = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+  nat_gateway_mode         = "single"
+  certificate_arn          = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+  certificate_domain_names = ["*.internal.example.com"]
+  backend_host             = "api.internal.example.com"
+  deletion_protection      = false
+  openapi_body             = file("../api-gateway/tests/fixtures/openapi.json")
+  aurora                   = { min_capacity = 0, max_capacity = 4 }
+  cache                    = { node_type = "cache.t4g.micro", num_cache_nodes = 2 }
+  services = {
+    gateway = {
+      command  = ["colonnade-gateway"]
+      protocol = "http"
+      port     = 8080
+      sizing   = { dev = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 } }
+    }
+    catalog = {
+      command       = ["colonnade-catalog"]
+      protocol      = "grpc"
+      port          = 50051
+      grpc_packages = ["colonnade.catalog.v1"]
+      database      = true
+      cache         = true
+      sizing        = { dev = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 } }
+    }
+  }
+  image_digests = {
+    gateway = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+    catalog = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+    migrate = "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+  }
 }
 
 run "ecs_compute" {
   command = plan
 
   assert {
-    condition     = length(module.ecs_service) == 3 && length(module.ecs_cluster) == 1 && length(module.eks) == 0
-    error_message = "compute = ecs: a cluster and the three services, no EKS."
+    condition     = toset(keys(module.ecs_service)) == toset(["gateway", "catalog"]) && length(module.eks) == 0
+    error_message = "compute = ecs: one ECS service per entry of the services map (no orders), no EKS."
   }
 
   assert {
-    condition     = endswith(module.ecs_service["catalog"].image, "/colonnade/catalog:1.0.0")
-    error_message = "Each service runs its image_tags entry from its ECR repository."
+    condition     = output.images["catalog"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/colonnade@sha256:2222222222222222222222222222222222222222222222222222222222222222"
+    error_message = "Each workload runs its digest of the account's one repository."
   }
 
   assert {
     condition     = local.subnets["eu-west-1b"].private == "10.0.32.0/20" && local.subnets["eu-west-1c"].database == "10.0.10.0/24"
     error_message = "Subnets are carved per AZ position."
+  }
+
+  assert {
+    condition     = output.services["catalog"].min_tasks == 1 && output.services["catalog"].protocol == "grpc" && output.services["gateway"].port == 8080
+    error_message = "The resolved topology (this environment's sizing) is exported."
+  }
+}
+
+run "containers_get_what_the_code_reads" {
+  command = plan
+
+  assert {
+    condition = { for e in output.container_definitions["catalog"].environment : e.name => e.value } == {
+      SERVICE_NAME    = "catalog"
+      GRPC_HOST       = "0.0.0.0"
+      GRPC_PORT       = "50051"
+      AWS_REGION      = "eu-west-1"
+      DATABASE_URL    = "postgresql://catalog@colonnade-dev.cluster-abc.eu-west-1.rds.amazonaws.com:5432/colonnade?sslmode=verify-full&sslrootcert=/etc/colonnade/certs/rds-ca-bundle.pem"
+      DB_IAM_AUTH     = "1"
+      DB_MIGRATE      = "false"
+      CACHE_URL       = "memcached://colonnade-dev.abc.cfg.euw1.cache.amazonaws.com:11211"
+      CACHE_TLS       = "true"
+      CACHE_DISCOVERY = "true"
+    }
+    error_message = "A data service: IAM-authenticated verify-full PostgreSQL with the image's RDS bundle, no start-up migrations, memcached over TLS through the configuration endpoint."
+  }
+
+  assert {
+    condition = { for e in output.container_definitions["gateway"].environment : e.name => e.value } == {
+      COLONNADE_GATEWAY_HOST     = "0.0.0.0"
+      COLONNADE_GATEWAY_PORT     = "8080"
+      COLONNADE_GATEWAY_BACKENDS = "colonnade.catalog.v1=catalog:50051"
+    }
+    error_message = "The gateway gets the COLONNADE_GATEWAY_* variables it reads, with a backend for each existing service only."
+  }
+
+  assert {
+    condition     = output.container_definitions["gateway"].healthCheck.command == tolist(["CMD", "colonnade-healthcheck", "http", "http://127.0.0.1:8080/readyz"]) && output.container_definitions["catalog"].healthCheck.command == tolist(["CMD", "colonnade-healthcheck", "grpc", "127.0.0.1:50051"])
+    error_message = "Health checks run colonnade-healthcheck."
+  }
+
+  assert {
+    condition     = output.container_definitions["catalog"].command == tolist(["colonnade-catalog"]) && output.container_definitions["gateway"].command == tolist(["colonnade-gateway"])
+    error_message = "One image; the command picks the process."
+  }
+}
+
+run "the_bootstrap_task" {
+  command = plan
+
+  assert {
+    condition = { for e in output.container_definitions["migrate"].environment : e.name => e.value } == {
+      DB_HOST        = "colonnade-dev.cluster-abc.eu-west-1.rds.amazonaws.com"
+      DB_PORT        = "5432"
+      DB_NAME        = "colonnade"
+      DB_SSLMODE     = "verify-full"
+      DB_SSLROOTCERT = "/etc/colonnade/certs/rds-ca-bundle.pem"
+      DB_IAM_AUTH    = "true"
+      DB_SERVICES    = "catalog"
+      AWS_REGION     = "eu-west-1"
+    }
+    error_message = "colonnade-migrate gets the database, TLS settings and the services that have a database."
+  }
+
+  assert {
+    condition     = output.container_definitions["migrate"].secrets[0] == { name = "DB_ADMIN_SECRET", valueFrom = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-abc-AbCdEf" } && length(output.container_definitions["migrate"].secrets) == 1 && output.container_definitions["migrate"].command == tolist(["colonnade-migrate"])
+    error_message = "The RDS-managed master secret is injected as DB_ADMIN_SECRET."
+  }
+
+  assert {
+    condition     = output.migrate_task.container_name == "migrate" && module.migrate.service_name == null
+    error_message = "A task definition without a service, for ecs run-task."
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.migrate_to_database.security_group_id == "sg-aurora" && aws_vpc_security_group_ingress_rule.migrate_to_database.from_port == 5432
+    error_message = "The bootstrap task reaches the database."
+  }
+}
+
+run "adding_a_service_is_one_entry" {
+  command = plan
+
+  variables {
+    services = {
+      gateway = {
+        command  = ["colonnade-gateway"]
+        protocol = "http"
+        port     = 8080
+        sizing   = { dev = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 } }
+      }
+      catalog = {
+        command       = ["colonnade-catalog"]
+        protocol      = "grpc"
+        port          = 50051
+        grpc_packages = ["colonnade.catalog.v1"]
+        database      = true
+        cache         = true
+        sizing        = { dev = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 } }
+      }
+      orders = {
+        command       = ["colonnade-orders"]
+        protocol      = "grpc"
+        port          = 50051
+        grpc_packages = ["colonnade.orders.v1"]
+        database      = true
+        sizing        = { dev = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 } }
+      }
+    }
+    image_digests = {
+      gateway = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+      catalog = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+      orders  = "sha256:4444444444444444444444444444444444444444444444444444444444444444"
+      migrate = "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+    }
+  }
+
+  assert {
+    condition     = toset(keys(module.ecs_service)) == toset(["gateway", "catalog", "orders"]) && toset(keys(module.alb.grpc_target_group_arns)) == toset(["catalog", "orders"])
+    error_message = "The new entry gets an ECS service and a gRPC target group."
+  }
+
+  assert {
+    condition     = { for e in output.container_definitions["gateway"].environment : e.name => e.value }["COLONNADE_GATEWAY_BACKENDS"] == "colonnade.catalog.v1=catalog:50051,colonnade.orders.v1=orders:50051"
+    error_message = "The gateway learns the new backend."
+  }
+
+  assert {
+    condition     = { for e in output.container_definitions["migrate"].environment : e.name => e.value }["DB_SERVICES"] == "catalog,orders" && toset(keys(local.db_clients)) == toset(["catalog", "orders"])
+    error_message = "The bootstrap makes its database role and Aurora admits it."
+  }
+
+  assert {
+    condition     = toset(keys(local.cache_clients)) == toset(["catalog"]) && { for e in output.container_definitions["orders"].environment : e.name => e.value }["CACHE_URL"] == "none"
+    error_message = "Only services that ask for the cache reach it."
+  }
+
+  assert {
+    condition     = contains(keys(module.observability.log_group_names), "orders")
+    error_message = "It gets a log group (and, through its target group, alarms)."
   }
 }
 
@@ -61,26 +261,73 @@ run "eks_compute" {
 
   variables {
     compute = "eks"
+    eks     = { admin_role_names = ["colonnade-admin"], api_access_cidrs = { vpn = "172.16.0.0/16" } }
   }
 
   assert {
-    condition     = length(module.ecs_service) == 0 && length(module.ecs_cluster) == 0 && length(module.eks) == 1
-    error_message = "compute = eks: the EKS cluster instead of ECS."
+    condition     = length(module.ecs_service) == 0 && length(module.eks) == 1
+    error_message = "compute = eks: the EKS cluster instead of ECS services."
   }
 
   assert {
-    condition     = output.ecs_cluster_name == null
-    error_message = "No ECS cluster output under EKS."
+    condition     = output.ecs_cluster_name != null && output.migrate_task.container_name == "migrate"
+    error_message = "The bootstrap still runs as an ECS one-shot task."
+  }
+
+  assert {
+    condition     = toset(keys(local.db_clients)) == toset(["eks"]) && aws_vpc_security_group_ingress_rule.migrate_to_database.from_port == 5432
+    error_message = "Aurora admits the cluster's pods and, by its own rule, the bootstrap."
+  }
+
+  assert {
+    condition     = output.kubernetes.architecture == "amd64" && output.kubernetes.namespace == "colonnade"
+    error_message = "The manifests' node selector follows the image's architecture."
   }
 }
 
-run "rejects_unknown_compute_and_missing_tags" {
+run "rejects_a_missing_or_malformed_image" {
   command = plan
 
   variables {
-    compute    = "lambda"
-    image_tags = { gateway = "1.0.0" }
+    image_digests = {
+      gateway = "sha256:abc"
+      catalog = "latest"
+    }
   }
 
-  expect_failures = [var.compute, var.image_tags]
+  expect_failures = [var.image_digests]
+}
+
+run "rejects_two_gateways_and_missing_sizing" {
+  command = plan
+
+  variables {
+    services = {
+      gateway = {
+        command  = ["colonnade-gateway"]
+        protocol = "http"
+        port     = 8080
+        sizing   = { prod = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 } }
+      }
+      catalog = {
+        command  = ["colonnade-catalog"]
+        protocol = "http"
+        port     = 8081
+        sizing   = { dev = { cpu = 256, memory = 4096, min_tasks = 1, max_tasks = 2 } }
+      }
+    }
+    image_digests = { gateway = "1.0.0", catalog = "1.0.0", migrate = "1.0.0" }
+  }
+
+  expect_failures = [var.services]
+}
+
+run "rejects_unknown_compute" {
+  command = plan
+
+  variables {
+    compute = "lambda"
+  }
+
+  expect_failures = [var.compute]
 }

@@ -1,0 +1,29 @@
+# The service topology, shared by every environment: one entry per service
+# (modules/platform documents the fields). Adding a service is one entry here
+# and its digest in each environment's images.auto.tfvars.json (the release
+# writes those). `orders` joins when its code exists.
+services = {
+  gateway = {
+    command  = ["colonnade-gateway"]
+    protocol = "http"
+    port     = 8080
+    sizing = {
+      dev     = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 }
+      staging = { cpu = 512, memory = 1024, min_tasks = 2, max_tasks = 4 }
+      prod    = { cpu = 1024, memory = 2048, min_tasks = 3, max_tasks = 12 }
+    }
+  }
+  catalog = {
+    command       = ["colonnade-catalog"]
+    protocol      = "grpc"
+    port          = 50051
+    grpc_packages = ["colonnade.catalog.v1"]
+    database      = true
+    cache         = true
+    sizing = {
+      dev     = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 }
+      staging = { cpu = 512, memory = 1024, min_tasks = 2, max_tasks = 4 }
+      prod    = { cpu = 1024, memory = 2048, min_tasks = 3, max_tasks = 12 }
+    }
+  }
+}

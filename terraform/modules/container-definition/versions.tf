@@ -1,0 +1,4 @@
+terraform {
+  # No provider: the module only renders data.
+  required_version = ">= 1.6"
+}

@@ -1,0 +1,102 @@
+"""moto's server with two emulator artefacts removed: ``python -m tests.terraform.moto_server``.
+
+1. moto 5.2.5's RunTask adds up each container's ``memory`` (or ``memoryReservation``) for EC2
+   placement and raises ``TypeError`` (HTTP 500) when a container has neither. On Fargate only
+   the task's memory is required (ECS developer guide, task definition parameters), and the task
+   definitions here set it at task level only. A container without either counts as 0, on a
+   copy, so what DescribeTaskDefinition returns is unchanged.
+2. moto serves plain HTTP on loopback, so a bucket policy statement denying requests with
+   ``aws:SecureTransport = false`` (every bucket here has one) denies every object request. AWS
+   endpoints are HTTPS only: for that statement, and only that one, requests count as TLS.
+3. moto's memcached clusters have no ConfigurationEndpoint, which AWS returns for every
+   memcached cluster (the Auto Discovery endpoint, ``<id>.<hash>.cfg.<region>.cache.amazonaws
+   .com:<port>``); the provider then reads ``cluster_address`` back as null. It is added, in
+   AWS's form.
+
+Nothing else is altered.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from typing import Any
+
+from moto.ecs import models
+from moto.elasticache import models as elasticache_models
+from moto.s3 import models as s3_models
+
+
+def _with_container_memory(task_definition: Any) -> Any:
+    patched = copy.copy(task_definition)
+    patched.container_definitions = [
+        cd
+        if any(k in cd for k in ("memory", "memoryReservation", "Memory", "MemoryReservation"))
+        else {**cd, "memory": 0}
+        for cd in task_definition.container_definitions
+    ]
+    return patched
+
+
+# A staticmethod on the backend class.
+_original = models.EC2ContainerServiceBackend._calculate_task_resource_requirements
+
+
+def _calculate_task_resource_requirements(task_definition: Any) -> Any:
+    return _original(_with_container_memory(task_definition))
+
+
+models.EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(  # type: ignore[method-assign]
+    _calculate_task_resource_requirements
+)
+
+
+def _denies_plain_http_only(statement: dict[str, Any]) -> bool:
+    condition = statement.get("Condition") or {}
+    return statement.get("Effect") == "Deny" and condition in (
+        {"Bool": {"aws:SecureTransport": "false"}},
+        {"Bool": {"aws:SecureTransport": ["false"]}},
+    )
+
+
+def _get_permission_over_tls(self: Any, action: str, resource: str) -> Any:
+    # FakeBucket.get_permission, on the policy without its plain-HTTP denials (the stored
+    # policy is not touched: GetBucketPolicy answers it unchanged).
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    policy = json.loads(self.policy)
+    statements = policy.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    kept = [s for s in statements if not _denies_plain_http_only(s)]
+    return IAMPolicy(json.dumps({**policy, "Statement": kept})).is_action_permitted(
+        action, resource
+    )
+
+
+s3_models.FakeBucket.get_permission = _get_permission_over_tls  # type: ignore[method-assign]
+
+_cache_cluster_init = elasticache_models.CacheCluster.__init__
+
+
+def _cache_cluster_with_configuration_endpoint(self: Any, *args: Any, **kwargs: Any) -> None:
+    _cache_cluster_init(self, *args, **kwargs)
+    if self.engine == "memcached":
+        region = kwargs.get("region_name") or args[1]
+        short = region.replace("north", "n").replace("south", "s").replace("east", "e")
+        short = short.replace("west", "w").replace("central", "c").replace("-", "")
+        self.configuration_endpoint = {
+            "address": f"{self.cache_cluster_id}.abc123.cfg.{short}.cache.amazonaws.com",
+            "port": self.port,
+        }
+
+
+elasticache_models.CacheCluster.__init__ = _cache_cluster_with_configuration_endpoint  # type: ignore[method-assign]
+
+if __name__ == "__main__":
+    from moto.server import main
+
+    main(sys.argv[1:])

@@ -1,0 +1,252 @@
+"""The EKS manifests from scripts/k8s_manifests.py, rendered from each environment's outputs after
+the apply against moto: schema-valid offline, carrying the availability and security
+properties the platform promises, and the very environment ECS runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from .conftest import REPO_ROOT, planned_resources
+from .harness import ENVIRONMENTS, RootRun
+
+pytestmark = [pytest.mark.terraform, pytest.mark.slow, pytest.mark.timeout(3600)]
+
+SCRIPT = REPO_ROOT / "scripts" / "k8s_manifests.py"
+
+
+def _load() -> Any:
+    spec = importlib.util.spec_from_file_location("k8s_manifests", SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["k8s_manifests"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+k8s = _load()
+
+#: TargetGroupBinding is a custom resource that kubernetes-validate has no schema for: its spec
+#: as documented for the load balancer controller (TargetGroupBindingSpec) and EKS Auto Mode,
+#: strict about unknown fields like the built-in kinds.
+TARGET_GROUP_BINDING_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "eks.amazonaws.com/v1"},
+        "kind": {"const": "TargetGroupBinding"},
+        "metadata": {
+            "type": "object",
+            "required": ["name", "namespace"],
+            "properties": {
+                "name": {"type": "string"},
+                "namespace": {"type": "string"},
+                "labels": {"type": "object"},
+            },
+            "additionalProperties": False,
+        },
+        "spec": {
+            "type": "object",
+            "required": ["serviceRef", "targetGroupARN"],
+            "additionalProperties": False,
+            "properties": {
+                "targetGroupARN": {
+                    "type": "string",
+                    "pattern": "^arn:aws[a-z-]*:elasticloadbalancing:",
+                },
+                "targetGroupName": {"type": "string"},
+                "targetType": {"enum": ["instance", "ip"]},
+                "serviceRef": {
+                    "type": "object",
+                    "required": ["name", "port"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "name": {"type": "string"},
+                        "port": {"type": ["integer", "string"]},
+                    },
+                },
+                "networking": {"type": "object"},
+                "nodeSelector": {"type": "object"},
+                "ipAddressType": {"enum": ["ipv4", "ipv6"]},
+                "vpcID": {"type": "string"},
+                "multiClusterTargetGroup": {"type": "boolean"},
+            },
+        },
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def outputs(applied_envs: dict[str, RootRun]) -> dict[str, dict[str, Any]]:
+    """Every environment's `terraform output -json` after its apply."""
+    return {env: run.outputs() for env, run in applied_envs.items()}
+
+
+def _of(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def validate(doc: dict[str, Any]) -> None:
+    """Strict validation: the Kubernetes schema, or the TargetGroupBinding one."""
+    if doc["kind"] == "TargetGroupBinding":
+        jsonschema.validate(doc, TARGET_GROUP_BINDING_SCHEMA)
+    else:
+        kubernetes_validate.validate(doc, k8s.KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_manifest_validates(env: str, outputs: dict[str, dict[str, Any]]) -> None:
+    """Strict schema validation (unknown fields rejected) of every document."""
+    docs = k8s.manifests(outputs[env])
+    services = outputs[env]["services"]
+    assert len(docs) == 1 + 7 * len(services)
+    for doc in docs:
+        validate(doc)
+
+
+def test_validation_rejects_broken_manifests(outputs: dict[str, dict[str, Any]]) -> None:
+    """The validators really check: a misspelt probe field and a misspelt binding field fail."""
+    docs = k8s.manifests(outputs["dev"])
+    deployment = _of(docs, "Deployment")["catalog"]
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["grpcc"] = {"port": 1}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, k8s.KUBERNETES_VERSION, strict=True)
+    binding = _of(docs, "TargetGroupBinding")["catalog"]
+    binding["spec"]["targetGroupArn"] = binding["spec"].pop("targetGroupARN")
+    with pytest.raises(jsonschema.ValidationError):
+        validate(binding)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_environment_is_the_ecs_task_definitions(
+    env: str, outputs: dict[str, dict[str, Any]], applied_envs: dict[str, RootRun]
+) -> None:
+    """Each pod gets exactly the image, command and environment of its ECS task definition,
+    read from the applied state: one source for both computes."""
+    docs = k8s.manifests(outputs[env])
+    task_defs = {
+        r["values"]["family"].removeprefix(f"colonnade-{env}-"): json.loads(
+            r["values"]["container_definitions"]
+        )[0]
+        for r in planned_resources(applied_envs[env].state())
+        if r["type"] == "aws_ecs_task_definition"
+    }
+    config_maps = _of(docs, "ConfigMap")
+    deployments = _of(docs, "Deployment")
+    assert set(config_maps) == set(deployments) == set(task_defs) - {"migrate"}
+    for name, ecs in task_defs.items():
+        if name == "migrate":
+            continue
+        assert config_maps[name]["data"] == {e["name"]: e["value"] for e in ecs["environment"]}
+        container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
+        assert container["image"] == ecs["image"] and container["command"] == ecs["command"]
+        assert container["envFrom"] == [{"configMapRef": {"name": name}}]
+        assert container["readinessProbe"]["exec"]["command"] == ecs["healthCheck"]["command"][1:]
+    gateway = config_maps["gateway"]["data"]
+    assert gateway["COLONNADE_GATEWAY_BACKENDS"] == "colonnade.catalog.v1=catalog:50051"
+    assert not {"HTTP_PORT", "CATALOG_ADDRESS", "ORDERS_ADDRESS"} & set(gateway)
+    assert config_maps["catalog"]["data"]["DATABASE_URL"].endswith(
+        "sslmode=verify-full&sslrootcert=/etc/colonnade/certs/rds-ca-bundle.pem"
+    )
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_availability(env: str, outputs: dict[str, dict[str, Any]]) -> None:
+    """Zone spread, PDB, HPA bounds equal to the ECS sizing of the same environment."""
+    docs = k8s.manifests(outputs[env])
+    sizing = outputs[env]["services"]
+    deployments, pdbs, hpas = (
+        _of(docs, "Deployment"),
+        _of(docs, "PodDisruptionBudget"),
+        _of(docs, "HorizontalPodAutoscaler"),
+    )
+    assert set(deployments) == set(pdbs) == set(hpas) == set(sizing) == {"gateway", "catalog"}
+    for name, d in deployments.items():
+        spread = d["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        zone = [c for c in spread if c["topologyKey"] == "topology.kubernetes.io/zone"]
+        assert zone and zone[0]["whenUnsatisfiable"] == "DoNotSchedule" and zone[0]["maxSkew"] == 1
+        assert d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        assert hpas[name]["spec"]["minReplicas"] == sizing[name]["min_tasks"]
+        assert hpas[name]["spec"]["maxReplicas"] == sizing[name]["max_tasks"]
+        assert pdbs[name]["spec"]["selector"]["matchLabels"] == d["spec"]["selector"]["matchLabels"]
+    if env == "prod":
+        assert all(h["spec"]["minReplicas"] >= 2 for h in hpas.values())
+
+
+def test_target_group_bindings_register_every_service(outputs: dict[str, dict[str, Any]]) -> None:
+    """Finding 16: every service's pods are bound to its ALB target group, on its Service port."""
+    out = outputs["prod"]
+    docs = k8s.manifests(out)
+    bindings, services = _of(docs, "TargetGroupBinding"), _of(docs, "Service")
+    assert set(bindings) == set(out["services"])
+    for name, binding in bindings.items():
+        assert binding["apiVersion"] == "eks.amazonaws.com/v1"
+        assert binding["spec"]["targetGroupARN"] == out["eks_target_group_arns"][name]
+        assert binding["spec"]["targetType"] == "ip"
+        assert binding["spec"]["serviceRef"]["port"] == services[name]["spec"]["ports"][0]["port"]
+
+
+def test_probes_and_security_context(outputs: dict[str, dict[str, Any]]) -> None:
+    """colonnade-healthcheck exec probes; liveness on the port; non-root, read-only, no
+    capabilities; the image's architecture."""
+    docs = k8s.manifests(outputs["prod"])
+    for name, d in _of(docs, "Deployment").items():
+        pod = d["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        for probe in ("startupProbe", "readinessProbe"):
+            assert c[probe]["exec"]["command"][0] == "colonnade-healthcheck"
+        assert c["livenessProbe"]["tcpSocket"] == {"port": "http" if name == "gateway" else "grpc"}
+        assert (
+            pod["securityContext"]["runAsNonRoot"] is True
+            and pod["securityContext"]["runAsUser"] == 10001
+        )
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        assert pod["nodeSelector"] == {"kubernetes.io/arch": "amd64"}
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True
+        assert c["securityContext"]["allowPrivilegeEscalation"] is False
+        assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+        assert c["image"] == outputs["prod"]["images"][name]
+    ns = _of(docs, "Namespace")["colonnade"]
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_service_accounts_match_the_pod_identities(outputs: dict[str, dict[str, Any]]) -> None:
+    """The ServiceAccounts are the ones the platform module binds IAM roles to."""
+    platform = (REPO_ROOT / "terraform/modules/platform/main.tf").read_text()
+    assert 'namespace       = "colonnade"' in platform and "service_account = n" in platform
+    docs = k8s.manifests(outputs["dev"])
+    accounts = _of(docs, "ServiceAccount")
+    assert set(accounts) == set(outputs["dev"]["services"])
+    assert {a["metadata"]["namespace"] for a in accounts.values()} == {"colonnade"}
+    for name, d in _of(docs, "Deployment").items():
+        assert d["spec"]["template"]["spec"]["serviceAccountName"] == name
+
+
+def test_a_secret_variable_is_refused_not_dropped(outputs: dict[str, dict[str, Any]]) -> None:
+    """ECS injects Secrets Manager variables; the manifests have no counterpart and say so."""
+    out = json.loads(json.dumps(outputs["dev"]))
+    out["container_definitions"]["catalog"]["secrets"] = [
+        {"name": "X", "valueFrom": "arn:aws:secretsmanager:x"}
+    ]
+    with pytest.raises(ValueError, match="Secrets Manager variables"):
+        k8s.manifests(out)
+
+
+def test_cli_reads_terraform_output_json(tmp_path: Path, applied_envs: dict[str, RootRun]) -> None:
+    """The command line takes `terraform output -json` as it is and writes a YAML stream."""
+    raw = tmp_path / "outputs.json"
+    raw.write_text(applied_envs["staging"].workdir.run("output", "-json").stdout)
+    out = tmp_path / "m.yaml"
+    assert k8s.main(["--outputs", str(raw), "--output", str(out)]) == 0
+    docs = list(yaml.safe_load_all(out.read_text()))
+    assert [d["kind"] for d in docs].count("Deployment") == 2
+    assert [d["kind"] for d in docs].count("TargetGroupBinding") == 2
