@@ -73,6 +73,15 @@ def test_digests_are_merged_into_the_image_file(tmp_path: Path) -> None:
     assert json.loads(image_file.read_text())["image_digests"] == written
 
 
+def test_a_service_left_on_a_tag_is_named_and_nothing_written(tmp_path: Path) -> None:
+    image_file = tmp_path / "images.json"
+    before = json.dumps({"image_digests": {"catalog": "0.1.0", "migrate": "0.1.0"}})
+    image_file.write_text(before)
+    with pytest.raises(ReleaseError, match=r"migrate still run a tag.*--services catalog,migrate"):
+        write_digests(image_file, ["catalog"], "sha256:" + "2" * 64)
+    assert image_file.read_text() == before
+
+
 def test_release_pushes_and_pins_the_digest(
     engine: Engine, clone: Path, registry: LocalRegistry, tmp_path: Path
 ) -> None:

@@ -150,15 +150,24 @@ def push(engine: Engine, local_ref: str, remote_ref: str) -> str:
 
 
 def write_digests(image_file: Path, services: Sequence[str], digest: str) -> dict[str, str]:
-    """Set ``image_digests[service] = digest`` for each service; keep the others."""
-    data = json.loads(image_file.read_text()) if image_file.exists() else {}
-    digests = dict(data.get("image_digests", {}))
-    for service in services:
-        digests[service] = digest
-    pinned = {str(k): str(v) for k, v in sorted(digests.items())}
-    data["image_digests"] = pinned
-    image_file.write_text(json.dumps(data, indent=2) + "\n")
-    return pinned
+    """Set ``image_digests[service] = digest`` for each service; keep the other services'.
+
+    Writes through :func:`colonnade.deploy.layout.write_image_digests`, which accepts only
+    ``sha256:`` digests: a service still on a tag (before its first release) must be part of
+    this release, or :class:`ReleaseError` names it and nothing is written.
+    """
+    from colonnade.deploy import layout
+
+    current = layout.read_image_digests(image_file) if image_file.exists() else {}
+    pinned = {**current, **dict.fromkeys(services, digest)}
+    tagged = sorted(k for k, v in pinned.items() if not DIGEST.match(v))
+    if tagged:
+        raise ReleaseError(
+            f"{image_file}: {', '.join(tagged)} still run a tag; release them too "
+            f"(--services {','.join(sorted({*services, *tagged}))})"
+        )
+    layout.write_image_digests(image_file, pinned)
+    return dict(sorted(pinned.items()))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -166,7 +175,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("env", help="the environment whose image file gets the digests")
     parser.add_argument("--repository", required=True, help="REGISTRY/NAME to push to")
     parser.add_argument(
-        "--image-file", type=Path, required=True, help="the environment's image file"
+        "--image-file",
+        type=Path,
+        help="the image file to write (default: the environment's, from colonnade.deploy.layout)",
     )
     parser.add_argument(
         "--services",
@@ -195,9 +206,12 @@ def release(
     ecr_login(engine, host)
     remote = f"{args.repository}:{built.revision}"
     digest = push(engine, built.ref, remote)
-    written = write_digests(args.image_file, services, digest)
+    from colonnade.deploy import layout
+
+    image_file = args.image_file or layout.image_file(args.env)
+    written = write_digests(image_file, services, digest)
     print(f"release: pushed {remote} as {digest}", file=sys.stderr)
-    print(f"release: {args.image_file} now pins {json.dumps(written)}", file=sys.stderr)
+    print(f"release: {image_file} now pins {json.dumps(written)}", file=sys.stderr)
     return remote, digest
 
 
