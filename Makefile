@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv gen openapi system-deps setup run test test-fast lint fmt typecheck bench clean \
+.PHONY: help venv gen openapi system-deps setup run test test-fast lint fmt typecheck bench clean release rehearse \
 	image base-image lock
 
 help: ## list the targets
@@ -58,6 +58,12 @@ image: venv ## build the one container image (docker or podman; BASE_IMAGE=… t
 
 base-image: venv ## build the Debian-based Python base image used when none can be pulled
 	$(PY) -m colonnade_tools.base_image
+
+release: venv ## build, push to REPOSITORY (the account's ECR repository URL) and pin the digest in ENV's image file
+	$(VENV)/bin/colonnade-release $(ENV) --repository $(REPOSITORY)
+
+rehearse: setup ## run ENV's ECS task definitions (ENV=dev|staging|prod, applied to moto) here, against TLS PostgreSQL and memcached
+	$(PY) -m pytest "tests/terraform/test_rehearsal.py::test_rehearsal[$(or $(ENV),dev)]" -s -p no:cacheprovider
 
 lock: venv ## re-resolve requirements/image.txt (the image's hash-pinned dependencies) from pyproject.toml
 	UV_NATIVE_TLS=1 $(VENV)/bin/uv pip compile pyproject.toml --extra aws --generate-hashes \

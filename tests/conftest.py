@@ -21,6 +21,7 @@ from colonnade.devstack.postgres import PostgresServer
 from colonnade.runtime.server import ServiceServer
 from colonnade.runtime.settings import Settings
 from colonnade_tools.localca import LocalCA
+from tests.containers import clone, engine, image  # noqa: F401  (session fixtures: one image per run)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CATALOG_DESCRIPTORS = REPO_ROOT / "services" / "colonnade" / "descriptors" / "colonnade.binpb"

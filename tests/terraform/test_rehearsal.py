@@ -1,0 +1,95 @@
+"""The deploy rehearsal: every environment's applied task definitions, run here.
+
+Each environment is applied against the account's moto server (the session's ``applied_envs``,
+shared with test_live.py); ``terraform show -json`` of its state is what the rehearsal reads.
+The image is the one built from a clean clone (tests/containers.py), pushed to a loopback
+registry and run by digest, as ECS pulls it. ``make rehearse ENV=…`` runs one of these.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from colonnade_tools.containers import Engine
+from colonnade_tools.image import BuiltImage
+from colonnade_tools.registry import LocalRegistry
+from colonnade_tools.rehearsal import Rehearsal, RehearsalError, read_task_definitions
+from colonnade_tools.release import push
+
+from .harness import ENVIRONMENTS, RootRun
+
+pytestmark = [
+    pytest.mark.terraform,
+    pytest.mark.containers,
+    pytest.mark.slow,
+    pytest.mark.timeout(3600),
+]
+
+
+@pytest.fixture(scope="module")
+def pushed_image(
+    engine: Engine, image: BuiltImage, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The image in a loopback registry, pulled back by digest: ``<repository>@sha256:…``."""
+    registry = LocalRegistry(tmp_path_factory.mktemp("rehearsal-registry"))
+    registry.start()
+    repository = f"{registry.host}/colonnade"
+    digest = push(engine, image.ref, f"{repository}:{image.revision}")
+    ref = f"{repository}@{digest}"
+    tls = ["--tls-verify=false"] if engine.name == "podman" else []
+    engine.run("pull", *tls, ref, timeout=600)
+    yield ref
+    engine.run("rmi", "--force", ref, check=False)
+    registry.stop()
+
+
+def _shown(run: RootRun) -> dict[str, object]:
+    shown: dict[str, object] = json.loads(run.workdir.run("show", "-json").stdout)
+    return shown
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_rehearsal(
+    env: str, applied_envs: dict[str, RootRun], pushed_image: str, engine: Engine, tmp_path: Path
+) -> None:
+    """Every container of the environment's task definitions runs here as ECS would run it,
+    and the system they form works (see colonnade_tools.rehearsal for what is checked)."""
+    shown = _shown(applied_envs[env])
+    specs = read_task_definitions(shown)
+    assert set(specs) == {"gateway", "catalog", "migrate"}
+    # What the plan gives the containers is what the rehearsal runs: no shell, no Python in HCL.
+    assert specs["catalog"].health_check == ("colonnade-healthcheck", "grpc", "127.0.0.1:50051")
+    assert all(
+        s.user == "10001:10001" and s.read_only and s.tmpfs == ("/tmp",) for s in specs.values()
+    )
+    lines: list[str] = []
+    timings = Rehearsal(
+        shown, image=pushed_image, engine=engine, work_dir=tmp_path, log=lines.append
+    ).run()
+    print("\n".join(lines))
+    table = lines[0]
+    for row in ("image", "database endpoint", "RDS CA bundle", "DB_ADMIN_SECRET", "cache CA"):
+        assert f"\n{row} " in table, f"{row} missing from the substitution table:\n{table}"
+    assert any("cache nodes used over TLS" in line for line in lines)
+    assert timings["total"] < 600
+
+
+def test_rehearsal_fails_when_the_plan_gives_a_wrong_ca(
+    applied_envs: dict[str, RootRun], pushed_image: str, engine: Engine, tmp_path: Path
+) -> None:
+    """The rehearsal is not a formality: a task definition whose database URL does not verify
+    against the bundle (here: verify-full pointed at a file that is not the RDS bundle) fails it,
+    with the bootstrap's or the service's own words."""
+    shown = _shown(applied_envs["dev"])
+    text = json.dumps(shown).replace(
+        "sslrootcert=/etc/colonnade/certs/rds-ca-bundle.pem",
+        "sslrootcert=/etc/ssl/certs/ca-certificates.crt",
+    )
+    with pytest.raises(RehearsalError, match="catalog"):
+        Rehearsal(
+            json.loads(text), image=pushed_image, engine=engine, work_dir=tmp_path, log=print
+        ).run()
