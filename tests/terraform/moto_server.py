@@ -12,6 +12,10 @@
    memcached cluster (the Auto Discovery endpoint, ``<id>.<hash>.cfg.<region>.cache.amazonaws
    .com:<port>``); the provider then reads ``cluster_address`` back as null. It is added, in
    AWS's form.
+4. moto's Application Auto Scaling has no ListTagsForResource, TagResource or UntagResource
+   (HTTP 500) and drops the ``Tags`` of RegisterScalableTarget; the provider reads a scalable
+   target's tags on every refresh, so the plan after an apply failed. Tags are kept per target
+   ARN and answered as AWS does.
 
 Nothing else is altered.
 """
@@ -23,6 +27,7 @@ import json
 import sys
 from typing import Any
 
+from moto.applicationautoscaling import responses as autoscaling_responses
 from moto.ecs import models
 from moto.elasticache import models as elasticache_models
 from moto.s3 import models as s3_models
@@ -95,6 +100,42 @@ def _cache_cluster_with_configuration_endpoint(self: Any, *args: Any, **kwargs: 
 
 
 elasticache_models.CacheCluster.__init__ = _cache_cluster_with_configuration_endpoint  # type: ignore[method-assign]
+
+_scaling_tags: dict[str, dict[str, str]] = {}
+_register_scalable_target = (
+    autoscaling_responses.ApplicationAutoScalingResponse.register_scalable_target
+)
+
+
+def _register_with_tags(self: Any) -> str:
+    body = _register_scalable_target(self)
+    tags = self._get_param("Tags")
+    if tags:
+        _scaling_tags.setdefault(json.loads(body)["ScalableTargetARN"], {}).update(tags)
+    return body
+
+
+def _list_tags(self: Any) -> str:
+    return json.dumps({"Tags": _scaling_tags.get(self._get_param("ResourceARN"), {})})
+
+
+def _tag(self: Any) -> str:
+    _scaling_tags.setdefault(self._get_param("ResourceARN"), {}).update(self._get_param("Tags"))
+    return "{}"
+
+
+def _untag(self: Any) -> str:
+    tags = _scaling_tags.get(self._get_param("ResourceARN"), {})
+    for key in self._get_param("TagKeys") or []:
+        tags.pop(key, None)
+    return "{}"
+
+
+_response = autoscaling_responses.ApplicationAutoScalingResponse
+_response.register_scalable_target = _register_with_tags  # type: ignore[method-assign]
+_response.list_tags_for_resource = _list_tags  # type: ignore[attr-defined]
+_response.tag_resource = _tag  # type: ignore[attr-defined]
+_response.untag_resource = _untag  # type: ignore[attr-defined]
 
 if __name__ == "__main__":
     from moto.server import main
