@@ -25,15 +25,15 @@ gen: venv ## generate protobuf stubs and the descriptor set from proto/
 	$(PY) scripts/gen.py
 
 openapi: gen ## regenerate the committed OpenAPI documents in openapi/
-	$(PY) -m colonnade.gateway.openapi_cli --write-committed
+	$(PY) -m colonnade_tools.openapi_docs
 
 system-deps: venv ## install memcached (and, for tests, chromium and go + grpc-go) when missing (Debian)
-	$(PY) -m colonnade.devstack.system $(if $(filter test,$(MAKECMDGOALS)),--for-tests)
+	$(PY) -m colonnade_tools.devstack.system $(if $(filter test,$(MAKECMDGOALS)),--for-tests)
 
 setup: gen system-deps
 
 run: setup ## run the whole system locally (PostgreSQL, memcached, services, gateway)
-	$(PY) -m colonnade.devstack
+	$(PY) -m colonnade_tools.devstack
 
 test: setup ## run every test
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -41,8 +41,9 @@ import timeit
 from pathlib import Path
 from typing import Any
 
+from colonnade.descriptors import descriptor_set
+
 ROOT = Path(__file__).resolve().parent.parent
-DESCRIPTORS = ROOT / "services/colonnade/descriptors/colonnade.binpb"
 OUT = ROOT / "build" / "bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -136,7 +137,7 @@ def converter_bench() -> dict[str, Any]:
     from colonnade.gateway.descriptors import load_registry
     from colonnade.gateway.jsonconv import Converters
 
-    reg = load_registry([DESCRIPTORS])
+    reg = load_registry([descriptor_set()])
     conv = Converters(reg)
     cls = reg.message_class_by_name("colonnade.catalog.v1.Product")
     gen = catalog_pb2.Product(
@@ -309,7 +310,7 @@ def start_gateway(target: str, port: int, workers: int, env: dict[str, str]) -> 
                 "-m",
                 "colonnade.gateway",
                 "--descriptors",
-                str(DESCRIPTORS),
+                str(descriptor_set()),
                 "--backend",
                 f"colonnade.catalog.v1.CatalogService={target}",
                 "--host",
@@ -353,13 +354,12 @@ def main() -> int:
     )
     args = ap.parse_args()
     ensure_tools()
-    sys.path.insert(0, str(ROOT / "services"))
     import bench_goref  # scripts/ is on sys.path (run as a script)
 
-    from colonnade.devstack.memcached import MemcachedServer
-    from colonnade.devstack.ports import free_port
-    from colonnade.devstack.postgres import PostgresServer
     from colonnade.runtime.healthcheck import check_grpc, check_http, wait_healthy
+    from colonnade_tools.devstack.memcached import MemcachedServer
+    from colonnade_tools.devstack.ports import free_port
+    from colonnade_tools.devstack.postgres import PostgresServer
 
     reference: dict[str, Any] = {"built": False}
     ref_binary: Path | None = None

@@ -10,7 +10,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from colonnade.catalog.v1 import catalog_pb2
-from colonnade.devstack.memcached import MemcachedServer
+from colonnade_tools.devstack.memcached import MemcachedServer
 
 
 def rich_status(error: grpc.aio.AioRpcError) -> tuple[dict[str, str], error_details_pb2.ErrorInfo]:

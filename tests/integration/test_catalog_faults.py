@@ -18,9 +18,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from colonnade.catalog.domain import decode_product
 from colonnade.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from colonnade.devstack.memcached import MemcachedServer
-from colonnade.devstack.ports import free_port
-from colonnade.devstack.postgres import PostgresServer
+from colonnade_tools.devstack.memcached import MemcachedServer
+from colonnade_tools.devstack.ports import free_port
+from colonnade_tools.devstack.postgres import PostgresServer
 from tests.conftest import REPO_ROOT, StartCatalog
 from tests.integration.helpers import memcached_get, memcached_stats, new_product
 

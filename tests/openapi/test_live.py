@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from colonnade.devstack.system import CHROMIUM_HINT, find_chromium
 from colonnade.gateway.openapi import generate
+from colonnade_tools.devstack.system import CHROMIUM_HINT, find_chromium
 from tests.gateway.httpclient import request
 from tests.openapi.conftest import CATALOG_SET
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from colonnade.deploy.toolchain import (
+from colonnade_tools.deploy.toolchain import (
     Toolchain,
     ToolchainError,
     prepare_toolchain,

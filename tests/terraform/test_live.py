@@ -17,8 +17,8 @@ from typing import Any
 import boto3
 import pytest
 
-from colonnade.deploy import layout
-from colonnade.deploy.migrate import MigrateTask, run_migration
+from colonnade_tools.deploy import layout
+from colonnade_tools.deploy.migrate import MigrateTask, run_migration
 
 from .conftest import (
     MOTO_CANNOT_CREATE,

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from colonnade.deploy import layout
-from colonnade.deploy.toolchain import Toolchain
+from colonnade_tools.deploy import layout
+from colonnade_tools.deploy.toolchain import Toolchain
 
 from .conftest import (
     EXAMPLES,

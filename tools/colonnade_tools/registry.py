@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from colonnade.devstack.ports import free_port
+from colonnade_tools.devstack.ports import free_port
 
 REGISTRY_HINT = "docker-registry is not installed (Debian: `apt-get install docker-registry`)"
 MANIFEST_TYPES = ", ".join(

@@ -3,7 +3,7 @@
 Environment variables are `COLONNADE_GATEWAY_<KEY>` (upper case); lists are comma-separated
 (`COLONNADE_GATEWAY_BACKENDS="a.v1=h:1,b.v1=h:2"`). The file is TOML with the same keys:
 
-    descriptors = ["services/colonnade/descriptors/colonnade.binpb"]
+    descriptors = ["/srv/colonnade.binpb"]   # default: colonnade.descriptors.descriptor_set()
     host = "0.0.0.0"
     port = 8080
     [backends]
@@ -19,12 +19,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from colonnade.descriptors import descriptor_set
 from colonnade.gateway.errors import ConfigError
 from colonnade.gateway.rpc import CLIENTS, NATIVE
 
 ENV_PREFIX = "COLONNADE_GATEWAY_"
 #: The descriptor set `make gen` / `pip install` builds for Colonnade's own services.
-PACKAGED_DESCRIPTORS = Path(__file__).resolve().parent.parent / "descriptors" / "colonnade.binpb"
+PACKAGED_DESCRIPTORS = descriptor_set()
 
 __all__ = ["ConfigError", "GatewayConfig", "from_env", "from_file", "merge"]
 
