@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
+import importlib.metadata
 import json
 import os
 import platform
@@ -156,8 +159,9 @@ def converter_bench() -> dict[str, Any]:
     gen.update_time.FromSeconds(1_700_000_100)
     msg = cls.FromString(gen.SerializeToString())
     as_dict = json_format.MessageToDict(gen)
-    enc = conv.encoder(msg.DESCRIPTOR)
-    dec = conv.decoder(msg.DESCRIPTOR)
+    desc: Any = msg.DESCRIPTOR  # the registry pool's (types-protobuf: a Python/upb union)
+    enc = conv.encoder(desc)
+    dec = conv.decoder(desc)
     n = 20000
 
     def per_call(fn: Any) -> float:
@@ -432,9 +436,8 @@ def main() -> int:
         )
         procs.append(aio_gateway)
         for port in (gport, aport):
-            wait_healthy(
-                lambda port=port: check_http(f"http://127.0.0.1:{port}/readyz", timeout=1), 60
-            )
+            readyz = f"http://127.0.0.1:{port}/readyz"
+            wait_healthy(functools.partial(check_http, readyz, timeout=1), 60)
         ours_url = f"http://127.0.0.1:{gport}{name}"
         aio_url = f"http://127.0.0.1:{aport}{name}"
         ref_url = f"http://127.0.0.1:{rport}{name}"
@@ -555,12 +558,8 @@ def versions() -> dict[str, str]:
 
     out = {"grpcio": grpc.__version__, "protobuf": pb_version}
     out["protobuf_backend"] = api_implementation.Type()
-    try:
-        import uvloop
-
-        out["uvloop"] = uvloop.__version__
-    except ImportError:  # pragma: no cover
-        pass
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        out["uvloop"] = importlib.metadata.version("uvloop")
     return out
 
 

@@ -106,6 +106,7 @@ def test_process_serves_and_stops_on_sigterm(workers: int) -> None:
         proc.terminate()
         proc.wait(timeout=30)
         reader.join(timeout=30)
+        proc.stdout.close()  # type: ignore[union-attr]
     out = b"".join(lines)
     assert proc.returncode == 0, out
     # --workers N: N processes on the same port (SO_REUSEPORT), all stopped by one SIGTERM

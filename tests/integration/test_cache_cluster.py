@@ -521,4 +521,6 @@ async def test_the_configuration_endpoint_stand_in_runs_from_the_command_line(
         assert second.version == 2 and len(second.nodes) == 3
     finally:
         process.terminate()
+        if process.stdout is not None:
+            process.stdout.close()
         assert await asyncio.to_thread(process.wait, 10) == 0

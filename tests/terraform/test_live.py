@@ -312,7 +312,7 @@ def test_data_stores_are_private_and_encrypted(env: str, env_runs: dict[str, Roo
 
 
 def _without_cache_keys(document: dict[str, Any]) -> dict[str, Any]:
-    doc = json.loads(json.dumps(document))
+    doc: dict[str, Any] = json.loads(json.dumps(document))
     for ops in doc["paths"].values():
         for op in ops.values():
             if isinstance(op, dict):

@@ -70,6 +70,8 @@ class GoServer:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(10)
+        if self.proc.stdout is not None:  # read only up to "listening": close it ourselves
+            self.proc.stdout.close()
 
 
 @pytest.fixture(scope="module")
