@@ -7,8 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv gen openapi system-deps setup run test test-fast lint fmt typecheck bench clean release rehearse \
-	image base-image lock
+.PHONY: help venv gen openapi system-deps setup run check test test-fast lint fmt typecheck bench clean \
+	release rehearse image base-image lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,20 +25,25 @@ gen: venv ## generate protobuf stubs and the descriptor set from proto/
 	$(PY) scripts/gen.py
 
 openapi: gen ## regenerate the committed OpenAPI documents in openapi/
-	$(PY) -m colonnade.gateway.openapi_cli --write-committed
+	$(PY) -m colonnade_tools.openapi_docs
 
 system-deps: venv ## install memcached (and, for tests, chromium and go + grpc-go) when missing (Debian)
-	$(PY) -m colonnade.devstack.system $(if $(filter test,$(MAKECMDGOALS)),--for-tests)
+	$(PY) -m colonnade_tools.devstack.system $(if $(filter test,$(MAKECMDGOALS)),--for-tests)
 
 setup: gen system-deps
 
 run: setup ## run the whole system locally (PostgreSQL, memcached, services, gateway)
-	$(PY) -m colonnade.devstack
+	$(PY) -m colonnade_tools.devstack
+
+check: ## what CI runs (.ci/run): make lint, then make test
+	$(MAKE) lint
+	$(MAKE) test
 
 test: setup ## run every test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: venv ## ruff lint and format check, mypy
+# mypy reads the generated stubs (*_pb2.pyi), so lint needs code generation first.
+lint: gen ## ruff lint and format check, mypy (strict for the packages; tests/ and scripts/ too)
 	$(PY) -m ruff check services tools tests scripts
 	$(PY) -m ruff format --check services tools tests scripts
 	$(PY) -m mypy
@@ -47,7 +52,7 @@ fmt: venv ## format the code
 	$(PY) -m ruff format services tools tests scripts
 	$(PY) -m ruff check --fix services tools tests scripts
 
-typecheck: gen
+typecheck: gen ## mypy alone (part of make lint)
 	$(PY) -m mypy
 
 bench: setup ## REST via the gateway vs direct gRPC and vs grpc-gateway (Go, built offline): build/bench/gateway.{json,md}

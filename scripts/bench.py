@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
+import importlib.metadata
 import json
 import os
 import platform
@@ -41,8 +44,9 @@ import timeit
 from pathlib import Path
 from typing import Any
 
+from colonnade.descriptors import descriptor_set
+
 ROOT = Path(__file__).resolve().parent.parent
-DESCRIPTORS = ROOT / "services/colonnade/descriptors/colonnade.binpb"
 OUT = ROOT / "build" / "bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -136,7 +140,7 @@ def converter_bench() -> dict[str, Any]:
     from colonnade.gateway.descriptors import load_registry
     from colonnade.gateway.jsonconv import Converters
 
-    reg = load_registry([DESCRIPTORS])
+    reg = load_registry([descriptor_set()])
     conv = Converters(reg)
     cls = reg.message_class_by_name("colonnade.catalog.v1.Product")
     gen = catalog_pb2.Product(
@@ -155,8 +159,9 @@ def converter_bench() -> dict[str, Any]:
     gen.update_time.FromSeconds(1_700_000_100)
     msg = cls.FromString(gen.SerializeToString())
     as_dict = json_format.MessageToDict(gen)
-    enc = conv.encoder(msg.DESCRIPTOR)
-    dec = conv.decoder(msg.DESCRIPTOR)
+    desc: Any = msg.DESCRIPTOR  # the registry pool's (types-protobuf: a Python/upb union)
+    enc = conv.encoder(desc)
+    dec = conv.decoder(desc)
     n = 20000
 
     def per_call(fn: Any) -> float:
@@ -309,7 +314,7 @@ def start_gateway(target: str, port: int, workers: int, env: dict[str, str]) -> 
                 "-m",
                 "colonnade.gateway",
                 "--descriptors",
-                str(DESCRIPTORS),
+                str(descriptor_set()),
                 "--backend",
                 f"colonnade.catalog.v1.CatalogService={target}",
                 "--host",
@@ -353,13 +358,12 @@ def main() -> int:
     )
     args = ap.parse_args()
     ensure_tools()
-    sys.path.insert(0, str(ROOT / "services"))
     import bench_goref  # scripts/ is on sys.path (run as a script)
 
-    from colonnade.devstack.memcached import MemcachedServer
-    from colonnade.devstack.ports import free_port
-    from colonnade.devstack.postgres import PostgresServer
     from colonnade.runtime.healthcheck import check_grpc, check_http, wait_healthy
+    from colonnade_tools.devstack.memcached import MemcachedServer
+    from colonnade_tools.devstack.ports import free_port
+    from colonnade_tools.devstack.postgres import PostgresServer
 
     reference: dict[str, Any] = {"built": False}
     ref_binary: Path | None = None
@@ -432,9 +436,8 @@ def main() -> int:
         )
         procs.append(aio_gateway)
         for port in (gport, aport):
-            wait_healthy(
-                lambda port=port: check_http(f"http://127.0.0.1:{port}/readyz", timeout=1), 60
-            )
+            readyz = f"http://127.0.0.1:{port}/readyz"
+            wait_healthy(functools.partial(check_http, readyz, timeout=1), 60)
         ours_url = f"http://127.0.0.1:{gport}{name}"
         aio_url = f"http://127.0.0.1:{aport}{name}"
         ref_url = f"http://127.0.0.1:{rport}{name}"
@@ -555,12 +558,8 @@ def versions() -> dict[str, str]:
 
     out = {"grpcio": grpc.__version__, "protobuf": pb_version}
     out["protobuf_backend"] = api_implementation.Type()
-    try:
-        import uvloop
-
-        out["uvloop"] = uvloop.__version__
-    except ImportError:  # pragma: no cover
-        pass
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        out["uvloop"] = importlib.metadata.version("uvloop")
     return out
 
 

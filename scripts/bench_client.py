@@ -13,12 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "services"))
 
 METHOD = "/colonnade.catalog.v1.CatalogService/GetProduct"
 

@@ -27,7 +27,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from colonnade.devstack.system import GOCODE, go_offline_env
+from colonnade_tools.devstack.system import GOCODE, go_offline_env
 
 GATEWAY_SRC = GOCODE / "src/github.com/grpc-ecosystem/grpc-gateway"
 GOOGLEAPIS = GATEWAY_SRC / "third_party/googleapis"

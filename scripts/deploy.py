@@ -4,7 +4,7 @@
 ``<env>`` runs the one environment root, ``terraform/live``, with that environment's data
 (``terraform/environments/<env>/``: ``backend.hcl`` to ``init -backend-config``,
 ``terraform.tfvars`` and ``images.auto.tfvars.json`` to ``plan -var-file``); ``account`` runs
-``terraform/account`` (account-level resources). ``colonnade.deploy.layout`` knows the paths.
+``terraform/account`` (account-level resources). ``colonnade_tools.deploy.layout`` knows the paths.
 
 * ``plan``    init, then ``plan -out=tfplan``.
 * ``apply``   for an environment, in two phases so that no service starts a new image before its
@@ -25,8 +25,9 @@ The state bucket is ``colonnade-tfstate-<account id>-<region>`` (the account roo
 given. ``--var-file`` and ``--backend-config`` add to the environment's own; anything after ``--``
 goes to plan/output (``-var=...``, ``-lock-timeout=...``).
 
-The Terraform CLI and the AWS provider are found by ``colonnade.deploy.toolchain``, the same code
-the tests use.
+The Terraform CLI and the AWS provider are found by ``colonnade_tools.deploy.toolchain``, the
+same code the tests use. Run it with the checkout's virtualenv (``make venv`` installs
+colonnade-tools there), so no import path is patched.
 """
 
 from __future__ import annotations
@@ -38,12 +39,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "services"))
-
-from colonnade.deploy import layout  # noqa: E402
-from colonnade.deploy.migrate import MigrateTask, MigrationFailed, run_migration  # noqa: E402
-from colonnade.deploy.toolchain import ToolchainError, prepare_toolchain  # noqa: E402
+from colonnade_tools.deploy import layout
+from colonnade_tools.deploy.migrate import MigrateTask, MigrationFailed, run_migration
+from colonnade_tools.deploy.toolchain import ToolchainError, prepare_toolchain
 
 PLAN_FILE = "tfplan"
 MIGRATION_PLAN_FILE = "tfplan-migrate"

@@ -15,16 +15,17 @@ from pathlib import Path
 import grpc
 import pytest
 
-from colonnade.devstack.memcached import MemcachedServer
-from colonnade.devstack.ports import free_port
-from colonnade.devstack.postgres import PostgresServer
+from colonnade.descriptors import descriptor_set
 from colonnade.runtime.server import ServiceServer
 from colonnade.runtime.settings import Settings
+from colonnade_tools.devstack.memcached import MemcachedServer
+from colonnade_tools.devstack.ports import free_port
+from colonnade_tools.devstack.postgres import PostgresServer
 from colonnade_tools.localca import LocalCA
 from tests.containers import clone, engine, image  # noqa: F401  (session fixtures: one image per run)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CATALOG_DESCRIPTORS = REPO_ROOT / "services" / "colonnade" / "descriptors" / "colonnade.binpb"
+CATALOG_DESCRIPTORS = descriptor_set()
 
 
 @pytest.fixture(scope="session")

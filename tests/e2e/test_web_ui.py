@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from colonnade.devstack.system import CHROMIUM_HINT, find_chromium
+from colonnade_tools.devstack.system import CHROMIUM_HINT, find_chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

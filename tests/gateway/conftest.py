@@ -81,9 +81,8 @@ async def start_stack(conformance_set: Path, **overrides: Any) -> tuple[Stack, A
         descriptors=[str(conformance_set)],
         backends=[f"conformance.v1=127.0.0.1:{grpc_port}"],
         port=0,
+        **overrides,
     )
-    for k, v in overrides.items():
-        setattr(cfg, k, v)
     app = Gateway(cfg, load_registry(cfg.descriptors))
     await app.startup()
     http = await serve(app, "127.0.0.1", 0, error_page=app.error_page)

@@ -13,7 +13,7 @@ from google.rpc import error_details_pb2, status_pb2
 def make_servicer(pb: Any, pb_grpc: Any) -> Any:
     """Builds the servicer class against the compiled conformance modules."""
 
-    class Servicer(pb_grpc.ConformanceServiceServicer):  # type: ignore[misc,name-defined]
+    class Servicer(pb_grpc.ConformanceServiceServicer):  # type: ignore[misc]
         def __init__(self) -> None:
             self.last: Any = None
             self.last_metadata: dict[str, Any] = {}

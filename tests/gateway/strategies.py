@@ -131,10 +131,10 @@ def _wkt(cls: type[Message], depth: int) -> st.SearchStrategy[Message] | None:
         inner = st.one_of(
             message(conformance_pb2.Inner, depth + 1),
             message(conformance_pb2.Thing, depth + 1),
-            _wkt(timestamp_pb2.Timestamp, depth + 1),  # type: ignore[arg-type]
-            _wkt(duration_pb2.Duration, depth + 1),  # type: ignore[arg-type]
+            _wkt(timestamp_pb2.Timestamp, depth + 1),
+            _wkt(duration_pb2.Duration, depth + 1),
             st.builds(wrappers_pb2.Int64Value, value=st.integers(-(2**63), 2**63 - 1)),
-            _wkt(struct_pb2.Value, depth + 1),  # type: ignore[arg-type]
+            _wkt(struct_pb2.Value, depth + 1),
         )
         return inner.map(pack)
     return None

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-CATALOG_SET = REPO / "services/colonnade/descriptors/colonnade.binpb"
+from colonnade.descriptors import descriptor_set
+
+CATALOG_SET = descriptor_set()
 
 
 def test_bad_descriptor_file_exits_2(tmp_path: Path) -> None:
@@ -59,7 +60,7 @@ def test_unmapped_service_exits_2() -> None:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_process_serves_and_stops_on_sigterm(workers: int) -> None:
-    from colonnade.devstack.ports import free_port
+    from colonnade_tools.devstack.ports import free_port
 
     port = free_port()
     proc = subprocess.Popen(
@@ -105,6 +106,7 @@ def test_process_serves_and_stops_on_sigterm(workers: int) -> None:
         proc.terminate()
         proc.wait(timeout=30)
         reader.join(timeout=30)
+        proc.stdout.close()  # type: ignore[union-attr]
     out = b"".join(lines)
     assert proc.returncode == 0, out
     # --workers N: N processes on the same port (SO_REUSEPORT), all stopped by one SIGTERM

@@ -226,7 +226,7 @@ async def test_an_answer_that_is_not_grpc_maps_by_http_status(
 
 
 async def test_an_unreachable_backend_is_unavailable(client: Open) -> None:
-    from colonnade.devstack.ports import free_port
+    from colonnade_tools.devstack.ports import free_port
 
     err = await rpc_error(client(f"127.0.0.1:{free_port()}").unary(PATH, b"x", (), 3.0))
     assert err.code == Code.UNAVAILABLE

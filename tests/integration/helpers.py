@@ -10,12 +10,12 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from colonnade.catalog.v1 import catalog_pb2
-from colonnade.devstack.memcached import MemcachedServer
+from colonnade_tools.devstack.memcached import MemcachedServer
 
 
 def rich_status(error: grpc.aio.AioRpcError) -> tuple[dict[str, str], error_details_pb2.ErrorInfo]:
     """(field → description of every BadRequest violation, the ErrorInfo) of a failed call."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     assert status is not None, "the error carries no google.rpc.Status details"
     assert status.code == error.code().value[0]
     violations: dict[str, str] = {}
@@ -57,7 +57,8 @@ async def memcached_stats(
     """``stats`` of one memcached (over TLS with a client context ``tls``)."""
     client = _memcached_client(server, tls)
     try:
-        return await client.stats()
+        stats = await client.stats()
+        return {key: value or b"" for key, value in stats.items()}
     finally:
         await client.close()
 

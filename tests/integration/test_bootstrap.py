@@ -28,9 +28,9 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from colonnade.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from colonnade.devstack.ports import free_port
-from colonnade.devstack.postgres import PostgresServer
-from colonnade.devstack.system import POSTGRES15_HINT, find_postgres15
+from colonnade_tools.devstack.ports import free_port
+from colonnade_tools.devstack.postgres import PostgresServer
+from colonnade_tools.devstack.system import POSTGRES15_HINT, find_postgres15
 from tests.conftest import REPO_ROOT, StartCatalog
 from tests.integration.helpers import new_product
 

@@ -1,7 +1,7 @@
 """The cache against real memcached nodes: TLS, several nodes, node loss, Auto Discovery.
 
 Every server is real and on a free loopback port: Debian's memcached (with ``-Z`` for TLS),
-the stand-in configuration endpoint (``colonnade.devstack.elasticache``), certificates from
+the stand-in configuration endpoint (``colonnade_tools.devstack.elasticache``), certificates from
 a throwaway CA (trustme).
 """
 
@@ -20,13 +20,13 @@ import grpc
 import pytest
 
 from colonnade.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from colonnade.devstack.elasticache import ConfigurationEndpoint
-from colonnade.devstack.memcached import MemcachedServer
-from colonnade.devstack.ports import free_port
 from colonnade.runtime.cache import ReadThroughCache
 from colonnade.runtime.cachecluster import CacheCluster, CacheConfigurationError
 from colonnade.runtime.cachediscovery import fetch_cluster_config
 from colonnade.runtime.settings import Settings
+from colonnade_tools.devstack.elasticache import ConfigurationEndpoint
+from colonnade_tools.devstack.memcached import MemcachedServer
+from colonnade_tools.devstack.ports import free_port
 from colonnade_tools.localca import LocalCA, ServerCert
 from tests.conftest import REPO_ROOT, StartCatalog
 from tests.integration.helpers import memcached_get, memcached_stats, new_product
@@ -490,7 +490,7 @@ async def test_the_configuration_endpoint_stand_in_runs_from_the_command_line(
         [
             sys.executable,
             "-m",
-            "colonnade.devstack.elasticache",
+            "colonnade_tools.devstack.elasticache",
             "--listen",
             "127.0.0.1:0",
             "--nodes-file",
@@ -521,4 +521,6 @@ async def test_the_configuration_endpoint_stand_in_runs_from_the_command_line(
         assert second.version == 2 and len(second.nodes) == 3
     finally:
         process.terminate()
+        if process.stdout is not None:
+            process.stdout.close()
         assert await asyncio.to_thread(process.wait, 10) == 0

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 
 import asyncpg
 import grpc
@@ -18,9 +19,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from colonnade.catalog.domain import decode_product
 from colonnade.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from colonnade.devstack.memcached import MemcachedServer
-from colonnade.devstack.ports import free_port
-from colonnade.devstack.postgres import PostgresServer
+from colonnade_tools.devstack.memcached import MemcachedServer
+from colonnade_tools.devstack.ports import free_port
+from colonnade_tools.devstack.postgres import PostgresServer
 from tests.conftest import REPO_ROOT, StartCatalog
 from tests.integration.helpers import memcached_get, memcached_stats, new_product
 
@@ -156,13 +157,13 @@ async def test_memcached_killed_mid_test_reads_and_writes_still_work(
 
 
 @pytest.fixture
-async def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> PostgresServer:
+async def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[PostgresServer]:
     server = PostgresServer(
         tmp_path_factory.mktemp("pg-restart") / "data", free_port(), durable=False
     )
     server.start()
     server.create_database("restart")
-    yield server  # type: ignore[misc]
+    yield server
     server.remove()
 
 
@@ -332,4 +333,6 @@ async def test_sigterm_drains_in_flight_calls_in_a_real_process(
         if process.poll() is None:
             process.kill()
         output = process.stdout.read().decode() if process.stdout else ""
+        if process.stdout is not None:
+            process.stdout.close()
     assert '"message":"shutting down"' in output and '"message":"stopped"' in output

@@ -23,9 +23,10 @@ async def create(
     stub: catalog_pb2_grpc.CatalogServiceStub, unique: str, **kw: object
 ) -> catalog_pb2.Product:
     product_id = str(kw.pop("product_id", ""))
-    return await stub.CreateProduct(
+    created: catalog_pb2.Product = await stub.CreateProduct(
         catalog_pb2.CreateProductRequest(product=new_product(unique, **kw), product_id=product_id)
     )
+    return created
 
 
 async def test_create_get_update_delete(

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from colonnade.catalog.servicer import SERVICE_NAME
-from colonnade.devstack.ports import free_port
 from colonnade.runtime.healthcheck import check_grpc, wait_healthy
+from colonnade_tools.devstack.ports import free_port
 from tests.conftest import StartCatalog, running_gateway
 
 pytestmark = pytest.mark.integration

@@ -21,13 +21,13 @@ import grpc
 import pytest
 
 from colonnade.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from colonnade.devstack.ports import free_port
-from colonnade.devstack.postgres import (
+from colonnade.runtime.db import DatabaseConfigurationError, migrate, wait_for_database
+from colonnade_tools.devstack.ports import free_port
+from colonnade_tools.devstack.postgres import (
     DEBIAN_POSTGRES_HINT,
     PostgresServer,
     debian_postgres_binaries,
 )
-from colonnade.runtime.db import DatabaseConfigurationError, migrate, wait_for_database
 from colonnade_tools.localca import LocalCA
 from tests.conftest import REPO_ROOT, StartCatalog, make_settings
 from tests.integration.helpers import new_product

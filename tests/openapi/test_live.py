@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from colonnade.devstack.system import CHROMIUM_HINT, find_chromium
 from colonnade.gateway.openapi import generate
+from colonnade_tools.devstack.system import CHROMIUM_HINT, find_chromium
+from tests.conftest import CATALOG_DESCRIPTORS as CATALOG_SET
 from tests.gateway.httpclient import request
-from tests.openapi.conftest import CATALOG_SET
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

@@ -19,7 +19,8 @@ from colonnade.gateway.openapi import (
     dumps,
     generate,
 )
-from colonnade.gateway.openapi_cli import committed_documents, main
+from colonnade.gateway.openapi_cli import main
+from colonnade_tools.openapi_docs import committed_documents
 from tests.conftest import REPO_ROOT
 
 GOLDEN = Path(__file__).parent / "golden"

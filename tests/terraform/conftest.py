@@ -27,15 +27,15 @@ from typing import Any
 
 import pytest
 
-from colonnade.deploy.toolchain import (
+from colonnade_tools.deploy.toolchain import (
     Toolchain,
     ToolchainError,
     prepare_toolchain,
     provider_missing_hint,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TERRAFORM_ROOT = REPO_ROOT / "terraform"
+REPO_ROOT: Path = Path(__file__).resolve().parents[2]
+TERRAFORM_ROOT: Path = REPO_ROOT / "terraform"
 MODULES_ROOT = TERRAFORM_ROOT / "modules"
 
 #: Every module: each gets fmt, validate, its native tests, checkov and a README check.

@@ -4,7 +4,7 @@ Builds on ``conftest.py`` (toolchain, Workdir, moto servers, plan helpers). One 
 stands in for one AWS account: the account root is applied to it first, then dev, staging and
 prod are planned (in parallel) and applied against the same server, each from its own copy of
 the repository tree with its own local state, exactly as ``scripts/deploy.py`` would run them
-(``colonnade.deploy.layout`` gives the variable files). So the environments really share an
+(``colonnade_tools.deploy.layout`` gives the variable files). So the environments really share an
 account and a Region here, as the collision tests assume.
 
 moto is not AWS. What it cannot do is listed in conftest.py with the reason; those resources,
@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from colonnade.deploy import layout
-from colonnade.deploy.toolchain import Toolchain
+from colonnade_tools.deploy import layout
+from colonnade_tools.deploy.toolchain import Toolchain
 
 from .conftest import (
     MOTO_APPLY_OVERRIDES,

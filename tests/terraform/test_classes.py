@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from colonnade.deploy import layout
+from colonnade_tools.deploy import layout
 
 from .conftest import TERRAFORM_ROOT, Workdir, planned_resources, resources_of
 from .harness import ENVIRONMENTS, RootRun, config_address, graph_edges, reachable

@@ -1,4 +1,4 @@
-"""scripts/deploy.py and the bootstrap runner (colonnade.deploy.migrate).
+"""scripts/deploy.py and the bootstrap runner (colonnade_tools.deploy.migrate).
 
 The driver runs in a sandbox terraform/ tree shaped like the real one (live/, environments/),
 against moto: argument handling, plan/apply/output with the environment's data, and the
@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from colonnade.deploy import layout
-from colonnade.deploy.migrate import MigrateTask, MigrationFailed, run_migration
-from colonnade.deploy.toolchain import Toolchain
+from colonnade_tools.deploy import layout
+from colonnade_tools.deploy.migrate import MigrateTask, MigrationFailed, run_migration
+from colonnade_tools.deploy.toolchain import Toolchain
 
 from .conftest import REPO_ROOT, MotoServer
 

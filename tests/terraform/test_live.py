@@ -17,8 +17,8 @@ from typing import Any
 import boto3
 import pytest
 
-from colonnade.deploy import layout
-from colonnade.deploy.migrate import MigrateTask, run_migration
+from colonnade_tools.deploy import layout
+from colonnade_tools.deploy.migrate import MigrateTask, run_migration
 
 from .conftest import (
     MOTO_CANNOT_CREATE,
@@ -312,7 +312,7 @@ def test_data_stores_are_private_and_encrypted(env: str, env_runs: dict[str, Roo
 
 
 def _without_cache_keys(document: dict[str, Any]) -> dict[str, Any]:
-    doc = json.loads(json.dumps(document))
+    doc: dict[str, Any] = json.loads(json.dumps(document))
     for ops in doc["paths"].values():
         for op in ops.values():
             if isinstance(op, dict):

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from colonnade.deploy import layout
-from colonnade.deploy.toolchain import Toolchain
+from colonnade_tools.deploy import layout
+from colonnade_tools.deploy.toolchain import Toolchain
 
 from .conftest import (
     EXAMPLES,
@@ -116,6 +116,9 @@ def test_module_documents_every_input_and_output(module: str) -> None:
         assert heading in readme, f"{module}/README.md has no {heading} table"
         table = readme.split(heading, 1)[1].split("\n## ", 1)[0]
         listed = re.findall(r"^\|\s*`([^`]+)`", table, re.M)
+        # named in prose is not enough: each one has its row in the table
+        unlisted = [n for n in names if n not in listed]
+        assert not unlisted, f"{module}/README.md's {heading} table lacks {unlisted}"
         stale = sorted(set(listed) - set(names))
         assert not stale, f"{module}/README.md documents {kind}s that no longer exist: {stale}"
     for text in (MODULES_ROOT / module / "variables.tf").read_text().split('variable "')[1:]:

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from colonnade.devstack.ports import free_port
+from colonnade_tools.devstack.ports import free_port
 
 REGISTRY_HINT = "docker-registry is not installed (Debian: `apt-get install docker-registry`)"
 MANIFEST_TYPES = ", ".join(
@@ -55,10 +55,11 @@ class LocalRegistry:
                 }
             )
         )
-        log = (self.directory / "registry.log").open("wb")
-        self._process = subprocess.Popen(
-            [binary, "serve", str(config)], stdout=log, stderr=log, start_new_session=True
-        )
+        # The child keeps its own copy of the descriptor; ours is closed once it has started.
+        with (self.directory / "registry.log").open("wb") as log:
+            self._process = subprocess.Popen(
+                [binary, "serve", str(config)], stdout=log, stderr=log, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -377,9 +377,9 @@ class Rehearsal:
         return str(gateway)
 
     def _servers(self, stack: ExitStack, address: str, work: Path) -> LocalServers:
-        from colonnade.devstack.memcached import MemcachedServer
-        from colonnade.devstack.postgres import PostgresServer
-        from colonnade.devstack.system import find_postgres15
+        from colonnade_tools.devstack.memcached import MemcachedServer
+        from colonnade_tools.devstack.postgres import PostgresServer
+        from colonnade_tools.devstack.system import find_postgres15
 
         migrate = self.specs.get("migrate")
         db_host = migrate.environment.get("DB_HOST") if migrate else None
@@ -456,7 +456,7 @@ class Rehearsal:
             [
                 sys.executable,
                 "-m",
-                "colonnade.devstack.elasticache",
+                "colonnade_tools.devstack.elasticache",
                 "--listen",
                 f"{address}:{cache_port}",
                 "--tls-cert",

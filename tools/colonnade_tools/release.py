@@ -152,11 +152,11 @@ def push(engine: Engine, local_ref: str, remote_ref: str) -> str:
 def write_digests(image_file: Path, services: Sequence[str], digest: str) -> dict[str, str]:
     """Set ``image_digests[service] = digest`` for each service; keep the other services'.
 
-    Writes through :func:`colonnade.deploy.layout.write_image_digests`, which accepts only
+    Writes through :func:`colonnade_tools.deploy.layout.write_image_digests`, which accepts only
     ``sha256:`` digests: a service still on a tag (before its first release) must be part of
     this release, or :class:`ReleaseError` names it and nothing is written.
     """
-    from colonnade.deploy import layout
+    from colonnade_tools.deploy import layout
 
     current = layout.read_image_digests(image_file) if image_file.exists() else {}
     pinned = {**current, **dict.fromkeys(services, digest)}
@@ -177,7 +177,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--image-file",
         type=Path,
-        help="the image file to write (default: the environment's, from colonnade.deploy.layout)",
+        help="the image file to write (default: the environment's, from deploy.layout)",
     )
     parser.add_argument(
         "--services",
@@ -206,7 +206,7 @@ def release(
     ecr_login(engine, host)
     remote = f"{args.repository}:{built.revision}"
     digest = push(engine, built.ref, remote)
-    from colonnade.deploy import layout
+    from colonnade_tools.deploy import layout
 
     image_file = args.image_file or layout.image_file(args.env)
     written = write_digests(image_file, services, digest)

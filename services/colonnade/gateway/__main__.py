@@ -20,7 +20,7 @@ import subprocess
 import sys
 from typing import Any
 
-from colonnade.gateway.config import GatewayConfig, from_env, from_file, merge
+from colonnade.gateway.config import GatewayConfig, load
 from colonnade.gateway.errors import ConfigError, ConfigurationError
 from colonnade.gateway.rpc import CLIENTS
 
@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="400 for unknown query parameters, unknown JSON fields and path/body collisions",
     )
-    p.add_argument("--default-timeout", type=float, help="seconds; 0 = no default deadline")
+    p.add_argument("--default-timeout", help="a duration (30, 30s, 500ms); 0 = no default deadline")
     p.add_argument("--max-body-bytes", type=int)
     p.add_argument("--max-message-bytes", type=int)
     p.add_argument("--cors-origin", dest="cors_origins", action="append")
@@ -69,19 +69,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def load_config(args: argparse.Namespace, env: dict[str, str] | None = None) -> GatewayConfig:
-    """Defaults < file < environment < flags."""
-    env = dict(os.environ) if env is None else env
-    cfg = GatewayConfig()
-    path = args.config or env.get("COLONNADE_GATEWAY_CONFIG")
-    if path:
-        merge(cfg, from_file(path), f"config file {path}")
-    merge(cfg, from_env(env), "environment")
-    flags = {
-        k: v for k, v in vars(args).items() if k not in ("config", "log_level") and v is not None
-    }
-    merge(cfg, flags, "command line")
-    cfg.validate()
-    return cfg
+    """Defaults < file < environment < flags (colonnade.gateway.config.load)."""
+    flags = {k: v for k, v in vars(args).items() if k not in ("config", "log_level")}
+    return load(file=args.config, env=env, flags=flags)
 
 
 async def run(cfg: GatewayConfig, ready: Any = None) -> None:

@@ -1,35 +1,51 @@
 """Gateway configuration: defaults < TOML file < environment < command-line flags.
 
+The layering and the parsers are :mod:`colonnade.runtime.config`'s, the ones every service's
+settings use: one boolean syntax, one duration syntax (``default_timeout = "30s"`` or ``30``).
 Environment variables are `COLONNADE_GATEWAY_<KEY>` (upper case); lists are comma-separated
-(`COLONNADE_GATEWAY_BACKENDS="a.v1=h:1,b.v1=h:2"`). The file is TOML with the same keys:
+(`COLONNADE_GATEWAY_BACKENDS="a.v1=h:1,b.v1=h:2"`). The file (`--config` or
+`COLONNADE_GATEWAY_CONFIG`) is TOML with the same keys:
 
-    descriptors = ["services/colonnade/descriptors/colonnade.binpb"]
+    descriptors = ["/srv/colonnade.binpb"]   # default: colonnade.descriptors.descriptor_set()
     host = "0.0.0.0"
     port = 8080
     [backends]
     "colonnade.catalog.v1.CatalogService" = "catalog:50051"
+
+The result is a frozen :class:`GatewayConfig`, built once by :func:`load`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
+from colonnade.descriptors import descriptor_set
 from colonnade.gateway.errors import ConfigError
 from colonnade.gateway.rpc import CLIENTS, NATIVE
+from colonnade.runtime.config import (
+    Layer,
+    Parser,
+    SettingsError,
+    build,
+    parse_bool,
+    parse_duration,
+    parse_int,
+    parse_list,
+    read_toml,
+)
 
 ENV_PREFIX = "COLONNADE_GATEWAY_"
 #: The descriptor set `make gen` / `pip install` builds for Colonnade's own services.
-PACKAGED_DESCRIPTORS = Path(__file__).resolve().parent.parent / "descriptors" / "colonnade.binpb"
+PACKAGED_DESCRIPTORS = descriptor_set()
 
-__all__ = ["ConfigError", "GatewayConfig", "from_env", "from_file", "merge"]
+__all__ = ["ConfigError", "GatewayConfig", "from_env", "load"]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     """Everything the gateway reads at start-up."""
 
@@ -50,82 +66,54 @@ class GatewayConfig:
     emit_unpopulated: bool = True
     access_log: bool = False
 
-    def validate(self) -> None:
-        """Raises ConfigError for values the gateway cannot run with.
+    def validate(self) -> GatewayConfig:
+        """This configuration, checked; raises ConfigError for values the gateway cannot run
+        with.
 
         With no descriptor set given, the one installed with the package (all of
         Colonnade's own services) is used, so a container needs only its backends.
         """
-        if not self.descriptors and PACKAGED_DESCRIPTORS.exists():
-            self.descriptors = [str(PACKAGED_DESCRIPTORS)]
-        if not self.descriptors:
+        cfg = self
+        if not cfg.descriptors and PACKAGED_DESCRIPTORS.exists():
+            cfg = dataclasses.replace(cfg, descriptors=[str(PACKAGED_DESCRIPTORS)])
+        if not cfg.descriptors:
             raise ConfigError("descriptors: at least one descriptor set is needed")
-        if not self.backends:
+        if not cfg.backends:
             raise ConfigError("backends: at least one SERVICE=HOST:PORT is needed")
-        if not 0 <= self.port <= 65535:
-            raise ConfigError(f"port: {self.port} is not a TCP port")
-        if self.workers < 1:
+        if not 0 <= cfg.port <= 65535:
+            raise ConfigError(f"port: {cfg.port} is not a TCP port")
+        if cfg.workers < 1:
             raise ConfigError("workers: must be at least 1")
-        if self.channels_per_backend < 1:
+        if cfg.channels_per_backend < 1:
             raise ConfigError("channels_per_backend: must be at least 1")
-        if self.grpc_client not in CLIENTS:
+        if cfg.grpc_client not in CLIENTS:
             raise ConfigError(
-                f"grpc_client: {self.grpc_client!r} is not one of {', '.join(CLIENTS)}"
+                f"grpc_client: {cfg.grpc_client!r} is not one of {', '.join(CLIENTS)}"
             )
-        if self.max_body_bytes < 1:
+        if cfg.max_body_bytes < 1:
             raise ConfigError("max_body_bytes: must be positive")
-        if self.default_timeout < 0:
+        if cfg.default_timeout < 0:
             raise ConfigError("default_timeout: must be 0 (none) or positive")
+        return cfg
 
 
-def _coerce(name: str, kind: Any, value: Any) -> Any:
-    try:
-        if kind is bool or kind == "bool":
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off", ""):
-                return False
-            raise ValueError(f"{value!r} is not a boolean")
-        if kind is int or kind == "int":
-            return int(value)
-        if kind is float or kind == "float":
-            return float(value)
-        if kind == "list[str]":
-            if isinstance(value, str):
-                return [v.strip() for v in value.split(",") if v.strip()]
-            if isinstance(value, Mapping):  # backends as a TOML table
-                return [f"{k}={v}" for k, v in value.items()]
-            return [str(v) for v in value]
-        return str(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-
-
-def merge(cfg: GatewayConfig, values: Mapping[str, Any], source: str) -> GatewayConfig:
-    """Applies known keys of `values` (unknown keys are an error naming the source)."""
-    kinds = {f.name: f.type for f in fields(GatewayConfig)}
-    for key, value in values.items():
-        name = key.replace("-", "_")
-        if name not in kinds:
-            raise ConfigError(f"{source}: unknown setting {key!r}")
-        if value is None:
-            continue
-        setattr(cfg, name, _coerce(f"{source}: {name}", kinds[name], value))
-    return cfg
-
-
-def from_file(path: str | Path) -> dict[str, Any]:
-    """Reads a TOML configuration file."""
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except OSError as exc:
-        raise ConfigError(f"config file {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path}: {exc}") from None
+#: How each setting is read (a setting not listed is text).
+PARSERS: dict[str, Parser] = {
+    "descriptors": parse_list,
+    "backends": parse_list,
+    "cors_origins": parse_list,
+    "port": parse_int,
+    "workers": parse_int,
+    "channels_per_backend": parse_int,
+    "max_body_bytes": parse_int,
+    "max_message_bytes": parse_int,
+    "cors_max_age": parse_int,
+    "reuse_port": parse_bool,
+    "strict": parse_bool,
+    "emit_unpopulated": parse_bool,
+    "access_log": parse_bool,
+    "default_timeout": parse_duration,
+}
 
 
 def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -141,3 +129,28 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
             elif name != "config":
                 raise ConfigError(f"environment: unknown setting {key}")
     return out
+
+
+def load(
+    *,
+    file: str | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> GatewayConfig:
+    """The checked configuration from every layer: defaults < file < environment < flags.
+
+    The file is ``file`` or else ``COLONNADE_GATEWAY_CONFIG``; ``flags`` holds only the flags
+    given (``None`` values set nothing).
+    """
+    env = os.environ if env is None else env
+    layers: list[Layer] = []
+    try:
+        path = file or env.get(f"{ENV_PREFIX}CONFIG")
+        if path:
+            layers.append((f"config file {path}", read_toml(path)))
+        layers.append(("environment", from_env(env)))
+        layers.append(("command line", flags or {}))
+        cfg = build(GatewayConfig, layers, PARSERS)
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from None
+    return cfg.validate()

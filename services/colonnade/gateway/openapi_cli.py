@@ -1,8 +1,10 @@
 """``colonnade-openapi``: OpenAPI 3.0, Swagger 2.0 or API Gateway documents from descriptor sets.
 
-colonnade-openapi --descriptors services/colonnade/descriptors/colonnade.binpb --format aws
+colonnade-openapi --format aws             # Colonnade's own services (the installed set)
 colonnade-openapi --descriptors X.binpb --format openapi3 --out api.json
-colonnade-openapi --write-committed        # refresh openapi/*.json (make openapi)
+
+The committed documents in a checkout's ``openapi/`` are refreshed by ``make openapi``
+(``colonnade_tools.openapi_docs``): an installed command knows no repository.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from colonnade.descriptors import descriptor_set
 from colonnade.gateway.descriptors import DescriptorError
 from colonnade.gateway.openapi import (
-    COMMITTED,
     FORMATS,
     Options,
     aws_import_problems,
@@ -21,20 +23,9 @@ from colonnade.gateway.openapi import (
     generate,
 )
 
-ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_DESCRIPTORS = ROOT / "services" / "colonnade" / "descriptors" / "colonnade.binpb"
-
-
-def committed_documents(descriptors: list[Path] | None = None) -> dict[Path, str]:
-    """Path → text of every committed document, generated from the current protos."""
-    sets = descriptors or [DEFAULT_DESCRIPTORS]
-    return {
-        ROOT / path: dumps(generate(sets, fmt))  # type: ignore[arg-type]
-        for fmt, path in COMMITTED.items()
-    }
-
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``colonnade-openapi``."""
     parser = argparse.ArgumentParser(prog="colonnade-openapi", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--descriptors",
@@ -52,20 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend-scheme", choices=("http", "https"), default="https")
     parser.add_argument("--no-api-key", action="store_true", help="aws: no API key requirement")
     parser.add_argument("--cognito-user-pool-arn", action="append", default=[])
-    parser.add_argument(
-        "--write-committed",
-        action="store_true",
-        help="write every format to its committed path under openapi/",
-    )
     ns = parser.parse_args(argv)
-    descriptors = ns.descriptors or [DEFAULT_DESCRIPTORS]
+    descriptors = ns.descriptors or [descriptor_set()]
     try:
-        if ns.write_committed:
-            for path, text in committed_documents(descriptors).items():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
-                print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
-            return 0
         options = Options(
             title=ns.title,
             version=ns.api_version,

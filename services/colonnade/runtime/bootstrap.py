@@ -87,6 +87,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import asyncpg
 
+from colonnade.runtime.config import SettingsError, parse_bool, parse_duration, parse_int
 from colonnade.runtime.db import (
     CONNECTION_ERRORS,
     MigrationError,
@@ -94,14 +95,7 @@ from colonnade.runtime.db import (
     load_migrations,
 )
 from colonnade.runtime.logging import configure_logging
-from colonnade.runtime.settings import (
-    _LOG_LEVELS,
-    SettingsError,
-    _parse_bool,
-    _parse_database_url,
-    _parse_float,
-    _parse_int,
-)
+from colonnade.runtime.settings import _LOG_LEVELS, _parse_database_url
 
 log = logging.getLogger("colonnade.migrate")
 
@@ -176,7 +170,7 @@ class BootstrapSettings:
         else:
             dsn, database = _from_parts(env)
             user, password, tls_variable = secret_user, secret_password, "DB_SSLROOTCERT"
-        iam_auth = _parse_bool("DB_IAM_AUTH", env.get("DB_IAM_AUTH", "false"))
+        iam_auth = parse_bool("DB_IAM_AUTH", env.get("DB_IAM_AUTH", "false"))
         services = _services(env.get("DB_SERVICES"))
         passwords: dict[str, str] = {}
         for spec in services:
@@ -199,10 +193,12 @@ class BootstrapSettings:
             services=services,
             iam_auth=iam_auth,
             passwords=passwords,
-            connect_timeout=_parse_float(
+            connect_timeout=parse_duration(
                 "DB_CONNECT_TIMEOUT", env.get("DB_CONNECT_TIMEOUT", "5"), 0.1, 120
             ),
-            wait_seconds=_parse_float("DB_WAIT_SECONDS", env.get("DB_WAIT_SECONDS", "0"), 0, 3600),
+            wait_seconds=parse_duration(
+                "DB_WAIT_SECONDS", env.get("DB_WAIT_SECONDS", "0"), 0, 3600
+            ),
             log_level=level,
             tls_variable=tls_variable,
         )
@@ -279,7 +275,7 @@ def _from_parts(env: Mapping[str, str]) -> tuple[str, str]:
     database = env.get("DB_NAME", "").strip()
     if not database:
         raise SettingsError("DB_NAME (or DB_ADMIN_URL) is required: the database to set up")
-    port = _parse_int("DB_PORT", env.get("DB_PORT", "5432"), 1, 65535)
+    port = parse_int("DB_PORT", env.get("DB_PORT", "5432"), 1, 65535)
     query: dict[str, str] = {}
     sslmode = env.get("DB_SSLMODE", "").strip()
     if sslmode:

@@ -2,7 +2,9 @@
 
 Every service builds one :class:`Settings` at start-up with
 :meth:`Settings.from_env` and passes it down; nothing else reads ``os.environ``.
-A bad value fails start-up with a message naming the variable.
+A bad value fails start-up with a message naming the variable. The parsers and the
+layering are :mod:`colonnade.runtime.config`'s, shared with the gateway's configuration;
+a service reads the environment layer only (its task definition sets variables).
 """
 
 from __future__ import annotations
@@ -13,11 +15,23 @@ from dataclasses import dataclass, fields
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from colonnade.runtime.config import (
+    SettingsError,
+    parse_bool,
+    parse_duration,
+    parse_int,
+)
+
+__all__ = [
+    "CacheNodeAddress",
+    "ConfigurationError",
+    "Settings",
+    "SettingsError",
+    "parse_cache_nodes",
+    "parse_cache_url",
+]
+
 T = TypeVar("T")
-
-
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names the variable."""
 
 
 class ConfigurationError(SettingsError):
@@ -27,35 +41,6 @@ class ConfigurationError(SettingsError):
     client pointed at a TLS-only server. Never an outage: retrying cannot help, so it
     fails start-up at once. The message names the setting to change.
     """
-
-
-def _parse_int(name: str, raw: str, minimum: int, maximum: int) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {value}")
-    return value
-
-
-def _parse_float(name: str, raw: str, minimum: float, maximum: float) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {value}")
-    return value
-
-
-def _parse_bool(name: str, raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off", ""}:
-        return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
 def _parse_database_url(name: str, raw: str) -> str:
@@ -168,44 +153,44 @@ class Settings:
         settings = cls(
             service_name=env.get("SERVICE_NAME", service_name or defaults.service_name),
             grpc_host=env.get("GRPC_HOST", defaults.grpc_host),
-            grpc_port=get("GRPC_PORT", lambda n, r: _parse_int(n, r, 0, 65535), defaults.grpc_port),
+            grpc_port=get("GRPC_PORT", lambda n, r: parse_int(n, r, 0, 65535), defaults.grpc_port),
             database_url=get("DATABASE_URL", _parse_database_url, defaults.database_url),
-            db_pool_min=get("DB_POOL_MIN", lambda n, r: _parse_int(n, r, 0, 1000), 1),
-            db_pool_max=get("DB_POOL_MAX", lambda n, r: _parse_int(n, r, 1, 1000), 10),
+            db_pool_min=get("DB_POOL_MIN", lambda n, r: parse_int(n, r, 0, 1000), 1),
+            db_pool_max=get("DB_POOL_MAX", lambda n, r: parse_int(n, r, 1, 1000), 10),
             db_connect_timeout=get(
-                "DB_CONNECT_TIMEOUT", lambda n, r: _parse_float(n, r, 0.1, 120), 5.0
+                "DB_CONNECT_TIMEOUT", lambda n, r: parse_duration(n, r, 0.1, 120), 5.0
             ),
             db_statement_timeout_ms=get(
-                "DB_STATEMENT_TIMEOUT_MS", lambda n, r: _parse_int(n, r, 0, 3_600_000), 10_000
+                "DB_STATEMENT_TIMEOUT_MS", lambda n, r: parse_int(n, r, 0, 3_600_000), 10_000
             ),
-            db_iam_auth=get("DB_IAM_AUTH", _parse_bool, False),
+            db_iam_auth=get("DB_IAM_AUTH", parse_bool, False),
             aws_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "")),
             cache_url=cache_url,
             cache_ttl_seconds=get(
-                "CACHE_TTL_SECONDS", lambda n, r: _parse_int(n, r, 1, 30 * 86400), 300
+                "CACHE_TTL_SECONDS", lambda n, r: parse_int(n, r, 1, 30 * 86400), 300
             ),
-            cache_pool_size=get("CACHE_POOL_SIZE", lambda n, r: _parse_int(n, r, 1, 1024), 16),
-            cache_timeout=get("CACHE_TIMEOUT", lambda n, r: _parse_float(n, r, 0.001, 30), 0.25),
-            cache_tls=get("CACHE_TLS", _parse_bool, False),
+            cache_pool_size=get("CACHE_POOL_SIZE", lambda n, r: parse_int(n, r, 1, 1024), 16),
+            cache_timeout=get("CACHE_TIMEOUT", lambda n, r: parse_duration(n, r, 0.001, 30), 0.25),
+            cache_tls=get("CACHE_TLS", parse_bool, False),
             cache_tls_ca_file=env.get("CACHE_TLS_CA_FILE", "").strip(),
             cache_tls_server_name=env.get("CACHE_TLS_SERVER_NAME", "").strip(),
-            cache_discovery=get("CACHE_DISCOVERY", _parse_bool, False),
+            cache_discovery=get("CACHE_DISCOVERY", parse_bool, False),
             cache_discovery_interval=get(
-                "CACHE_DISCOVERY_INTERVAL", lambda n, r: _parse_float(n, r, 0.1, 86400), 60.0
+                "CACHE_DISCOVERY_INTERVAL", lambda n, r: parse_duration(n, r, 0.1, 86400), 60.0
             ),
-            db_migrate=get("DB_MIGRATE", _parse_bool, True),
+            db_migrate=get("DB_MIGRATE", parse_bool, True),
             log_level=level,
-            log_access=get("LOG_ACCESS", _parse_bool, True),
+            log_access=get("LOG_ACCESS", parse_bool, True),
             shutdown_grace_seconds=get(
-                "SHUTDOWN_GRACE_SECONDS", lambda n, r: _parse_float(n, r, 0, 600), 10.0
+                "SHUTDOWN_GRACE_SECONDS", lambda n, r: parse_duration(n, r, 0, 600), 10.0
             ),
             shutdown_delay_seconds=get(
-                "SHUTDOWN_DELAY_SECONDS", lambda n, r: _parse_float(n, r, 0, 600), 0.0
+                "SHUTDOWN_DELAY_SECONDS", lambda n, r: parse_duration(n, r, 0, 600), 0.0
             ),
             max_concurrent_rpcs=get(
-                "MAX_CONCURRENT_RPCS", lambda n, r: _parse_int(n, r, 0, 1_000_000), 0
+                "MAX_CONCURRENT_RPCS", lambda n, r: parse_int(n, r, 0, 1_000_000), 0
             ),
-            reflection=get("GRPC_REFLECTION", _parse_bool, True),
+            reflection=get("GRPC_REFLECTION", parse_bool, True),
         )
         if settings.db_iam_auth and not settings.aws_region:
             raise SettingsError("DB_IAM_AUTH needs AWS_REGION (ECS and EKS set it)")

@@ -9,7 +9,7 @@ streaming with a slow reader, deadlines and cancellation seen by the server,
 MAX_CONCURRENT_STREAMS and a graceful stop (GOAWAY) with a call in flight.
 
 `make test` installs golang-go and golang-google-grpc-dev with the other system packages
-(colonnade.devstack.system); without them these tests fail and say what to install.
+(colonnade_tools.devstack.system); without them these tests fail and say what to install.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from colonnade.devstack.system import GO_GRPC_HINT, find_go_grpc, go_offline_env
 from colonnade.gateway import grpcwire
+from colonnade_tools.devstack.system import GO_GRPC_HINT, find_go_grpc, go_offline_env
 
 REPO = Path(__file__).resolve().parents[3]
 SOURCE = Path(__file__).resolve().parents[1] / "interop" / "echo_server.go"
@@ -70,6 +70,8 @@ class GoServer:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(10)
+        if self.proc.stdout is not None:  # read only up to "listening": close it ourselves
+            self.proc.stdout.close()
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from colonnade.devstack.memcached import INSTALL_HINT, find_memcached
-from colonnade.devstack.ports import find_program
-from colonnade.devstack.postgres import DEBIAN_POSTGRES_PACKAGE, debian_postgres_binaries
+from colonnade_tools.devstack.memcached import INSTALL_HINT, find_memcached
+from colonnade_tools.devstack.ports import find_program
+from colonnade_tools.devstack.postgres import DEBIAN_POSTGRES_PACKAGE, debian_postgres_binaries
 
 CHROMIUM_HINT = (
     "Chromium is not installed (the API docs page test drives it headless). Install it with "

@@ -12,7 +12,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from colonnade.devstack.ports import find_program, wait_for_port
+from colonnade_tools.devstack.ports import find_program, wait_for_port
 
 INSTALL_HINT = (
     "memcached is not installed. Install it with `sudo apt-get install memcached` "

@@ -17,7 +17,7 @@ as ElastiCache does when a node is added or removed.
 Command line (prints ``listening on HOST:PORT`` once it accepts connections, runs until
 SIGTERM or SIGINT)::
 
-    python -m colonnade.devstack.elasticache --listen 127.0.0.1:0 \\
+    python -m colonnade_tools.devstack.elasticache --listen 127.0.0.1:0 \\
         --nodes localhost:11211,localhost:11212 [--tls-cert CHAIN.pem --tls-key KEY.pem]
 """
 
@@ -192,7 +192,7 @@ async def _run(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m colonnade.devstack.elasticache",
+        prog="python -m colonnade_tools.devstack.elasticache",
         description="A stand-in ElastiCache configuration endpoint: answers `config get cluster`.",
     )
     parser.add_argument("--listen", type=_host_port, required=True, help="host:port (port 0: any)")

