@@ -74,10 +74,16 @@ class Reply(Response):
         await send({"type": "http.response.body", "body": self.body})
 
 
-def error_reply(exc: StatusError, headers: Headers) -> Reply:
-    """A google.rpc.Status JSON body with the error's HTTP status and headers."""
+def error_reply(exc: StatusError, headers: Headers, trailers_ok: bool = False) -> Reply:
+    """A google.rpc.Status JSON body with the error's HTTP status and headers; with
+    `trailers_ok` (the client sent `TE: trailers`) the failed call's trailing metadata goes
+    out as `Grpc-Trailer-*` trailers, as grpc-gateway's DefaultHTTPErrorHandler sends them."""
+    trailers = metadata_headers(exc.trailing, b"grpc-trailer-") if trailers_ok else None
     return Reply(
-        exc.http, [*headers, *exc.headers, (b"content-type", JSON)], orjson.dumps(exc.body())
+        exc.http,
+        [*headers, *exc.headers, (b"content-type", JSON)],
+        orjson.dumps(exc.body()),
+        trailers,
     )
 
 
