@@ -35,6 +35,8 @@ _MAP_ENTRY = re.compile(r"(.+)\[(.*)\]\Z")
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 _BLIND = {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
+# Walked by JSON keys in PATCH masks (grpc-gateway's isDynamicProtoMessage: not ListValue).
+_DYNAMIC = {"google.protobuf.Struct", "google.protobuf.Value"}
 
 
 class RequestBuilder:
@@ -323,11 +325,20 @@ def field_mask_paths(body: dict[str, Any], desc: descriptor.Descriptor) -> list[
     """The update mask grpc-gateway derives from a PATCH body (runtime/fieldmask.go).
 
     Every complete JSON path present becomes a path of proto field names; objects under
-    ordinary message fields are walked, maps, repeated fields, Struct values and well-known
-    types are leaves; repeated and map paths come last, as field_mask.proto asks.
+    ordinary message fields are walked; under a `google.protobuf.Struct` or `Value` field the
+    JSON object's own keys are walked blindly (`struct_field.key.nested_key`, grpc-gateway's
+    `buildPathsBlindly`); maps, repeated fields, `ListValue` and the other well-known types are
+    leaves; repeated and map paths come last, as field_mask.proto asks.
     """
     paths: list[str] = []
     tail: list[str] = []
+
+    def blind(obj: dict[str, Any], prefix: str) -> None:
+        for key, value in obj.items():
+            if isinstance(value, dict):
+                blind(value, f"{prefix}{key}.")  # an empty object adds no path, as in Go
+            else:
+                paths.append(f"{prefix}{key}")
 
     def walk(obj: dict[str, Any], d: descriptor.Descriptor, prefix: str) -> None:
         for key, value in obj.items():
@@ -339,6 +350,11 @@ def field_mask_paths(body: dict[str, Any], desc: descriptor.Descriptor) -> list[
             path = f"{prefix}{fd.name}"
             if fd.is_repeated:
                 tail.append(path)
+            elif fd.message_type is not None and message_type(fd).full_name in _DYNAMIC:
+                if isinstance(value, dict):
+                    blind(value, path + ".")
+                else:
+                    paths.append(path)
             elif (
                 fd.message_type is not None
                 and isinstance(value, dict)

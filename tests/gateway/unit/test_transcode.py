@@ -47,7 +47,7 @@ def test_field_mask_paths_walks_messages_only(registry) -> None:  # type: ignore
     assert field_mask_paths(body, everything) == [
         "f_message.note",
         "f_message.child.count",
-        "w_struct",
+        "w_struct.k",
         "w_timestamp",
         "f_string",
         "r_int32",
