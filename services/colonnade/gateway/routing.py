@@ -163,8 +163,11 @@ def build_route(
     for var in template.variables:
         chain = resolve_field_path(method.input_type, var.field_path, f"{name} {path}")
         leaf = chain[-1]
-        if leaf.is_repeated:
-            raise DescriptorError(f"{name} {path}: path variable {leaf.name} is repeated")
+        # A repeated scalar takes a comma-separated value (grpc-gateway's runtime.*Slice).
+        if leaf.type == FD.TYPE_MESSAGE and leaf.is_repeated:
+            raise DescriptorError(
+                f"{name} {path}: path variable {leaf.name} is a repeated message or a map"
+            )
         if leaf.type == FD.TYPE_MESSAGE:
             raise DescriptorError(f"{name} {path}: path variable {leaf.name} is a message")
         route.path_fields.append(chain)

@@ -58,12 +58,15 @@ class RequestBuilder:
         elif route.body_field is not None:
             self._body_decoder = conv.field_decoder(route.body_field)
         self._path_setters = [
-            (chain, ".".join(f.name for f in chain), self._scalar_parser(chain[-1]))
+            (chain, ".".join(f.name for f in chain), self._path_parser(chain[-1]))
             for chain in route.path_fields
         ]
         # The common case, every variable a top-level string field ({name}): set directly.
         self._plain_strings: list[str] | None = None
-        if all(len(c) == 1 and c[0].type == FD.TYPE_STRING for c in route.path_fields):
+        if all(
+            len(c) == 1 and c[0].type == FD.TYPE_STRING and not c[0].is_repeated
+            for c in route.path_fields
+        ):
             self._plain_strings = [c[0].name for c in route.path_fields]
 
     # -- body ------------------------------------------------------------------------------
@@ -234,6 +237,14 @@ class RequestBuilder:
         else:
             container[k] = v
 
+    def _path_parser(self, fd: descriptor.FieldDescriptor) -> Callable[[str, str], Any]:
+        """Parses a path value; a repeated scalar's value is comma-separated, as grpc-gateway's
+        generated handlers read it (`runtime.StringSlice(val, ",")` and the like)."""
+        parse = self._scalar_parser(fd)
+        if not fd.is_repeated:
+            return parse
+        return lambda s, p: [parse(item, p) for item in s.split(",")]
+
     def _scalar_parser(self, fd: descriptor.FieldDescriptor) -> Callable[[str, str], Any]:
         """Parses one string (query or path value) for a field, raising 400 naming it."""
         t = fd.type
@@ -300,7 +311,11 @@ def _container(req: Message, chain: Chain, dotted: str) -> Any:
 def _set(req: Message, chain: Chain, value: Any, dotted: str) -> None:
     parent = _parent(req, chain)
     leaf = chain[-1]
-    if leaf.type == FD.TYPE_MESSAGE:
+    if leaf.is_repeated:  # a repeated path variable: the path's values replace the body's
+        container = getattr(parent, leaf.name)
+        del container[:]
+        container.extend(value)
+    elif leaf.type == FD.TYPE_MESSAGE:
         getattr(parent, leaf.name).CopyFrom(value)
     else:
         try:

@@ -97,7 +97,6 @@ def test_a_valid_rule_builds_a_route() -> None:
     ("rule", "message"),
     [
         (http_pb2.HttpRule(get="/v1/{nope}"), "has no field 'nope'"),
-        (http_pb2.HttpRule(get="/v1/{tags}"), "path variable tags is repeated"),
         (http_pb2.HttpRule(get="/v1/{inner}"), "path variable inner is a message"),
         (http_pb2.HttpRule(get="/v1/{tags.x}"), "tags is repeated and cannot be traversed"),
         (http_pb2.HttpRule(get="/v1/**/x"), "'\\*\\*' must be the last segment"),
@@ -111,6 +110,11 @@ def test_invalid_rules_stop_start_up_naming_the_method(
 ) -> None:
     with pytest.raises(DescriptorError, match=message):
         _service_with(rule)
+
+
+def test_a_repeated_scalar_can_be_a_path_variable() -> None:
+    (route,) = _service_with(http_pb2.HttpRule(get="/v1/{tags}"))
+    assert route.path_fields[0][0].name == "tags"  # comma-separated, as grpc-gateway binds it
 
 
 def test_client_streaming_methods_are_refused() -> None:
