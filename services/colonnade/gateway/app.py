@@ -63,7 +63,9 @@ class Gateway:
                 steps.Metadata(),
                 *policies,
                 steps.Transcode(cfg.max_body_bytes),
-                steps.Call(self.backends, self.conv, cfg.default_timeout or None),
+                steps.Call(
+                    self.backends, self.conv, cfg.default_timeout or None, cfg.max_body_bytes
+                ),
             ]
         )
         self.started = False

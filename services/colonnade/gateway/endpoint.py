@@ -30,6 +30,7 @@ class Endpoint:
         self.service = route.service
         self.grpc_path = route.grpc_path
         self.server_streaming = route.server_streaming
+        self.client_streaming = route.client_streaming
         self.has_body = bool(route.body)
         self.builder = RequestBuilder(route, registry, conv, strict=strict)
         self.deserialize = registry.message_class(route.response).FromString

@@ -117,9 +117,13 @@ def test_a_repeated_scalar_can_be_a_path_variable() -> None:
     assert route.path_fields[0][0].name == "tags"  # comma-separated, as grpc-gateway binds it
 
 
-def test_client_streaming_methods_are_refused() -> None:
-    with pytest.raises(DescriptorError, match="client-streaming methods are not transcoded"):
-        _service_with(http_pb2.HttpRule(post="/v1/x", body="*"), client_streaming=True)
+def test_client_streaming_rules_take_whole_messages_and_no_path_variables() -> None:
+    (route,) = _service_with(http_pb2.HttpRule(post="/v1/x", body="*"), client_streaming=True)
+    assert route.client_streaming
+    with pytest.raises(DescriptorError, match='needs body "\\*"'):
+        _service_with(http_pb2.HttpRule(post="/v1/x", body="inner"), client_streaming=True)
+    with pytest.raises(DescriptorError, match="cannot have path variables"):
+        _service_with(http_pb2.HttpRule(post="/v1/{id}", body="*"), client_streaming=True)
 
 
 def test_additional_bindings_cannot_nest() -> None:
