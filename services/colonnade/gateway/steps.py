@@ -153,12 +153,22 @@ class Route(Step):
 
     name = "route"
 
-    def __init__(self, router: Router[Endpoint]) -> None:
+    def __init__(self, router: Router[Endpoint], form_post_as_get: bool = False) -> None:
         self.router = router
+        self.form_post_as_get = form_post_as_get
 
     def request(self, ex: Exchange) -> StepResult:
         match = self.router.match(ex.method, ex.path)
         if match is None:
+            if self.form_post_as_get and ex.method == "POST" and _is_form(ex.content_type):
+                # grpc-gateway's path-length fallback (opt-in here, see the README): the GET
+                # route of the path, with the form fields read as query parameters.
+                match = self.router.match("GET", ex.path)
+                if match is not None:
+                    ex.form = True
+                    ex.endpoint = match.target
+                    ex.values = match.values
+                    return None
             allowed = self.router.allowed(ex.path)
             if allowed:
                 raise MethodNotAllowed(f"method {ex.method} is not allowed on {ex.path}", allowed)
@@ -192,6 +202,8 @@ class Transcode(Step):
         ep = ex.endpoint
         query = ex.scope.get("query_string", b"").decode("utf-8", "replace")
         if not ep.has_body:
+            if ex.form:
+                return self._with_form(ex, ep, query)
             ex.message = ep.builder.build(ex.values, query, None)
             return None
         if ep.client_streaming:  # the call step reads the body as a stream of messages
@@ -211,6 +223,15 @@ class Transcode(Step):
         if raw and not _is_json(ex.content_type):
             raise UnsupportedMediaType(ex.content_type or b"")
         ex.message = ep.builder.build(ex.values, query, parse_json_body(raw))
+
+    async def _with_form(self, ex: Exchange, ep: Endpoint, query: str) -> None:
+        """A form-encoded POST served as the GET: the form fields, then the URL's query
+        parameters (Go's `Request.ParseForm` order), as the GET's query string."""
+        if ex.content_length > self.max_body_bytes:
+            raise ContentTooLarge(self.max_body_bytes)
+        form = (await self._read_body(ex)).decode("utf-8", "replace")
+        combined = f"{form}&{query}" if form and query else form or query
+        ex.message = ep.builder.build(ex.values, combined, None)
 
     async def _read_body(self, ex: Exchange) -> bytes:
         limit = self.max_body_bytes
@@ -386,11 +407,16 @@ class Call(Step):
         )
 
 
+FORM = b"application/x-www-form-urlencoded"
 NDJSON = b"application/x-ndjson"
 
 
 def _media_is(content_type: bytes | None, media: bytes) -> bool:
     return content_type is not None and content_type.split(b";", 1)[0].strip().lower() == media
+
+
+def _is_form(content_type: bytes | None) -> bool:
+    return _media_is(content_type, FORM)
 
 
 def _is_json(content_type: bytes | None) -> bool:
