@@ -367,6 +367,10 @@ class Connection(asyncio.Protocol):
         self._wake_slots()
         if self.draining and not self.streams:
             self.close()
+        if reset is None and st.sending:
+            # The server answered before the request stream ended: close our half too, so the
+            # stream does not stay open on the server (RFC 9113 section 8.1: NO_ERROR).
+            reset = NO_ERROR
         if reset is not None:
             self._reset(st, reset)
 
@@ -405,6 +409,7 @@ class Connection(asyncio.Protocol):
             st.timer = self.loop.call_later(timeout, self._expire, st)
         block = self.request_headers.block(path, timeout, metadata)
         if request is None:  # a client stream: its messages and END_STREAM come later
+            st.sending = True
             self._write(header_frames(sid, block, self.peer_max_frame))
             return st
         body = b"\x00" + U32.pack(len(request)) + request
@@ -439,6 +444,7 @@ class Connection(asyncio.Protocol):
     def close_send(self, st: Stream) -> None:
         """Half-closes a client stream: an empty DATA frame with END_STREAM."""
         if not st.done and not self.closed:
+            st.sending = False
             self._write(frame(DATA, END_STREAM, st.id, b""))
 
     async def _send_body(self, st: Stream, body: bytes, end: bool = True) -> None:
