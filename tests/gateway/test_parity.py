@@ -67,6 +67,16 @@ async def test_client_stream_malformed_message_is_400(stack: Stack) -> None:
     assert r.status == 415
 
 
+async def test_client_stream_limits_each_message_not_the_stream(strict_stack: Stack) -> None:
+    # strict_stack has --max-body-bytes 1024
+    many = _ndjson([{"id": f"m{i}", "size": "1"} for i in range(200)])  # ~5 KB in all
+    r = await request(strict_stack.port, "POST", "/v1/collect", body=many)
+    assert r.status == 200 and r.json()["count"] == 200
+    big = _ndjson([{"id": "a"}, {"id": "x" * 2000}])
+    r = await request(strict_stack.port, "POST", "/v1/collect", body=big)
+    assert r.status == 413 and r.json()["code"] == 8
+
+
 # ------------------------------------------------------------------------------ bidi streaming
 
 

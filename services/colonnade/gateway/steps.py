@@ -265,12 +265,12 @@ class Call(Step):
         backends: Backends,
         conv: Converters,
         default_timeout: float | None,
-        max_message_bytes: int = 4 * 1024 * 1024,
+        max_body_bytes: int = 4 * 1024 * 1024,
     ):
         self.backends = backends
         self.conv = conv
         self.default_timeout = default_timeout
-        self.max_message_bytes = max_message_bytes  # one message of a client stream
+        self.max_body_bytes = max_body_bytes  # bounds each message of a client stream
         self.status_cls = conv.registry.message_class_by_name("google.rpc.Status")
 
     async def request(self, ex: Exchange) -> Response | None:
@@ -301,7 +301,7 @@ class Call(Step):
         response is answered as a unary call's. Bidirectional: the body is pumped beside the
         response, which streams as soon as its first message is in (grpc-gateway's
         generated handlers, over one HTTP/1.1 exchange)."""
-        pump = RequestPump(ex, ep, call, self.max_message_bytes)
+        pump = RequestPump(ex, ep, call, self.max_body_bytes)
         if ep.server_streaming:
             bidi = BidiCall(call, pump)
             try:

@@ -133,7 +133,7 @@ class JsonValues:
             if self.start >= 0:
                 self.start = 0
         self.pos = pos
-        if self.start >= 0 and len(buf) > self.limit:
+        if (self.start >= 0 and len(buf) > self.limit) or any(len(v) > self.limit for v in out):
             raise ContentTooLarge(self.limit)
         return out
 
