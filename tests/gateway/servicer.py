@@ -94,6 +94,8 @@ def make_servicer(pb: Any, pb_grpc: Any) -> Any:
 
             for part in (b"hello ", b"world"):
                 yield httpbody_pb2.HttpBody(content_type="text/plain", data=part)
+                if request.id == "broken":  # fails after the first part
+                    await context.abort(grpc.StatusCode.DATA_LOSS, "download broke")
 
         async def Inspect(self, request: Any, context: Any) -> Any:
             self._seen(request, context)
@@ -129,8 +131,47 @@ def make_servicer(pb: Any, pb_grpc: Any) -> Any:
             await context.abort(
                 _code(request.code),
                 status.message,
-                trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
+                trailing_metadata=(
+                    *request.trailers.items(),
+                    ("grpc-status-details-bin", status.SerializeToString()),
+                ),
             )
+
+        async def Collect(self, request_iterator: Any, context: Any) -> Any:
+            self.last_metadata = dict(context.invocation_metadata())
+            out = pb.CollectResponse()
+            async for request in request_iterator:
+                if request.fail_code:
+                    await context.abort(_code(request.fail_code), f"failed at message {out.count}")
+                out.count += 1
+                out.total += request.size
+                out.first = out.first or request.id
+                out.last = request.id
+            return out
+
+        async def Chat(self, request_iterator: Any, context: Any) -> Any:
+            self.last_metadata = dict(context.invocation_metadata())
+            yield pb.ChatMessage(text="hello")  # before any request message arrives
+            async for request in request_iterator:
+                if request.fail_code:
+                    await context.abort(_code(request.fail_code), f"chat broke at {request.text!r}")
+                yield pb.ChatMessage(text=f"echo: {request.text}")
+            yield pb.ChatMessage(text="bye")
+
+        async def GetMany(self, request: Any, context: Any) -> Any:
+            self._seen(request, context)
+            return request
+
+        async def CustomVerb(self, request: Any, context: Any) -> Any:
+            self._seen(request, context)
+            return pb.Thing(id=request.id, name="custom:custom")
+
+        async def PatchDynamic(self, request: Any, context: Any) -> Any:
+            self._seen(request, context)
+            return request
+
+        async def Search(self, request: Any, context: Any) -> Any:
+            return await self.ListThings(request, context)
 
     return Servicer()
 

@@ -648,7 +648,7 @@ async def test_http_body_stream(stack: Stack) -> None:
     r = await request(stack.port, "GET", "/v1/blobs/x:download")
     assert r.status == 200
     assert r.headers["content-type"] == "text/plain"
-    assert r.body == b"hello world"
+    assert r.body == b"hello \nworld\n"  # grpc-gateway's delimiter after every message
 
 
 # ------------------------------------------------------------------------------ health

@@ -58,6 +58,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="400 for unknown query parameters, unknown JSON fields and path/body collisions",
     )
+    p.add_argument(
+        "--form-post-as-get",
+        action="store_const",
+        const=True,
+        default=None,
+        help="serve a form-encoded POST to a GET-only path as the GET (off: see the README)",
+    )
     p.add_argument("--default-timeout", help="a duration (30, 30s, 500ms); 0 = no default deadline")
     p.add_argument("--max-body-bytes", type=int)
     p.add_argument("--max-message-bytes", type=int)

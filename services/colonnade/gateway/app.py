@@ -59,11 +59,13 @@ class Gateway:
                 steps.Cors(cfg.cors_origins, cfg.cors_max_age),
                 steps.Health(self.backends),
                 steps.Docs(ApiDocs(cfg.descriptors)),
-                steps.Route(self.router),
+                steps.Route(self.router, cfg.form_post_as_get),
                 steps.Metadata(),
                 *policies,
                 steps.Transcode(cfg.max_body_bytes),
-                steps.Call(self.backends, self.conv, cfg.default_timeout or None),
+                steps.Call(
+                    self.backends, self.conv, cfg.default_timeout or None, cfg.max_body_bytes
+                ),
             ]
         )
         self.started = False

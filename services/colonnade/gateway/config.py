@@ -58,6 +58,7 @@ class GatewayConfig:
     channels_per_backend: int = 2
     grpc_client: str = NATIVE  # "native" (grpcwire) or "grpcio" (grpc.aio), see rpc.py
     strict: bool = False  # reject unknown query parameters and path/body collisions
+    form_post_as_get: bool = False  # grpc-gateway's path-length fallback, see the README
     default_timeout: float = 30.0  # seconds; 0 means no deadline without Grpc-Timeout
     max_body_bytes: int = 4 * 1024 * 1024
     max_message_bytes: int = 16 * 1024 * 1024

@@ -30,6 +30,7 @@ class Endpoint:
         self.service = route.service
         self.grpc_path = route.grpc_path
         self.server_streaming = route.server_streaming
+        self.client_streaming = route.client_streaming
         self.has_body = bool(route.body)
         self.builder = RequestBuilder(route, registry, conv, strict=strict)
         self.deserialize = registry.message_class(route.response).FromString
@@ -60,9 +61,11 @@ class Endpoint:
             raise RpcError(Code.INTERNAL, f"the backend's response does not parse: {exc}") from None
 
     def frame(self, msg: Any, sse: bool) -> bytes:
-        """One streamed message as it goes on the wire: NDJSON line, SSE event or raw bytes."""
+        """One streamed message as it goes on the wire: NDJSON line, SSE event, or raw bytes
+        followed by grpc-gateway's delimiter (`ForwardResponseStream` writes "\n" after every
+        message, HttpBody ones included, so line-reading clients see each one)."""
         if self.http_body_response:
-            return bytes(self.http_body(msg).data)
+            return bytes(self.http_body(msg).data) + b"\n"
         data = orjson.dumps(self.encode(msg))
         if sse:
             return b"data: " + data + b"\n\n"

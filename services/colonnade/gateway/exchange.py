@@ -44,6 +44,7 @@ class Exchange:
         "content_length",
         "content_type",
         "endpoint",
+        "form",
         "headers",
         "message",
         "metadata",
@@ -96,6 +97,7 @@ class Exchange:
             # A client's id that cannot travel as metadata is replaced the same way.
             rid = b"%032x" % random.getrandbits(128)
         self.request_id: bytes = rid
+        self.form = False  # a form-encoded POST served as a GET (route step, opt-in)
         self.origin: bytes | None = origin
         self.te: bytes | None = te
         self.content_type: bytes | None = content_type

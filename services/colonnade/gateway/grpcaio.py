@@ -10,6 +10,7 @@ gateway relies on:
 - metadata out: initial and trailing metadata back in wire form, `-bin` values base64;
 - status details: `grpc-status-details-bin` stays in the trailing metadata, on the RpcError;
 - streaming: messages read one by one; an error after some messages raises from `read()`;
+  client and bidirectional streams are `stream_stream` calls written with `write()`;
 - cancellation: `cancel()`, or cancelling the awaiting task, resets the stream (CANCEL);
 - `--channels-per-backend` channels per address, each with its own connection
   (`grpc.use_local_subchannel_pool`), used round-robin;
@@ -31,7 +32,9 @@ What grpc.aio does its own way (tests/gateway/test_grpcaio.py pins each):
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import itertools
 from collections.abc import Sequence
 from typing import Any
@@ -97,6 +100,13 @@ class AioStreamCall:
                 return None
         except grpc.aio.AioRpcError as exc:
             raise _rpc_error(exc) from None
+        except asyncio.CancelledError:
+            # grpc.aio raises CancelledError from read() on a call cancelled by cancel() (the
+            # own client ends it CANCELLED): only the awaiting task's own cancellation goes on.
+            task = asyncio.current_task()
+            if self._call.cancelled() and (task is None or not task.cancelling()):
+                raise RpcError(Code.CANCELLED, "Cancelled") from None
+            raise
         return message  # type: ignore[no-any-return]
 
     @property
@@ -112,6 +122,26 @@ class AioStreamCall:
     def cancel(self) -> None:
         """Cancels the call (RST_STREAM CANCEL)."""
         self._call.cancel()
+
+
+class AioDuplexCall(AioStreamCall):
+    """A client- or bidirectional-streaming call on grpc.aio (rpc.DuplexCall)."""
+
+    async def write(self, message: bytes) -> bool:
+        """Sends one request message; False when the call already ended."""
+        try:
+            await self._call.write(message)
+        except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
+            return False  # the call is over: read() raises its status
+        return True
+
+    async def done_writing(self) -> None:
+        """Ends the request stream."""
+        # When the call is already over, read() raises its status.
+        with contextlib.suppress(
+            grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError
+        ):
+            await self._call.done_writing()
 
 
 class AioChannel:
@@ -139,6 +169,7 @@ class AioChannel:
         self._channels: list[grpc.aio.Channel] = []
         self._unary: list[dict[str, Any]] = []
         self._stream: list[dict[str, Any]] = []
+        self._duplex: list[dict[str, Any]] = []
         self._rr = itertools.cycle(range(self.size))
         self.closed = False
 
@@ -148,6 +179,7 @@ class AioChannel:
             self._channels.append(grpc.aio.insecure_channel(self.target, options=self.options))
             self._unary.append({})
             self._stream.append({})
+            self._duplex.append({})
 
     def _pick(self) -> int:
         if not self._channels:
@@ -192,6 +224,20 @@ class AioChannel:
         if method is None:
             method = self._stream[i][path] = self._channels[i].unary_stream(path)
         return AioStreamCall(method(request, metadata=to_aio_metadata(metadata), timeout=timeout))
+
+    def duplex(
+        self,
+        path: str,
+        metadata: Sequence[tuple[bytes, bytes]] = (),
+        timeout: float | None = None,
+    ) -> AioDuplexCall:
+        """A client- or bidirectional-streaming call (stream_stream: client streaming is a
+        stream whose single response is read like any other)."""
+        i = self._pick()
+        method = self._duplex[i].get(path)
+        if method is None:
+            method = self._duplex[i][path] = self._channels[i].stream_stream(path)
+        return AioDuplexCall(method(metadata=to_aio_metadata(metadata), timeout=timeout))
 
     def connect(self) -> None:
         """Starts connecting every channel now, so the first calls find them warm."""

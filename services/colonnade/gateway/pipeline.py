@@ -79,7 +79,7 @@ class Pipeline:
             else:
                 raise RuntimeError("no step answered the request")  # the call step always does
         except StatusError as exc:
-            response = error_reply(exc, ex.response_headers)
+            response = error_reply(exc, ex.response_headers, ex.te is not None and ex.trailers_ok())
         except ClientDisconnected:
             return
         for i in reversed(self._responders):

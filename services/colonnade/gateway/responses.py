@@ -74,10 +74,16 @@ class Reply(Response):
         await send({"type": "http.response.body", "body": self.body})
 
 
-def error_reply(exc: StatusError, headers: Headers) -> Reply:
-    """A google.rpc.Status JSON body with the error's HTTP status and headers."""
+def error_reply(exc: StatusError, headers: Headers, trailers_ok: bool = False) -> Reply:
+    """A google.rpc.Status JSON body with the error's HTTP status and headers; with
+    `trailers_ok` (the client sent `TE: trailers`) the failed call's trailing metadata goes
+    out as `Grpc-Trailer-*` trailers, as grpc-gateway's DefaultHTTPErrorHandler sends them."""
+    trailers = metadata_headers(exc.trailing, b"grpc-trailer-") if trailers_ok else None
     return Reply(
-        exc.http, [*headers, *exc.headers, (b"content-type", JSON)], orjson.dumps(exc.body())
+        exc.http,
+        [*headers, *exc.headers, (b"content-type", JSON)],
+        orjson.dumps(exc.body()),
+        trailers,
     )
 
 
@@ -90,8 +96,9 @@ def status_error_page(http: int, message: str) -> tuple[bytes, bytes]:
 
 class StreamReply(Response):
     """A server-streaming call answered as it goes: newline-delimited `{"result": …}` JSON,
-    Server-Sent Events, or raw `HttpBody` bytes; an error after the first message becomes a
-    last `{"error": …}` line (an `event: error` in SSE).
+    Server-Sent Events, or raw `HttpBody` bytes each followed by "\n"; an error after the
+    first message becomes a last `{"error": …}` line (an `event: error` in SSE), in an
+    `HttpBody` stream too, so a client can always tell failure from success.
     """
 
     __slots__ = ("call", "endpoint", "first", "on_error", "sse", "trailers_ok")
@@ -118,7 +125,6 @@ class StreamReply(Response):
 
     async def send(self, send: Send) -> None:
         ep, call, sse = self.endpoint, self.call, self.sse
-        http_body = ep.http_body_response
         await send(
             {
                 "type": "http.response.start",
@@ -144,7 +150,7 @@ class StreamReply(Response):
         except OSError:  # the client went away
             call.cancel()
             return
-        if error is not None and not http_body:
+        if error is not None:  # HttpBody streams too: grpc-gateway's error chunk is JSON
             status_json = orjson.dumps(error.body())
             if sse:
                 chunk = b"event: error\ndata: " + status_json + b"\n\n"

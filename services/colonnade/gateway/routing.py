@@ -38,6 +38,7 @@ class Route:
     response_body: str
     server_streaming: bool
     success_status: int
+    client_streaming: bool = False
     path_fields: list[list[descriptor.FieldDescriptor]] = field(default_factory=list)
     body_field: descriptor.FieldDescriptor | None = None
     response_field: descriptor.FieldDescriptor | None = None
@@ -146,7 +147,17 @@ def build_route(
     except TemplateError as exc:
         raise DescriptorError(f"{name}: {exc}") from exc
     if method.client_streaming:
-        raise DescriptorError(f"{name}: client-streaming methods are not transcoded")
+        # grpc-gateway decodes each JSON value of the body into a whole request message and
+        # refuses path parameters for client streams (they would have to repeat per message).
+        if rule.body != "*":
+            raise DescriptorError(
+                f'{name}: a client-streaming method\'s rule needs body "*" '
+                "(each JSON value of the body is one whole request message)"
+            )
+        if template.variables:
+            raise DescriptorError(
+                f"{name} {path}: a client-streaming method cannot have path variables"
+            )
     route = Route(
         http_method=http_method,
         template=template,
@@ -159,12 +170,16 @@ def build_route(
         response_body=rule.response_body,
         server_streaming=method.server_streaming,
         success_status=success_status,
+        client_streaming=method.client_streaming,
     )
     for var in template.variables:
         chain = resolve_field_path(method.input_type, var.field_path, f"{name} {path}")
         leaf = chain[-1]
-        if leaf.is_repeated:
-            raise DescriptorError(f"{name} {path}: path variable {leaf.name} is repeated")
+        # A repeated scalar takes a comma-separated value (grpc-gateway's runtime.*Slice).
+        if leaf.type == FD.TYPE_MESSAGE and leaf.is_repeated:
+            raise DescriptorError(
+                f"{name} {path}: path variable {leaf.name} is a repeated message or a map"
+            )
         if leaf.type == FD.TYPE_MESSAGE:
             raise DescriptorError(f"{name} {path}: path variable {leaf.name} is a message")
         route.path_fields.append(chain)

@@ -3,7 +3,8 @@
 The gateway calls backends with bytes in and bytes out: it serializes requests itself and
 parses responses with its own descriptor pool's classes. A client is a `Channel` to one
 address: `unary` returns the response message and both sets of metadata; `stream` returns a
-`StreamCall` read message by message; a call that does not end OK raises `RpcError`
+`StreamCall` read message by message; `duplex` a `DuplexCall` written and read as it goes
+(client and bidirectional streaming); a call that does not end OK raises `RpcError`
 (errors.py). Metadata is wire form both ways (metadata.py).
 
 Two clients implement it:
@@ -60,6 +61,20 @@ class StreamCall(Protocol):
         ...
 
 
+class DuplexCall(StreamCall, Protocol):
+    """A client- or bidirectional-streaming call: `write` request messages and then
+    `done_writing`, while `read` returns response messages until None; errors raise RpcError
+    from `read` (a `write` after the call ended returns False)."""
+
+    async def write(self, message: bytes) -> bool:
+        """Sends one request message; False when the call already ended."""
+        ...
+
+    async def done_writing(self) -> None:
+        """Ends the request stream."""
+        ...
+
+
 class Channel(Protocol):
     """Calls to one backend address, over however many connections the client keeps."""
 
@@ -83,6 +98,15 @@ class Channel(Protocol):
         timeout: float | None = None,
     ) -> StreamCall:
         """A server-streaming call (opened by its first read)."""
+        ...
+
+    def duplex(
+        self,
+        path: str,
+        metadata: Sequence[tuple[bytes, bytes]] = (),
+        timeout: float | None = None,
+    ) -> DuplexCall:
+        """A client- or bidirectional-streaming call."""
         ...
 
     def connect(self) -> None:

@@ -36,8 +36,9 @@ from colonnade.gateway.jsonconv import Converters
 from colonnade.gateway.pipeline import Step, StepResult
 from colonnade.gateway.responses import JSON, Reply, Response, StreamReply
 from colonnade.gateway.routing import Router
-from colonnade.gateway.rpc import StreamCall, UnaryResponse
+from colonnade.gateway.rpc import DuplexCall, StreamCall, UnaryResponse
 from colonnade.gateway.status import Code
+from colonnade.gateway.streams import BidiCall, RequestPump
 from colonnade.gateway.transcode import parse_json_body
 
 log = logging.getLogger("colonnade.gateway")
@@ -152,12 +153,22 @@ class Route(Step):
 
     name = "route"
 
-    def __init__(self, router: Router[Endpoint]) -> None:
+    def __init__(self, router: Router[Endpoint], form_post_as_get: bool = False) -> None:
         self.router = router
+        self.form_post_as_get = form_post_as_get
 
     def request(self, ex: Exchange) -> StepResult:
         match = self.router.match(ex.method, ex.path)
         if match is None:
+            if self.form_post_as_get and ex.method == "POST" and _is_form(ex.content_type):
+                # grpc-gateway's path-length fallback (opt-in here, see the README): the GET
+                # route of the path, with the form fields read as query parameters.
+                match = self.router.match("GET", ex.path)
+                if match is not None:
+                    ex.form = True
+                    ex.endpoint = match.target
+                    ex.values = match.values
+                    return None
             allowed = self.router.allowed(ex.path)
             if allowed:
                 raise MethodNotAllowed(f"method {ex.method} is not allowed on {ex.path}", allowed)
@@ -191,7 +202,13 @@ class Transcode(Step):
         ep = ex.endpoint
         query = ex.scope.get("query_string", b"").decode("utf-8", "replace")
         if not ep.has_body:
+            if ex.form:
+                return self._with_form(ex, ep, query)
             ex.message = ep.builder.build(ex.values, query, None)
+            return None
+        if ep.client_streaming:  # the call step reads the body as a stream of messages
+            if not _is_json(ex.content_type) and not _media_is(ex.content_type, NDJSON):
+                raise UnsupportedMediaType(ex.content_type or b"")
             return None
         if ex.content_length > self.max_body_bytes:
             raise ContentTooLarge(self.max_body_bytes)
@@ -206,6 +223,15 @@ class Transcode(Step):
         if raw and not _is_json(ex.content_type):
             raise UnsupportedMediaType(ex.content_type or b"")
         ex.message = ep.builder.build(ex.values, query, parse_json_body(raw))
+
+    async def _with_form(self, ex: Exchange, ep: Endpoint, query: str) -> None:
+        """A form-encoded POST served as the GET: the form fields, then the URL's query
+        parameters (Go's `Request.ParseForm` order), as the GET's query string."""
+        if ex.content_length > self.max_body_bytes:
+            raise ContentTooLarge(self.max_body_bytes)
+        form = (await self._read_body(ex)).decode("utf-8", "replace")
+        combined = f"{form}&{query}" if form and query else form or query
+        ex.message = ep.builder.build(ex.values, combined, None)
 
     async def _read_body(self, ex: Exchange) -> bytes:
         limit = self.max_body_bytes
@@ -234,10 +260,17 @@ class Call(Step):
 
     name = "call"
 
-    def __init__(self, backends: Backends, conv: Converters, default_timeout: float | None):
+    def __init__(
+        self,
+        backends: Backends,
+        conv: Converters,
+        default_timeout: float | None,
+        max_body_bytes: int = 4 * 1024 * 1024,
+    ):
         self.backends = backends
         self.conv = conv
         self.default_timeout = default_timeout
+        self.max_body_bytes = max_body_bytes  # bounds each message of a client stream
         self.status_cls = conv.registry.message_class_by_name("google.rpc.Status")
 
     async def request(self, ex: Exchange) -> Response | None:
@@ -245,6 +278,10 @@ class Call(Step):
         header = ex.timeout_header
         timeout = parse_grpc_timeout(header) if header else self.default_timeout
         channel = self.backends.channel_for(ep.service)
+        if ep.client_streaming:
+            return await self._client_stream(
+                ex, ep, channel.duplex(ep.grpc_path, ex.metadata, timeout)
+            )
         data = ex.message.SerializeToString()
         if ep.server_streaming:
             call = channel.stream(ep.grpc_path, data, ex.metadata, timeout)
@@ -257,6 +294,32 @@ class Call(Step):
             reply = await channel.unary(ep.grpc_path, data, ex.metadata, timeout)
         except RpcError as exc:
             raise self.from_rpc_error(exc) from None
+        return self._reply(ex, ep, reply)
+
+    async def _client_stream(self, ex: Exchange, ep: Endpoint, call: DuplexCall) -> Response:
+        """Client streaming: the body's JSON messages are sent as they arrive, then the one
+        response is answered as a unary call's. Bidirectional: the body is pumped beside the
+        response, which streams as soon as its first message is in (grpc-gateway's
+        generated handlers, over one HTTP/1.1 exchange)."""
+        pump = RequestPump(ex, ep, call, self.max_body_bytes)
+        if ep.server_streaming:
+            bidi = BidiCall(call, pump)
+            try:
+                first = await ep.read(bidi)
+            except RpcError as exc:
+                raise self.from_rpc_error(exc) from None
+            return self._stream_reply(ex, ep, bidi, first)
+        try:
+            await pump.run()
+            message = await call.read()
+            if message is None:
+                raise RpcError(Code.INTERNAL, "the server sent no response message")
+            if await call.read() is not None:
+                call.cancel()
+                raise RpcError(Code.INTERNAL, "the server sent two responses to a unary call")
+        except RpcError as exc:
+            raise self.from_rpc_error(exc) from None
+        reply = UnaryResponse(message, call.initial_metadata, call.trailing_metadata)
         return self._reply(ex, ep, reply)
 
     @staticmethod
@@ -342,6 +405,18 @@ class Call(Step):
         return StatusError(
             exc.code, message, details=details, headers=headers, trailing=exc.trailing
         )
+
+
+FORM = b"application/x-www-form-urlencoded"
+NDJSON = b"application/x-ndjson"
+
+
+def _media_is(content_type: bytes | None, media: bytes) -> bool:
+    return content_type is not None and content_type.split(b";", 1)[0].strip().lower() == media
+
+
+def _is_form(content_type: bytes | None) -> bool:
+    return _media_is(content_type, FORM)
 
 
 def _is_json(content_type: bytes | None) -> bool:

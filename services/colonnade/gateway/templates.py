@@ -76,15 +76,16 @@ def parse_template(source: str) -> Template:
         raise TemplateError(f"{source!r}: a template starts with '/'")
     body = source[1:]
     verb = ""
-    # The verb is a ':' outside braces in the last segment.
+    # The verb starts at the first ':' outside braces in the last segment, so it may contain
+    # colons itself: `/v1/{uuid}:custom:custom` has the verb `custom:custom` (grpc-gateway's
+    # parser and mux, which matches a request's last segment against `:` + the route's verb).
     segments = _split_top(body, "/")
     last = segments[-1]
     depth = 0
-    for i in range(len(last) - 1, -1, -1):
-        ch = last[i]
-        if ch == "}":
+    for i, ch in enumerate(last):
+        if ch == "{":
             depth += 1
-        elif ch == "{":
+        elif ch == "}":
             depth -= 1
         elif ch == ":" and depth == 0:
             verb = last[i + 1 :]

@@ -35,6 +35,8 @@ _MAP_ENTRY = re.compile(r"(.+)\[(.*)\]\Z")
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 _BLIND = {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
+# Walked by JSON keys in PATCH masks (grpc-gateway's isDynamicProtoMessage: not ListValue).
+_DYNAMIC = {"google.protobuf.Struct", "google.protobuf.Value"}
 
 
 class RequestBuilder:
@@ -56,12 +58,15 @@ class RequestBuilder:
         elif route.body_field is not None:
             self._body_decoder = conv.field_decoder(route.body_field)
         self._path_setters = [
-            (chain, ".".join(f.name for f in chain), self._scalar_parser(chain[-1]))
+            (chain, ".".join(f.name for f in chain), self._path_parser(chain[-1]))
             for chain in route.path_fields
         ]
         # The common case, every variable a top-level string field ({name}): set directly.
         self._plain_strings: list[str] | None = None
-        if all(len(c) == 1 and c[0].type == FD.TYPE_STRING for c in route.path_fields):
+        if all(
+            len(c) == 1 and c[0].type == FD.TYPE_STRING and not c[0].is_repeated
+            for c in route.path_fields
+        ):
             self._plain_strings = [c[0].name for c in route.path_fields]
 
     # -- body ------------------------------------------------------------------------------
@@ -232,6 +237,14 @@ class RequestBuilder:
         else:
             container[k] = v
 
+    def _path_parser(self, fd: descriptor.FieldDescriptor) -> Callable[[str, str], Any]:
+        """Parses a path value; a repeated scalar's value is comma-separated, as grpc-gateway's
+        generated handlers read it (`runtime.StringSlice(val, ",")` and the like)."""
+        parse = self._scalar_parser(fd)
+        if not fd.is_repeated:
+            return parse
+        return lambda s, p: [parse(item, p) for item in s.split(",")]
+
     def _scalar_parser(self, fd: descriptor.FieldDescriptor) -> Callable[[str, str], Any]:
         """Parses one string (query or path value) for a field, raising 400 naming it."""
         t = fd.type
@@ -298,7 +311,11 @@ def _container(req: Message, chain: Chain, dotted: str) -> Any:
 def _set(req: Message, chain: Chain, value: Any, dotted: str) -> None:
     parent = _parent(req, chain)
     leaf = chain[-1]
-    if leaf.type == FD.TYPE_MESSAGE:
+    if leaf.is_repeated:  # a repeated path variable: the path's values replace the body's
+        container = getattr(parent, leaf.name)
+        del container[:]
+        container.extend(value)
+    elif leaf.type == FD.TYPE_MESSAGE:
         getattr(parent, leaf.name).CopyFrom(value)
     else:
         try:
@@ -323,11 +340,20 @@ def field_mask_paths(body: dict[str, Any], desc: descriptor.Descriptor) -> list[
     """The update mask grpc-gateway derives from a PATCH body (runtime/fieldmask.go).
 
     Every complete JSON path present becomes a path of proto field names; objects under
-    ordinary message fields are walked, maps, repeated fields, Struct values and well-known
-    types are leaves; repeated and map paths come last, as field_mask.proto asks.
+    ordinary message fields are walked; under a `google.protobuf.Struct` or `Value` field the
+    JSON object's own keys are walked blindly (`struct_field.key.nested_key`, grpc-gateway's
+    `buildPathsBlindly`); maps, repeated fields, `ListValue` and the other well-known types are
+    leaves; repeated and map paths come last, as field_mask.proto asks.
     """
     paths: list[str] = []
     tail: list[str] = []
+
+    def blind(obj: dict[str, Any], prefix: str) -> None:
+        for key, value in obj.items():
+            if isinstance(value, dict):
+                blind(value, f"{prefix}{key}.")  # an empty object adds no path, as in Go
+            else:
+                paths.append(f"{prefix}{key}")
 
     def walk(obj: dict[str, Any], d: descriptor.Descriptor, prefix: str) -> None:
         for key, value in obj.items():
@@ -339,6 +365,11 @@ def field_mask_paths(body: dict[str, Any], desc: descriptor.Descriptor) -> list[
             path = f"{prefix}{fd.name}"
             if fd.is_repeated:
                 tail.append(path)
+            elif fd.message_type is not None and message_type(fd).full_name in _DYNAMIC:
+                if isinstance(value, dict):
+                    blind(value, path + ".")
+                else:
+                    paths.append(path)
             elif (
                 fd.message_type is not None
                 and isinstance(value, dict)

@@ -150,6 +150,57 @@ async def test_streaming_with_a_slow_reader(channel: grpcwire.Channel) -> None:
     assert all(m.startswith(b"m%d." % i) and len(m) == 1024 for i, m in enumerate(messages))
 
 
+@pytest.mark.parametrize("n", [0, 1, 10_000])
+async def test_client_stream_of_n_messages(channel: grpcwire.Channel, n: int) -> None:
+    call = channel.duplex("/interop.Echo/Collect", (), 30.0)
+    for i in range(n):
+        assert await call.write(b"m%d" % i)
+    await call.done_writing()
+    size = sum(len(b"m%d" % i) for i in range(n))
+    assert await call.read() == b"%d %d" % (n, size)
+    assert await call.read() is None
+    await wait_in_flight(channel, 0)
+
+
+async def test_client_stream_beyond_the_windows(channel: grpcwire.Channel) -> None:
+    # 3 MiB in one message and 200 of 16 KiB: grpc-go's windows must open for the writer
+    call = channel.duplex("/interop.Echo/Collect", (), 30.0)
+    assert await call.write(os.urandom(3 * 1024 * 1024))
+    for _ in range(200):
+        assert await call.write(b"x" * 16384)
+    await call.done_writing()
+    assert await call.read() == b"201 %d" % (3 * 1024 * 1024 + 200 * 16384)
+
+
+async def test_client_stream_error_mid_stream(channel: grpcwire.Channel) -> None:
+    call = channel.duplex("/interop.Echo/Collect", (), 10.0)
+    assert await call.write(b"a")
+    assert await call.write(b"fail")
+    with pytest.raises(grpcwire.RpcError) as info:
+        await call.read()
+    assert (info.value.code, info.value.message) == (10, "failed after 1 messages")
+    assert not await call.write(b"late")  # the call is over: nothing more is sent
+    await wait_in_flight(channel, 0)
+
+
+async def test_bidi_interleaved_and_error(channel: grpcwire.Channel) -> None:
+    call = channel.duplex("/interop.Echo/Chat", (), 10.0)
+    assert await call.read() == b"hello"  # before any request message
+    for text in (b"one", b"two"):
+        assert await call.write(text)
+        assert await call.read() == b"echo:" + text
+    await call.done_writing()
+    assert await call.read() == b"bye"
+    assert await call.read() is None
+    call = channel.duplex("/interop.Echo/Chat", (), 10.0)
+    assert await call.read() == b"hello"
+    assert await call.write(b"fail")
+    with pytest.raises(grpcwire.RpcError) as info:
+        await call.read()
+    assert info.value.code == 10
+    await wait_in_flight(channel, 0)
+
+
 async def test_deadline_reaches_the_server(channel: grpcwire.Channel) -> None:
     started = time.monotonic()
     with pytest.raises(grpcwire.RpcError) as info:

@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from colonnade.gateway.grpcwire import RpcError
 from tests.gateway.h2server import (
     ABORTED,
     GRPC_OK,
@@ -19,6 +20,7 @@ from tests.gateway.h2server import (
     Request,
     StartServer,
     grpc_frame,
+    grpc_unframe,
     read_all,
     rpc_error,
 )
@@ -113,3 +115,42 @@ async def test_slow_streaming_reader_holds_back_its_stream_only(
     assert req.sent == sent  # still blocked: nothing was credited for unread messages
     assert [first, *await read_all(call)] == payloads
     assert len(server.conns) == 1
+
+
+# -- client and bidirectional streaming --------------------------------------------------------
+
+
+async def test_client_stream_messages_then_end_stream(
+    h2servers: StartServer, channels: MakeChannel
+) -> None:
+    async def handler(req: Request) -> None:
+        messages = await req.messages()  # waits for the client's END_STREAM
+        req.respond(b"%d" % len(messages) + b":" + b",".join(messages))
+
+    server = await h2servers(handler)
+    call = channels(server.target).duplex(PATH, (), 5.0)
+    for m in (b"a", b"", b"c" * 70_000):  # the last one beyond the initial 64 KiB window
+        assert await call.write(m)
+    await call.done_writing()
+    assert await call.read() == b"3:a,," + b"c" * 70_000
+    assert await call.read() is None
+
+
+async def test_an_early_answer_closes_the_request_stream_with_no_error(
+    h2servers: StartServer, channels: MakeChannel
+) -> None:
+    async def handler(req: Request) -> None:
+        await req.conn.server.until(lambda: req.body)
+        req.respond(status=ABORTED)  # before the client's END_STREAM
+
+    server = await h2servers(handler)
+    call = channels(server.target).duplex(PATH, (), 5.0)
+    assert await call.write(b"first")
+    with pytest.raises(RpcError) as info:
+        await call.read()
+    assert info.value.code == ABORTED
+    assert not await call.write(b"late")  # nothing more goes out
+    req = server.requests[0]
+    await server.until(lambda: req.reset_code is not None)
+    assert req.reset_code == 0  # RST_STREAM(NO_ERROR): the stream is closed on both sides
+    assert grpc_unframe(bytes(req.body)) == [b"first"]

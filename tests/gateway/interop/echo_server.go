@@ -13,11 +13,16 @@
 //	/interop.Echo/Sleep     waits for the deadline or cancellation, then returns its error
 //	/interop.Echo/Counter   how many calls are in flight right now (decimal)
 //	/interop.Echo/Stop      stops the server gracefully (GOAWAY) after this call
+//	/interop.Echo/Collect   client streaming: answers "<messages> <bytes>" once the client
+//	                        half-closes; a message "fail" ends the call ABORTED
+//	/interop.Echo/Chat      bidirectional: "hello" before reading, then "echo:<message>" per
+//	                        message as it arrives, "bye" after the half-close; "fail" ABORTED
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -47,6 +52,50 @@ func handle(_ interface{}, stream grpc.ServerStream) error {
 	atomic.AddInt64(&inFlight, 1)
 	defer atomic.AddInt64(&inFlight, -1)
 	method, _ := grpc.MethodFromServerStream(stream)
+	switch method {
+	case "/interop.Echo/Collect":
+		n, size := 0, 0
+		for {
+			var m []byte
+			err := stream.RecvMsg(&m)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if string(m) == "fail" {
+				return status.Error(codes.Aborted, fmt.Sprintf("failed after %d messages", n))
+			}
+			n, size = n+1, size+len(m)
+		}
+		out := []byte(fmt.Sprintf("%d %d", n, size))
+		return stream.SendMsg(&out)
+	case "/interop.Echo/Chat":
+		hello := []byte("hello")
+		if err := stream.SendMsg(&hello); err != nil {
+			return err
+		}
+		for {
+			var m []byte
+			err := stream.RecvMsg(&m)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if string(m) == "fail" {
+				return status.Error(codes.Aborted, "chat failed")
+			}
+			out := append([]byte("echo:"), m...)
+			if err := stream.SendMsg(&out); err != nil {
+				return err
+			}
+		}
+		bye := []byte("bye")
+		return stream.SendMsg(&bye)
+	}
 	var req []byte
 	if err := stream.RecvMsg(&req); err != nil {
 		return err

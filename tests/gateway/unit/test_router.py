@@ -97,7 +97,6 @@ def test_a_valid_rule_builds_a_route() -> None:
     ("rule", "message"),
     [
         (http_pb2.HttpRule(get="/v1/{nope}"), "has no field 'nope'"),
-        (http_pb2.HttpRule(get="/v1/{tags}"), "path variable tags is repeated"),
         (http_pb2.HttpRule(get="/v1/{inner}"), "path variable inner is a message"),
         (http_pb2.HttpRule(get="/v1/{tags.x}"), "tags is repeated and cannot be traversed"),
         (http_pb2.HttpRule(get="/v1/**/x"), "'\\*\\*' must be the last segment"),
@@ -113,9 +112,18 @@ def test_invalid_rules_stop_start_up_naming_the_method(
         _service_with(rule)
 
 
-def test_client_streaming_methods_are_refused() -> None:
-    with pytest.raises(DescriptorError, match="client-streaming methods are not transcoded"):
-        _service_with(http_pb2.HttpRule(post="/v1/x", body="*"), client_streaming=True)
+def test_a_repeated_scalar_can_be_a_path_variable() -> None:
+    (route,) = _service_with(http_pb2.HttpRule(get="/v1/{tags}"))
+    assert route.path_fields[0][0].name == "tags"  # comma-separated, as grpc-gateway binds it
+
+
+def test_client_streaming_rules_take_whole_messages_and_no_path_variables() -> None:
+    (route,) = _service_with(http_pb2.HttpRule(post="/v1/x", body="*"), client_streaming=True)
+    assert route.client_streaming
+    with pytest.raises(DescriptorError, match='needs body "\\*"'):
+        _service_with(http_pb2.HttpRule(post="/v1/x", body="inner"), client_streaming=True)
+    with pytest.raises(DescriptorError, match="cannot have path variables"):
+        _service_with(http_pb2.HttpRule(post="/v1/{id}", body="*"), client_streaming=True)
 
 
 def test_additional_bindings_cannot_nest() -> None:

@@ -56,6 +56,16 @@ def test_variables_verb_and_segment_kinds() -> None:
     ]
 
 
+def test_a_verb_may_contain_colons_after_a_variable() -> None:
+    t = parse_template("/v1/{uuid}:custom:custom")  # grpc-gateway's example
+    assert t.verb == "custom:custom"
+    m = t.regex.match("/v1/abc:custom:custom")
+    assert m is not None and m.group(t.variables[0].group) == "abc"
+    assert t.regex.match("/v1/abc:custom") is None
+    m = t.regex.match("/v1/a:b:custom:custom")  # the verb is matched as a suffix, as in Go
+    assert m is not None and m.group(t.variables[0].group) == "a:b"
+
+
 @pytest.mark.parametrize(
     ("source", "message"),
     [

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from colonnade.gateway.errors import BadRequest
-from colonnade.gateway.transcode import field_mask_paths, parse_json_body
+from colonnade.gateway.jsonconv import Converters
+from colonnade.gateway.transcode import RequestBuilder, field_mask_paths, parse_json_body
 from tests.gateway.unit.conftest import Builder
 
 
@@ -47,12 +48,43 @@ def test_field_mask_paths_walks_messages_only(registry) -> None:  # type: ignore
     assert field_mask_paths(body, everything) == [
         "f_message.note",
         "f_message.child.count",
-        "w_struct",
+        "w_struct.k",
         "w_timestamp",
         "f_string",
         "r_int32",
         "m_string",
     ]
+
+
+def test_field_mask_paths_descend_into_struct_and_value_keys(registry) -> None:  # type: ignore[no-untyped-def]
+    # grpc-gateway's published example (TestEchoPatch): the mask walks the JSON keys under
+    # google.protobuf.Struct and Value fields (runtime/fieldmask.go, buildPathsBlindly).
+    dynamic = registry.pool.FindMessageTypeByName("conformance.v1.DynamicMessage")
+    body = {
+        "struct_field": {"struct_key": {"layered_struct_key": "struct_val"}},
+        "value_field": {"value_struct_key": "value_struct_val"},
+    }
+    assert sorted(field_mask_paths(body, dynamic)) == [
+        "struct_field.struct_key.layered_struct_key",
+        "value_field.value_struct_key",
+    ]
+    # Leaves are whatever is not an object; a Value that is not an object is the field
+    # itself; an empty object adds nothing (as buildPathsBlindly does); JSON names work too.
+    body = {"structField": {"a": [1, {"b": 2}], "c": {}, "d": {"e": None}}, "valueField": 3}
+    assert field_mask_paths(body, dynamic) == ["struct_field.a", "struct_field.d.e", "value_field"]
+
+
+def test_repeated_path_variables_split_on_commas(registry, routes) -> None:  # type: ignore[no-untyped-def]
+    one, two = (r for r in routes if r.method == "GetMany")
+    conv = Converters(registry)
+    m = RequestBuilder(one, registry, conv, strict=False).build(["a,b,,c"], "", None)
+    assert list(m.ids) == ["a", "b", "", "c"]  # Go's strings.Split keeps empty items
+    both = RequestBuilder(two, registry, conv, strict=False)
+    m = both.build(["x", "1,-2"], "", {"ids": ["body"]})
+    assert (list(m.ids), list(m.sizes)) == (["x"], [1, -2])
+    with pytest.raises(BadRequest) as info:
+        both.build(["x", "1,z"], "", None)
+    assert info.value.field == "sizes"
 
 
 def test_http_body_request_passes_bytes_through(builder: Builder) -> None:

@@ -1,4 +1,6 @@
-"""A server-streaming call of the own client, read message by message (rpc.StreamCall)."""
+"""Streaming calls of the own client: server streaming read message by message
+(rpc.StreamCall), and client or bidirectional streaming written and read as they go
+(rpc.DuplexCall)."""
 
 from __future__ import annotations
 
@@ -13,18 +15,20 @@ if TYPE_CHECKING:
     from colonnade.gateway.grpcwire.channel import Channel
 
 
-class StreamCall:
-    """A server-streaming call: `await read()` until it returns None; errors raise RpcError.
+class _Call:
+    """A streaming call of the own client: its stream, opened by the first read (or write),
+    read message by message until None; errors raise RpcError.
 
-    The stream opens on the first read. A call the server never saw (GOAWAY above it,
-    REFUSED_STREAM) is retried once on another connection, keeping the original deadline.
+    A call the server never saw (GOAWAY above it, REFUSED_STREAM) is retried once on another
+    connection, keeping the original deadline, unless its request is a stream (`request` None:
+    messages already written cannot be replayed).
     """
 
     def __init__(
         self,
         channel: Channel,
         path: str,
-        request: bytes,
+        request: bytes | None,
         md: Sequence[tuple[bytes, bytes]],
         timeout: float | None,
     ) -> None:
@@ -32,7 +36,7 @@ class StreamCall:
         self._args = (path, request, md)
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._stream: Stream | None = None
-        self._retried = False
+        self._retried = request is None
 
     async def _open(self) -> Stream:
         if self._stream is None:
@@ -62,7 +66,7 @@ class StreamCall:
 
     @property
     def initial_metadata(self) -> Metadata:
-        """The response headers' metadata (empty before the first read)."""
+        """The response headers' metadata (empty before they arrive)."""
         return (self._stream.initial or []) if self._stream is not None else []
 
     @property
@@ -71,6 +75,38 @@ class StreamCall:
         return self._stream.trailing if self._stream is not None else []
 
     def cancel(self) -> None:
-        """Resets the call (the HTTP client went away)."""
+        """Resets the call (the HTTP client went away, or its request body was malformed)."""
         if self._stream is not None:
             self._stream.conn.cancel(self._stream)
+
+
+class StreamCall(_Call):
+    """A server-streaming call: `await read()` until it returns None (see _Call)."""
+
+
+class DuplexCall(_Call):
+    """A client- or bidirectional-streaming call: `write` messages, `done_writing`, and
+    `read` responses until None, in any interleaving; errors raise RpcError.
+
+    The stream opens with the first write or read. Requests wait for HTTP/2 flow control, so
+    a backend that reads slowly slows the writer down.
+    """
+
+    def __init__(
+        self,
+        channel: Channel,
+        path: str,
+        md: Sequence[tuple[bytes, bytes]],
+        timeout: float | None,
+    ) -> None:
+        super().__init__(channel, path, None, md, timeout)
+
+    async def write(self, message: bytes) -> bool:
+        """Sends one request message; False when the call already ended (read() tells how)."""
+        st = await self._open()
+        return await st.conn.send_message(st, message)
+
+    async def done_writing(self) -> None:
+        """Ends the request stream (END_STREAM)."""
+        st = await self._open()
+        st.conn.close_send(st)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from colonnade.gateway.errors import RpcError, TransportError
-from colonnade.gateway.grpcwire.call import StreamCall
+from colonnade.gateway.grpcwire.call import DuplexCall, StreamCall
 from colonnade.gateway.grpcwire.connection import Connection
 from colonnade.gateway.grpcwire.stream import Stream
 from colonnade.gateway.grpcwire.target import authority, parse_target
@@ -89,10 +89,19 @@ class Channel:
         """A server-streaming call (opened by its first read)."""
         return StreamCall(self, path, request, metadata, timeout)
 
+    def duplex(
+        self,
+        path: str,
+        metadata: Sequence[tuple[bytes, bytes]] = (),
+        timeout: float | None = None,
+    ) -> DuplexCall:
+        """A client- or bidirectional-streaming call (opened by its first write or read)."""
+        return DuplexCall(self, path, metadata, timeout)
+
     async def start(
         self,
         path: str,
-        request: bytes,
+        request: bytes | None,
         metadata: Sequence[tuple[bytes, bytes]],
         deadline: float | None,
         streaming: bool,

@@ -367,6 +367,10 @@ class Connection(asyncio.Protocol):
         self._wake_slots()
         if self.draining and not self.streams:
             self.close()
+        if reset is None and st.sending:
+            # The server answered before the request stream ended: close our half too, so the
+            # stream does not stay open on the server (RFC 9113 section 8.1: NO_ERROR).
+            reset = NO_ERROR
         if reset is not None:
             self._reset(st, reset)
 
@@ -388,12 +392,13 @@ class Connection(asyncio.Protocol):
     def open_stream(
         self,
         path: str,
-        request: bytes,
+        request: bytes | None,
         metadata: Sequence[tuple[bytes, bytes]],
         timeout: float | None,
         streaming: bool,
     ) -> Stream:
-        """Sends HEADERS (and DATA when the window allows) for a new call."""
+        """Sends HEADERS (and DATA when the window allows) for a new call; with `request`
+        None only the HEADERS, for a call whose messages follow (`send_message`)."""
         sid = self.next_id
         self.next_id += 2
         if self.next_id > MAX_STREAM_ID:
@@ -403,6 +408,10 @@ class Connection(asyncio.Protocol):
         if timeout is not None:
             st.timer = self.loop.call_later(timeout, self._expire, st)
         block = self.request_headers.block(path, timeout, metadata)
+        if request is None:  # a client stream: its messages and END_STREAM come later
+            st.sending = True
+            self._write(header_frames(sid, block, self.peer_max_frame))
+            return st
         body = b"\x00" + U32.pack(len(request)) + request
         n = len(body)
         headers = header_frames(sid, block, self.peer_max_frame)
@@ -417,8 +426,30 @@ class Connection(asyncio.Protocol):
             task.add_done_callback(self.senders.discard)
         return st
 
-    async def _send_body(self, st: Stream, body: bytes) -> None:
-        """Sends a request body larger than the windows allow at once."""
+    async def send_message(self, st: Stream, message: bytes) -> bool:
+        """Sends one message of a client stream as the windows allow; False when the call
+        ended first (its outcome is then on the stream)."""
+        if st.done or self.closed:
+            return False
+        body = b"\x00" + U32.pack(len(message)) + message
+        n = len(body)
+        if n <= self.send_window and n <= st.send_window and n <= self.peer_max_frame:
+            self.send_window -= n
+            st.send_window -= n
+            self._write(frame(DATA, 0, st.id, body))
+            return True
+        await self._send_body(st, body, end=False)
+        return not st.done
+
+    def close_send(self, st: Stream) -> None:
+        """Half-closes a client stream: an empty DATA frame with END_STREAM."""
+        if not st.done and not self.closed:
+            st.sending = False
+            self._write(frame(DATA, END_STREAM, st.id, b""))
+
+    async def _send_body(self, st: Stream, body: bytes, end: bool = True) -> None:
+        """Sends a request body larger than the windows allow at once (with END_STREAM on
+        its last frame unless `end` is False: more messages follow)."""
         view = memoryview(body)
         pos = 0
         while pos < len(body) and not st.done and not self.closed:
@@ -430,7 +461,7 @@ class Connection(asyncio.Protocol):
                 continue
             self.send_window -= n
             st.send_window -= n
-            last = pos + n == len(body)
+            last = end and pos + n == len(body)
             self._write(frame(DATA, END_STREAM if last else 0, st.id, bytes(view[pos : pos + n])))
             pos += n
         if pos < len(body):

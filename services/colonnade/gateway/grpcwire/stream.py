@@ -91,6 +91,7 @@ class Stream:
         "messages",
         "reset",
         "send_window",
+        "sending",
         "streaming",
         "timer",
         "trailing",
@@ -111,6 +112,7 @@ class Stream:
         self.done = False
         self.error: RpcError | None = None
         self.reset = False  # a RST_STREAM was sent or received
+        self.sending = False  # a client stream whose END_STREAM is not sent yet
         self.send_window = conn.peer_initial_window
         self.unacked = 0  # received bytes not yet credited back to the server
         self.timer: asyncio.TimerHandle | None = None

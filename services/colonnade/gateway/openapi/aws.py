@@ -25,7 +25,12 @@ class AwsBuilder(OpenApi3Builder):
 
     fmt: Format = "aws"
 
-    def skip_reason(self, path: str, params: list[PathParam]) -> str:
+    def skip_reason(self, route: Route, path: str, params: list[PathParam]) -> str:
+        if route.client_streaming:
+            return (
+                "a streaming request body: API Gateway buffers the body (10 MB at most) and "
+                "validates it as one JSON document, so a stream of messages cannot pass"
+            )
         return unrepresentable(path, params)
 
     def finish_responses(self, responses: dict[str, Any], status: dict[str, Any]) -> None:

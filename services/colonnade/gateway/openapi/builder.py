@@ -68,15 +68,19 @@ class DocumentBuilder:
         param: dict[str, Any] = {"name": name, "in": where, "required": required}
         if description:
             param["description"] = description
+        # A repeated path variable takes one comma-separated value (grpc-gateway's binding),
+        # a repeated query parameter one parameter per value.
         if self.fmt == "swagger2":
             param.update({k: v for k, v in schema.items() if k != "description"})
             if fd.is_repeated:
-                param["collectionFormat"] = "multi"
+                param["collectionFormat"] = "csv" if where == "path" else "multi"
             if pattern:
                 param["pattern"] = pattern
         else:
             param["schema"] = schema
-            if fd.is_repeated:
+            if fd.is_repeated and where == "path":
+                param.update({"style": "simple", "explode": False})
+            elif fd.is_repeated:
                 param.update({"style": "form", "explode": True})
         return param
 
@@ -138,6 +142,20 @@ class DocumentBuilder:
         else:
             schema = self.schemas.field_schema(fd)
         return schema, field_behavior_pb2.REQUIRED in behaviors(fd), text
+
+    def stream_body_text(self, route: Route) -> str:
+        """The description of a client-streaming request body."""
+        text = self.comments.get(route.request.full_name, "")
+        note = (
+            "A stream of request messages: one JSON object per line (or simply one after "
+            "another), each sent to the backend as it arrives"
+            + (
+                "; response lines are written while the request is still being sent."
+                if route.server_streaming
+                else "; the one response follows the end of the body."
+            )
+        )
+        return f"{text}\n\n{note}" if text else note
 
     def success_schema(self, route: Route) -> dict[str, Any] | None:
         if route.success_status == 204:

@@ -35,6 +35,13 @@ class OpenApi3Builder(DocumentBuilder):
                 content = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
                 required = True
                 text = "Raw request body, passed through as google.api.HttpBody."
+            elif route.client_streaming:
+                schema, _, _ = self.body_schema(route)
+                content = {
+                    "application/x-ndjson": {"schema": schema},
+                    "application/json": {"schema": schema},
+                }
+                required, text = False, self.stream_body_text(route)  # empty: an empty stream
             else:
                 schema, required, text = self.body_schema(route)
                 content = {"application/json": {"schema": schema}}
@@ -84,7 +91,7 @@ class OpenApi3Builder(DocumentBuilder):
         omitted: list[dict[str, str]] = []
         for op in operations(self.routes, self.comments):
             path, params = self.path(op.route)
-            reason = self.skip_reason(path, params)
+            reason = self.skip_reason(op.route, path, params)
             if reason:
                 omitted.append({"operationId": op.operation_id, "path": path, "reason": reason})
                 continue
@@ -105,7 +112,7 @@ class OpenApi3Builder(DocumentBuilder):
 
     # -- where the variants differ ---------------------------------------------------------
 
-    def skip_reason(self, path: str, params: list[PathParam]) -> str:
+    def skip_reason(self, route: Route, path: str, params: list[PathParam]) -> str:
         """Why a path is left out of the document (`""`: it is not)."""
         return ""
 

@@ -29,8 +29,8 @@ def _segments(source: str) -> tuple[list[str | tuple[str, list[str]]], str]:
     parts.append(cur)
     verb = ""
     last = parts[-1]
-    colon = last.rfind(":")
-    if colon > last.rfind("}"):
+    colon = last.find(":", last.rfind("}") + 1)  # the first ':' outside braces: `:a:b` is one verb
+    if colon >= 0:
         verb, parts[-1] = last[colon + 1 :], last[:colon]
     out: list[str | tuple[str, list[str]]] = []
     for part in parts:

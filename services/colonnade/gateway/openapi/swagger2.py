@@ -30,6 +30,9 @@ class Swagger2Builder(DocumentBuilder):
                     required, text = True, ""
                 else:
                     body_schema, required, text = self.body_schema(route)
+                if route.client_streaming:
+                    required, text = False, self.stream_body_text(route)
+                    operation["consumes"] = ["application/json", "application/x-ndjson"]
                 name = route.body_field.name if route.body_field is not None else "body"
                 body_param = {
                     "name": name,
