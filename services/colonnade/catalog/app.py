@@ -8,11 +8,11 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-from colonnade.catalog.domain import Catalog, Product, decode_product, encode_product
+from colonnade.catalog.caching import CachedProductRepository
+from colonnade.catalog.domain import Catalog
 from colonnade.catalog.servicer import SERVICE_NAME, CatalogServicer
 from colonnade.catalog.storage import PostgresProductRepository
 from colonnade.catalog.v1 import catalog_pb2_grpc
-from colonnade.runtime.cache import ReadThroughCache
 from colonnade.runtime.cachecluster import CacheCluster
 from colonnade.runtime.db import create_pool, migrate, wait_for_database
 from colonnade.runtime.logging import configure_logging
@@ -44,14 +44,11 @@ async def create_server(settings: Settings) -> tuple[ServiceServer, int]:
         if cluster is not None:
             await cluster.close()
         raise
-    cache: ReadThroughCache[Product] = ReadThroughCache(
-        cluster,
-        namespace="catalog:v1:product",
-        encode=encode_product,
-        decode=decode_product,
-        ttl=settings.cache_ttl_seconds,
+    catalog = Catalog(
+        CachedProductRepository.over(
+            PostgresProductRepository(pool), cluster, settings.cache_ttl_seconds
+        )
     )
-    catalog = Catalog(PostgresProductRepository(pool), cache)
 
     def register(server: object) -> list[str]:
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(catalog), server)

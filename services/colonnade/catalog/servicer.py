@@ -12,7 +12,8 @@ import grpc
 from google.protobuf import empty_pb2, timestamp_pb2
 from google.type import money_pb2
 
-from colonnade.catalog.domain import Catalog, Money, Product, ProductFields
+from colonnade.catalog.domain import Catalog
+from colonnade.catalog.model import Money, Product, ProductFields
 from colonnade.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
