@@ -8,14 +8,21 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-from colonnade.catalog.caching import CachedProductRepository
+from colonnade.catalog.caching import (
+    CachedProductRepository,
+    CachedReservationRepository,
+    product_cache,
+)
 from colonnade.catalog.domain import Catalog
+from colonnade.catalog.reservation_storage import PostgresReservationRepository
+from colonnade.catalog.reservations import StockReservations
 from colonnade.catalog.servicer import SERVICE_NAME, CatalogServicer
 from colonnade.catalog.storage import PostgresProductRepository
 from colonnade.catalog.v1 import catalog_pb2_grpc
 from colonnade.runtime.cachecluster import CacheCluster
 from colonnade.runtime.db import create_pool, migrate, wait_for_database
 from colonnade.runtime.logging import configure_logging
+from colonnade.runtime.periodic import start_periodic
 from colonnade.runtime.server import ServiceServer, build_server
 from colonnade.runtime.settings import Settings, SettingsError
 
@@ -23,9 +30,13 @@ log = logging.getLogger("colonnade.catalog")
 
 COMPONENT = "catalog"
 MIGRATIONS = "colonnade.catalog.migrations"
+#: Seconds between expiry sweeps: how long an expired hold's stock may stay unsellable.
+SWEEP_INTERVAL = 5.0
 
 
-async def create_server(settings: Settings) -> tuple[ServiceServer, int]:
+async def create_server(
+    settings: Settings, *, sweep_interval: float = SWEEP_INTERVAL
+) -> tuple[ServiceServer, int]:
     """Connect to PostgreSQL and memcached, migrate, and build the (not yet started) server.
 
     Migrations run here unless ``DB_MIGRATE=false`` (in AWS ``colonnade-migrate`` ran them
@@ -44,20 +55,26 @@ async def create_server(settings: Settings) -> tuple[ServiceServer, int]:
         if cluster is not None:
             await cluster.close()
         raise
-    catalog = Catalog(
-        CachedProductRepository.over(
-            PostgresProductRepository(pool), cluster, settings.cache_ttl_seconds
-        )
+    cache = product_cache(cluster, settings.cache_ttl_seconds)
+    catalog = Catalog(CachedProductRepository(PostgresProductRepository(pool), cache))
+    reservations = StockReservations(
+        CachedReservationRepository(PostgresReservationRepository(pool), cache)
     )
 
     def register(server: object) -> list[str]:
-        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(catalog), server)
+        servicer = CatalogServicer(catalog, reservations)
+        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
     server, port = build_server(settings, register)
     server.add_cleanup(pool.close)
     if cluster is not None:
         server.add_cleanup(cluster.close)
+    # Every replica sweeps (SKIP LOCKED keeps them off each other's rows); added last, so it
+    # stops first, while the pool and the cache are still open.
+    server.add_cleanup(
+        start_periodic("reservation expiry sweep", sweep_interval, reservations.expire)
+    )
     return server, port
 
 

@@ -1,12 +1,15 @@
-"""The product cache as a repository wrapper: reads through memcached, writes invalidate.
+"""The product cache as repository wrappers: reads through memcached, writes invalidate.
 
 :class:`CachedProductRepository` is a :class:`~colonnade.catalog.domain.ProductRepository`
-around another one, so the use cases know nothing of caching. Entries are the product's
+around another one, so the use cases know nothing of caching;
+:class:`CachedReservationRepository` invalidates the products whose stock a reservation
+changed. Entries are the product's
 :data:`~colonnade.catalog.model.COLUMNS` as a JSON array (timestamps in ISO 8601).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +23,7 @@ from colonnade.catalog.model import (
     product_from_values,
     product_values,
 )
+from colonnade.catalog.reservations import Reservation, ReservationRepository, ReservationRequest
 from colonnade.runtime.cache import ReadThroughCache
 from colonnade.runtime.cachecluster import CacheCluster
 
@@ -46,22 +50,19 @@ def decode_product(data: bytes) -> Product:
     )
 
 
+def product_cache(cluster: CacheCluster | None, ttl: int) -> ReadThroughCache[Product]:
+    """The products' cache on ``cluster`` (``None``: no caching), shared by both wrappers."""
+    return ReadThroughCache(
+        cluster, namespace=NAMESPACE, encode=encode_product, decode=decode_product, ttl=ttl
+    )
+
+
 class CachedProductRepository:
     """Reads single products through a :class:`ReadThroughCache`; writes invalidate them."""
 
     def __init__(self, repository: ProductRepository, cache: ReadThroughCache[Product]) -> None:
         self._repository = repository
         self._cache = cache
-
-    @classmethod
-    def over(
-        cls, repository: ProductRepository, cluster: CacheCluster | None, ttl: int
-    ) -> CachedProductRepository:
-        """Wrap ``repository`` with a product cache on ``cluster`` (``None``: no caching)."""
-        cache: ReadThroughCache[Product] = ReadThroughCache(
-            cluster, namespace=NAMESPACE, encode=encode_product, decode=decode_product, ttl=ttl
-        )
-        return cls(repository, cache)
 
     async def get(self, product_id: str) -> Product | None:
         return await self._cache.get_or_load(product_id, lambda: self._repository.get(product_id))
@@ -83,3 +84,36 @@ class CachedProductRepository:
 
     async def list(self, query: ListQuery, limit: int) -> list[Product]:
         return await self._repository.list(query, limit)
+
+
+class CachedReservationRepository:
+    """Invalidates the cached products whose stock a reservation step changed."""
+
+    def __init__(self, repository: ReservationRepository, cache: ReadThroughCache[Product]) -> None:
+        self._repository = repository
+        self._cache = cache
+
+    async def _invalidate(self, reservations: Iterable[Reservation]) -> None:
+        for product_id in sorted({i.product_id for r in reservations for i in r.items}):
+            await self._cache.invalidate(product_id)
+
+    async def reserve(self, request: ReservationRequest) -> tuple[Reservation, str]:
+        reserved = await self._repository.reserve(request)
+        await self._invalidate([reserved[0]])
+        return reserved
+
+    async def commit(self, reservation_id: str) -> Reservation | None:
+        committed = await self._repository.commit(reservation_id)
+        if committed is not None:  # an expired hold's stock came back on the way
+            await self._invalidate([committed])
+        return committed
+
+    async def release(self, reservation_id: str) -> Reservation:
+        released = await self._repository.release(reservation_id)
+        await self._invalidate([released])
+        return released
+
+    async def expire(self, limit: int) -> list[Reservation]:
+        expired = await self._repository.expire(limit)
+        await self._invalidate(expired)
+        return expired

@@ -21,7 +21,7 @@ from colonnade.catalog.model import (
     product_from_values,
     product_values,
 )
-from colonnade.runtime.db import CONNECTION_ERRORS, database_unavailable
+from colonnade.runtime.db import run_on_pool
 from colonnade.runtime.errors import DomainError, already_exists, etag_mismatch, not_found
 
 T = TypeVar("T")
@@ -113,11 +113,7 @@ class PostgresProductRepository:
         self._pool = pool
 
     async def _run(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        try:
-            async with self._pool.acquire() as conn:
-                return await work(conn)
-        except CONNECTION_ERRORS as exc:
-            raise database_unavailable(exc) from exc
+        return await run_on_pool(self._pool, work)
 
     async def get(self, product_id: str) -> Product | None:
         row = await self._run(

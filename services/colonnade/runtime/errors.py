@@ -112,3 +112,18 @@ def unavailable(what: str, detail: str = "") -> DomainError:
         reason=f"{what.upper().replace(' ', '_')}_UNAVAILABLE",
         metadata={"dependency": what},
     )
+
+
+def failed_precondition(
+    message: str, reason: str, metadata: Mapping[str, str] | None = None
+) -> DomainError:
+    """The system is not in the state the call needs (a forbidden transition, no stock…).
+
+    ``message`` says which state it is in; retrying the same call cannot succeed.
+    """
+    return DomainError(
+        message=message,
+        code=Code.FAILED_PRECONDITION,
+        reason=reason,
+        metadata=dict(metadata or {}),
+    )
