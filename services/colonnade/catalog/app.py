@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import sys
-from collections.abc import Coroutine
-from typing import Any
-
 from colonnade.catalog.caching import (
     CachedProductRepository,
     CachedReservationRepository,
@@ -21,12 +15,10 @@ from colonnade.catalog.storage import PostgresProductRepository
 from colonnade.catalog.v1 import catalog_pb2_grpc
 from colonnade.runtime.cachecluster import CacheCluster
 from colonnade.runtime.db import create_pool, migrate, wait_for_database
-from colonnade.runtime.logging import configure_logging
+from colonnade.runtime.entrypoint import run_service
 from colonnade.runtime.periodic import start_periodic
 from colonnade.runtime.server import ServiceServer, build_server
-from colonnade.runtime.settings import Settings, SettingsError
-
-log = logging.getLogger("colonnade.catalog")
+from colonnade.runtime.settings import Settings
 
 COMPONENT = "catalog"
 MIGRATIONS = "colonnade.catalog.migrations"
@@ -78,36 +70,11 @@ async def create_server(
     return server, port
 
 
-def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
-    """Run ``main`` on uvloop when it is installed (it is on Linux and macOS)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        asyncio.run(main)
-    else:
-        uvloop.run(main)
-
-
-async def serve(settings: Settings) -> None:
-    server, port = await create_server(settings)
-    log.info("catalog listening", extra={"address": f"{settings.grpc_host}:{port}"})
-    await server.serve_until_signal()
-
-
 def main() -> int:
     """``python -m colonnade.catalog`` / ``colonnade-catalog``: run until SIGTERM."""
-    try:
-        settings = Settings.from_env(service_name="catalog")
-    except SettingsError as exc:
-        print(f"colonnade-catalog: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(settings.service_name, settings.log_level)
-    try:
-        run_event_loop(serve(settings))
-    except SettingsError as exc:  # a configuration error met at start-up: retrying cannot help
-        log.error("cannot start, configuration error: %s", exc)
-        return 2
-    except ConnectionError as exc:
-        log.error("cannot start: %s", exc)
-        return 1
-    return 0
+    return run_service(
+        "colonnade-catalog",
+        lambda: Settings.from_env(service_name="catalog"),
+        lambda settings: settings,
+        create_server,
+    )

@@ -6,7 +6,6 @@ INVALID_ARGUMENT naming ``filter`` or ``order_by``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -15,6 +14,7 @@ import orjson
 
 from colonnade.catalog.model import INT64_MAX, NANOS_PER_UNIT
 from colonnade.runtime.errors import FieldViolation, invalid_argument
+from colonnade.runtime.filtering import filter_error, split_terms
 
 SORT_FIELDS = ("title", "sku", "category", "price", "stock", "create_time", "update_time")
 
@@ -32,37 +32,6 @@ class Condition:
 class SortKey:
     field: str
     descending: bool = False
-
-
-_TOKEN = re.compile(
-    r"""\s*(?:
-        (?P<and>AND\b)
-      | (?P<field>[a-z_][a-z0-9_.]*)
-      | (?P<op><=|>=|!=|=|<|>)
-      | (?P<string>"(?:[^"\\]|\\.)*")
-      | (?P<number>-?\d+(?:\.\d+)?)
-    )""",
-    re.VERBOSE,
-)
-
-
-def _tokens(text: str) -> list[tuple[str, str]]:
-    pos, out = 0, []
-    text = text.rstrip()
-    while pos < len(text):
-        match = _TOKEN.match(text, pos)
-        if not match or match.end() == pos:
-            raise invalid_argument(
-                [
-                    FieldViolation(
-                        "filter", f"cannot parse {text[pos:].strip()[:20]!r} at offset {pos}"
-                    )
-                ]
-            )
-        kind = match.lastgroup or ""
-        out.append((kind, match.group(kind)))
-        pos = match.end()
-    return out
 
 
 def _decimal_to_money_parts(raw: str) -> tuple[int, int]:
@@ -83,49 +52,21 @@ def _decimal_to_money_parts(raw: str) -> tuple[int, int]:
 
 def parse_filter(text: str) -> tuple[Condition, ...]:
     """Parse ``category = "x" AND price >= 10 AND price < 20.5`` (see the proto's docs)."""
-    if not text.strip():
-        return ()
-    tokens = _tokens(text)
     conditions: list[Condition] = []
-    i = 0
-    while True:
-        if i + 3 > len(tokens):
-            raise invalid_argument(
-                [FieldViolation("filter", 'expected a term such as category = "books"')]
-            )
-        (k1, name), (k2, op), (k3, value) = tokens[i : i + 3]
-        if k1 != "field" or k2 != "op":
-            raise invalid_argument(
-                [FieldViolation("filter", f"expected `field operator value`, got {name!r} {op!r}")]
-            )
-        if name == "category":
-            if op not in ("=", "!="):
-                raise invalid_argument(
-                    [FieldViolation("filter", f"category supports = and !=, not {op}")]
-                )
-            if k3 != "string":
-                raise invalid_argument(
-                    [FieldViolation("filter", "category must be compared to a quoted string")]
-                )
-            conditions.append(Condition("category", op, orjson.loads(value)))
-        elif name == "price":
-            if k3 != "number":
-                raise invalid_argument(
-                    [FieldViolation("filter", "price must be compared to a number")]
-                )
-            conditions.append(Condition("price", op, _decimal_to_money_parts(value)))
+    for term in split_terms(text, 'category = "books"'):
+        if term.field == "category":
+            if term.op not in ("=", "!="):
+                raise filter_error(f"category supports = and !=, not {term.op}")
+            if term.kind != "string":
+                raise filter_error("category must be compared to a quoted string")
+            conditions.append(Condition("category", term.op, orjson.loads(term.value)))
+        elif term.field == "price":
+            if term.kind != "number":
+                raise filter_error("price must be compared to a number")
+            conditions.append(Condition("price", term.op, _decimal_to_money_parts(term.value)))
         else:
-            raise invalid_argument(
-                [FieldViolation("filter", f"unknown field {name!r}; filterable: category, price")]
-            )
-        i += 3
-        if i == len(tokens):
-            return tuple(conditions)
-        if tokens[i][0] != "and":
-            raise invalid_argument(
-                [FieldViolation("filter", f"expected AND between terms, got {tokens[i][1]!r}")]
-            )
-        i += 1
+            raise filter_error(f"unknown field {term.field!r}; filterable: category, price")
+    return tuple(conditions)
 
 
 def parse_order_by(text: str) -> tuple[SortKey, ...]:

@@ -10,32 +10,19 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from colonnade.runtime.errors import FieldViolation, invalid_argument
+from colonnade.runtime.money import CURRENCY_CODE
+from colonnade.runtime.money import NANOS_PER_UNIT as NANOS_PER_UNIT
+from colonnade.runtime.money import Money as Money
 
 RESOURCE_TYPE = "catalog.colonnade.dev/Product"
 NAME_PREFIX = "products/"
-NANOS_PER_UNIT = 1_000_000_000
 INT64_MAX = 2**63 - 1
 
 ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _SKU = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-
-
-@dataclass(frozen=True, slots=True)
-class Money:
-    """An amount in a currency, as ``google.type.Money``: units plus nanos (10^-9)."""
-
-    currency_code: str
-    units: int = 0
-    nanos: int = 0
-
-    @property
-    def amount(self) -> Decimal:
-        return Decimal(self.units) + Decimal(self.nanos) / NANOS_PER_UNIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +126,7 @@ def parse_name(name: str, field_path: str = "name") -> str:
 
 def _check_money(price: Money, path: str) -> list[FieldViolation]:
     problems = []
-    if not _CURRENCY.match(price.currency_code):
+    if not CURRENCY_CODE.match(price.currency_code):
         problems.append(
             FieldViolation(
                 f"{path}.currency_code",
