@@ -3,44 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 import pytest
 from google.protobuf import duration_pb2
 
 from colonnade.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from colonnade.devstack.memcached import MemcachedServer
-from colonnade.runtime.server import ServiceServer
-from tests.conftest import make_settings
+from tests.conftest import StartCatalog
 from tests.integration.helpers import new_product, rich_status
 
 pytestmark = pytest.mark.integration
 
 Held = catalog_pb2.Reservation.State
-StartWithSweep = Callable[[float], Awaitable[str]]
-
-
-@pytest.fixture
-async def start_with_sweep(
-    database_url: str, memcached: MemcachedServer
-) -> AsyncIterator[StartWithSweep]:
-    """Catalog servers whose expiry sweep runs every ``interval`` seconds."""
-    from colonnade.catalog.app import create_server
-
-    started: list[ServiceServer] = []
-
-    async def start(interval: float) -> str:
-        server, port = await create_server(
-            make_settings(database_url, memcached.url), sweep_interval=interval
-        )
-        await server.start()
-        started.append(server)
-        return f"127.0.0.1:{port}"
-
-    yield start
-    for server in started:
-        await server.stop(grace=0)
 
 
 @pytest.fixture
@@ -211,10 +185,8 @@ async def test_release_before_reserve_leaves_a_late_reserve_holding_nothing(
     assert await stock_of(stub, a.name) == 4
 
 
-async def test_expired_holds_return_their_stock(
-    start_with_sweep: StartWithSweep, unique: str
-) -> None:
-    target = await start_with_sweep(0.2)
+async def test_expired_holds_return_their_stock(start_catalog: StartCatalog, unique: str) -> None:
+    _, target = await start_catalog(sweep_interval=0.2)
     async with grpc.aio.insecure_channel(target) as channel:
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         a = await product(stub, unique, 5)
@@ -233,9 +205,9 @@ async def test_expired_holds_return_their_stock(
 
 
 async def test_commit_after_expiry_fails_even_before_the_sweep(
-    start_with_sweep: StartWithSweep, unique: str
+    start_catalog: StartCatalog, unique: str
 ) -> None:
-    target = await start_with_sweep(3600)
+    _, target = await start_catalog(sweep_interval=3600)
     async with grpc.aio.insecure_channel(target) as channel:
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         a = await product(stub, unique, 5)
@@ -249,9 +221,9 @@ async def test_commit_after_expiry_fails_even_before_the_sweep(
 
 
 async def test_racing_clients_on_two_replicas_sell_exactly_the_stock(
-    start_catalog: object, unique: str
+    start_catalog: StartCatalog, unique: str
 ) -> None:
-    targets = [(await start_catalog())[1] for _ in range(2)]  # type: ignore[operator]
+    targets = [(await start_catalog())[1] for _ in range(2)]
     channels = [grpc.aio.insecure_channel(t) for t in targets]
     try:
         stubs = [catalog_pb2_grpc.CatalogServiceStub(c) for c in channels]
