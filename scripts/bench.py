@@ -312,6 +312,10 @@ def start_gateway(target: str, port: int, workers: int, env: dict[str, str]) -> 
                 str(DESCRIPTORS),
                 "--backend",
                 f"colonnade.catalog.v1.CatalogService={target}",
+                # The gateway wants a backend for every service it finds; these benchmarks call
+                # catalog only, so orders is mapped to the same address and never called.
+                "--backend",
+                f"colonnade.orders.v1.OrdersService={target}",
                 "--host",
                 "127.0.0.1",
                 "--port",
