@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv gen openapi system-deps setup run test test-fast lint fmt typecheck bench clean release rehearse \
+.PHONY: help venv gen openapi system-deps setup run test test-fast lint fmt typecheck bench clean release rehearse breaking \
 	image base-image lock
 
 help: ## list the targets
@@ -37,6 +37,9 @@ run: setup ## run the whole system locally (PostgreSQL, memcached, services, gat
 
 test: setup ## run every test
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+breaking: gen ## compare every published proto package with proto/released/ (the breaking-change gate)
+	$(PY) -m colonnade_tools.breaking
 
 lint: venv ## ruff lint and format check, mypy
 	$(PY) -m ruff check services tools tests scripts
