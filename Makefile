@@ -53,8 +53,9 @@ fmt: venv ## format the code
 typecheck: gen
 	$(PY) -m mypy
 
-bench: setup ## REST via the gateway vs direct gRPC and vs grpc-gateway (Go, built offline): build/bench/gateway.{json,md}
+bench: setup ## REST via the gateway vs gRPC and grpc-gateway (Go); orders/s vs the asyncpg floor: build/bench/
 	$(PY) scripts/bench.py $(BENCH_ARGS)
+	$(PY) scripts/bench_orders.py
 
 image: venv ## build the one container image (docker or podman; BASE_IMAGE=… to choose the base)
 	$(VENV)/bin/colonnade-image $(if $(BASE_IMAGE),--base $(BASE_IMAGE))
