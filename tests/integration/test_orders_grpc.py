@@ -481,3 +481,82 @@ async def test_recovery_finishes_or_compensates_orders_a_crash_left(
     )
     assert late.state == catalog_pb2.Reservation.State.RELEASED
     assert await stock_of(catalog, a) == 8
+
+
+async def test_an_orders_process_killed_mid_saga_leaves_no_half_made_order(
+    start_orders: StartOrders,
+    catalog_target: str,
+    catalog: catalog_pb2_grpc.CatalogServiceStub,
+    database_url: str,
+    pool: asyncpg.Pool,
+    unique: str,
+) -> None:
+    """SIGKILL an orders process while orders are being placed, then let a new one recover:
+    every order is CONFIRMED with its reservation committed, or gone with its stock back."""
+    import os
+    import signal
+    import sys
+
+    from colonnade.devstack.ports import free_port
+    from colonnade.runtime.healthcheck import check_grpc, wait_healthy
+
+    initial = 1000
+    a = await product(catalog, unique, initial)
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "colonnade.orders",
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "CACHE_URL": "none",
+            "CATALOG_TARGET": catalog_target,
+            "GRPC_HOST": "127.0.0.1",
+            "GRPC_PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+            "LOG_ACCESS": "false",
+        },
+    )
+    try:
+        await asyncio.to_thread(
+            wait_healthy, lambda: check_grpc(f"127.0.0.1:{port}", timeout=1), 60
+        )
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = orders_pb2_grpc.OrdersServiceStub(channel)
+            calls = [
+                asyncio.ensure_future(stub.CreateOrder(order_request((a, 1 + i % 3)), timeout=30))
+                for i in range(40)
+            ]
+            done: set[asyncio.Future[Any]] = set()
+            while len(done) < 5:
+                finished, _ = await asyncio.wait(calls, return_when=asyncio.FIRST_COMPLETED)
+                done |= finished
+                calls = [c for c in calls if c not in finished] or calls
+            process.send_signal(signal.SIGKILL)
+            outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+    assert any(isinstance(o, grpc.aio.AioRpcError) for o in outcomes), "the kill came too late"
+
+    await start_orders(timings=Timings(recovery_grace=timedelta(0)))
+    for _ in range(100):  # the start-up recovery pass runs in the background
+        owing = await pool.fetchval(
+            "SELECT count(*) FROM orders o JOIN order_items i ON i.order_id = o.id "
+            "WHERE i.product = $1 AND o.step IS NOT NULL",
+            a,
+        )
+        if owing == 0:
+            break
+        await asyncio.sleep(0.1)
+    rows = await pool.fetch(
+        "SELECT o.id, o.state, i.quantity, r.state AS held FROM orders o "
+        "JOIN order_items i ON i.order_id = o.id LEFT JOIN reservations r ON r.id = o.id "
+        "WHERE i.product = $1",
+        a,
+    )
+    assert rows and all((r["state"], r["held"]) == ("CONFIRMED", "COMMITTED") for r in rows), rows
+    sold = sum(r["quantity"] for r in rows)
+    assert await stock_of(catalog, a) == initial - sold  # every other unit came back
