@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
 .PHONY: help venv gen openapi system-deps setup run check test test-fast lint fmt typecheck bench clean \
-	release rehearse image base-image lock
+	release rehearse breaking image base-image lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ check: ## what CI runs (.ci/run): make lint, then make test
 test: setup ## run every test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+breaking: gen ## compare every published proto package with proto/released/ (the breaking-change gate)
+	$(PY) -m colonnade_tools.breaking
+
 # mypy reads the generated stubs (*_pb2.pyi), so lint needs code generation first.
 lint: gen ## ruff lint and format check, mypy (strict for the packages; tests/ and scripts/ too)
 	$(PY) -m ruff check services tools tests scripts
@@ -55,8 +58,9 @@ fmt: venv ## format the code
 typecheck: gen ## mypy alone (part of make lint)
 	$(PY) -m mypy
 
-bench: setup ## REST via the gateway vs direct gRPC and vs grpc-gateway (Go, built offline): build/bench/gateway.{json,md}
+bench: setup ## REST via the gateway vs gRPC and grpc-gateway (Go); orders/s vs the asyncpg floor: build/bench/
 	$(PY) scripts/bench.py $(BENCH_ARGS)
+	$(PY) scripts/bench_orders.py
 
 image: venv ## build the one container image (docker or podman; BASE_IMAGE=… to choose the base)
 	$(VENV)/bin/colonnade-image $(if $(BASE_IMAGE),--base $(BASE_IMAGE))

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -99,18 +100,23 @@ StartCatalog = Callable[..., Awaitable[tuple[ServiceServer, str]]]
 async def start_catalog(
     database_url: str, memcached: MemcachedServer
 ) -> AsyncIterator[StartCatalog]:
-    """Start in-process catalog servers on port 0; all are stopped after the test."""
-    from colonnade.catalog.app import create_server
+    """Start in-process catalog servers on port 0; all are stopped after the test.
+
+    Keyword arguments are settings (``cache_url=…``), and ``sweep_interval`` (seconds
+    between reservation expiry sweeps).
+    """
+    from colonnade.catalog.app import SWEEP_INTERVAL, create_server
 
     started: list[ServiceServer] = []
 
     async def start(**overrides: object) -> tuple[ServiceServer, str]:
+        sweep = float(str(overrides.pop("sweep_interval", SWEEP_INTERVAL)))
         settings = make_settings(
             str(overrides.pop("database_url", database_url)),
             str(overrides.pop("cache_url", memcached.url)),
             **overrides,
         )
-        server, port = await create_server(settings)
+        server, port = await create_server(settings, sweep_interval=sweep)
         await server.start()
         started.append(server)
         return server, f"127.0.0.1:{port}"
@@ -133,6 +139,38 @@ async def channel(catalog_target: str) -> AsyncIterator[grpc.aio.Channel]:
         yield ch
 
 
+StartOrders = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+async def start_orders(database_url: str, catalog_target: str) -> AsyncIterator[StartOrders]:
+    """Start in-process orders servers (against ``catalog_target`` unless told otherwise).
+
+    ``start(catalog=..., timings=..., recovery=...)`` returns the server's ``host:port``.
+    """
+    from colonnade.orders.app import OrdersSettings, create_server
+
+    started: list[ServiceServer] = []
+
+    async def start(catalog: str | None = None, timings: Any = None, recovery: float = 3600) -> str:
+        runtime = make_settings(database_url, "none", service_name="orders-test")
+        settings = OrdersSettings(runtime, catalog or catalog_target)
+        server, port = await create_server(settings, timings=timings, recovery_interval=recovery)
+        await server.start()
+        started.append(server)
+        return f"127.0.0.1:{port}"
+
+    yield start
+    for server in started:
+        await server.stop(grace=0)
+
+
+@pytest.fixture
+async def orders_target(start_orders: StartOrders) -> str:
+    """``host:port`` of a running orders service in front of ``catalog_target``."""
+    return await start_orders()
+
+
 @pytest.fixture
 def grpc_client() -> str:
     """The gateway's gRPC client (tests/gateway overrides it to run with both)."""
@@ -140,8 +178,13 @@ def grpc_client() -> str:
 
 
 @asynccontextmanager
-async def running_gateway(backend: str, grpc_client: str = "native") -> AsyncIterator[int]:
-    """The REST gateway on a free port in front of the catalog at ``backend``; yields the port."""
+async def running_gateway(
+    backend: str, grpc_client: str = "native", orders: str | None = None
+) -> AsyncIterator[int]:
+    """The REST gateway on a free port in front of the catalog at ``backend``; yields the port.
+
+    Orders is at ``orders`` (default: ``backend`` too, where nothing answers for it).
+    """
     from colonnade.gateway.app import Gateway
     from colonnade.gateway.config import GatewayConfig
     from colonnade.gateway.descriptors import load_registry
@@ -149,7 +192,10 @@ async def running_gateway(backend: str, grpc_client: str = "native") -> AsyncIte
 
     cfg = GatewayConfig(
         descriptors=[str(CATALOG_DESCRIPTORS)],
-        backends=[f"colonnade.catalog.v1.CatalogService={backend}"],
+        backends=[
+            f"colonnade.catalog.v1.CatalogService={backend}",
+            f"colonnade.orders.v1.OrdersService={orders or backend}",
+        ],
         port=0,
         grpc_client=grpc_client,
     )
@@ -164,9 +210,11 @@ async def running_gateway(backend: str, grpc_client: str = "native") -> AsyncIte
 
 
 @pytest.fixture
-async def gateway_port(catalog_target: str, grpc_client: str) -> AsyncIterator[int]:
-    """The REST gateway on a free port in front of ``catalog_target``."""
-    async with running_gateway(catalog_target, grpc_client) as port:
+async def gateway_port(
+    catalog_target: str, orders_target: str, grpc_client: str
+) -> AsyncIterator[int]:
+    """The REST gateway on a free port in front of ``catalog_target`` and ``orders_target``."""
+    async with running_gateway(catalog_target, grpc_client, orders_target) as port:
         yield port
 
 

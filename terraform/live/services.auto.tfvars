@@ -1,7 +1,7 @@
 # The service topology, shared by every environment: one entry per service
 # (modules/platform documents the fields). Adding a service is one entry here
 # and its digest in each environment's images.auto.tfvars.json (the release
-# writes those). `orders` joins when its code exists.
+# writes those).
 services = {
   gateway = {
     command  = ["colonnade-gateway"]
@@ -20,6 +20,25 @@ services = {
     grpc_packages = ["colonnade.catalog.v1"]
     database      = true
     cache         = true
+    sizing = {
+      dev     = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 }
+      staging = { cpu = 512, memory = 1024, min_tasks = 2, max_tasks = 4 }
+      prod    = { cpu = 1024, memory = 2048, min_tasks = 3, max_tasks = 12 }
+    }
+  }
+  orders = {
+    command       = ["colonnade-orders"]
+    protocol      = "grpc"
+    port          = 50052
+    grpc_packages = ["colonnade.orders.v1"]
+    database      = true
+    # Orders reads nothing twice that a cache would save: every read is of its own
+    # rows, which change on each step, and prices come from catalog (whose cache serves them).
+    cache = false
+    environment = {
+      # Service Connect (ECS) or the Kubernetes Service (EKS) resolves the name.
+      CATALOG_TARGET = "catalog:50051"
+    }
     sizing = {
       dev     = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 }
       staging = { cpu = 512, memory = 1024, min_tasks = 2, max_tasks = 4 }

@@ -244,6 +244,7 @@ async def test_second_run_changes_nothing(pg: Cluster) -> None:
         "catalog: search_path set to catalog",
         "catalog: may CONNECT to colonnade",
         "catalog: migration 0001_create_products applied",
+        "catalog: migration 0002_create_reservations applied",
         "ledger: role created with its password",
         "ledger: migration 0001_create_entries applied",
     } <= set(first.changes), first
@@ -310,7 +311,12 @@ async def test_service_role_runs_the_catalog_and_reaches_nothing_else(
                 "SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'catalog'"
             )
         )
-        assert owners == {"products": "catalog", "schema_migrations": "catalog"}
+        assert owners == {
+            "products": "catalog",
+            "reservations": "catalog",
+            "reservation_items": "catalog",
+            "schema_migrations": "catalog",
+        }
         for forbidden in (
             "CREATE TABLE public.intruder (id int)",  # PUBLIC has no CREATE on public
             "SELECT * FROM ledger.entries",  # another service's schema

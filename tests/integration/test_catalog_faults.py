@@ -17,7 +17,7 @@ from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from colonnade.catalog.domain import decode_product
+from colonnade.catalog.caching import decode_product
 from colonnade.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from colonnade_tools.devstack.memcached import MemcachedServer
 from colonnade_tools.devstack.ports import free_port

@@ -48,8 +48,17 @@ async def test_schemathesis_fuzz_finds_no_server_errors_or_schema_mismatches(
 ) -> None:
     base = f"http://127.0.0.1:{gateway_port}"
     report = tmp_path / "report.json"
+    # Generation must not depend on what earlier tests left in the shared database. By
+    # default the fuzzer reuses values seen in responses: after the orders tests, ListOrders
+    # answers carry `"product": "products/…"`, which it then offers for the `{product}` path
+    # parameter, filters out (a `/` in one segment) and fails Hypothesis' filter_too_much
+    # health check on GET/PATCH /v1/products/{product}. Generated data only, then.
+    config = tmp_path / "schemathesis.toml"
+    config.write_text("[phases.fuzzing.extra-data-sources]\nresponses = false\n")
     command = [
         str(Path(sys.executable).parent / "schemathesis"),
+        "--config-file",
+        str(config),
         "run",
         f"{base}/openapi.json",
         "--url",
@@ -86,7 +95,7 @@ async def test_schemathesis_fuzz_finds_no_server_errors_or_schema_mismatches(
     tested = re.search(r"(\d+) generated, (\d+) passed", text)
     assert tested is not None, text[-3000:]
     assert int(tested.group(1)) >= 100 and tested.group(1) == tested.group(2)
-    assert "Tested: 5" in text  # every catalog operation was exercised
+    assert "Tested: 11" in text  # every catalog (5) and orders (6) operation was exercised
 
 
 async def test_docs_page_renders_every_operation_in_chromium(gateway_port: int) -> None:
@@ -121,5 +130,5 @@ async def test_docs_page_renders_every_operation_in_chromium(gateway_port: int) 
     for path, item in document["paths"].items():
         for method, op in item.items():
             # Swagger UI renders one block per operation, with its id, method and path.
-            assert f"operations-CatalogService-{op['operationId']}" in html, (method, path)
+            assert f"operations-{op['tags'][0]}-{op['operationId']}" in html, (method, path)
     assert "Colonnade API" in html

@@ -48,7 +48,8 @@ def test_every_variant_validates(
 
 def test_catalog_paths_methods_and_statuses(catalog_set: Path) -> None:
     doc = generate([catalog_set], "openapi3")
-    assert {p: sorted(ops) for p, ops in doc["paths"].items()} == {
+    products = {p: sorted(ops) for p, ops in doc["paths"].items() if p.startswith("/v1/products")}
+    assert products == {
         "/v1/products": ["get", "post"],
         "/v1/products/{product}": ["delete", "get", "patch"],
     }
@@ -64,8 +65,31 @@ def test_catalog_paths_methods_and_statuses(catalog_set: Path) -> None:
     ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
     assert len(ids) == len(set(ids))
     assert "CatalogService_CreateProduct" in ids
-    assert doc["tags"][0]["name"] == "CatalogService"
-    assert "resource-oriented" in doc["tags"][0]["description"]
+    tags = {tag["name"]: tag for tag in doc["tags"]}
+    assert "resource-oriented" in tags["CatalogService"]["description"]
+
+
+def test_orders_paths_methods_and_statuses(catalog_set: Path) -> None:
+    doc = generate([catalog_set], "openapi3")
+    orders = {p: sorted(ops) for p, ops in doc["paths"].items() if p.startswith("/v1/orders")}
+    assert orders == {
+        "/v1/orders": ["get", "post"],
+        "/v1/orders/{order}": ["get"],
+        "/v1/orders/{order}:cancel": ["post"],
+        "/v1/orders/{order}:ship": ["post"],
+        "/v1/orders/{order}:watch": ["get"],
+    }
+    assert "201" in doc["paths"]["/v1/orders"]["post"]["responses"]
+    listing = doc["paths"]["/v1/orders"]["get"]
+    assert [p["name"] for p in listing["parameters"]] == ["pageSize", "pageToken", "filter"]
+    watch = doc["paths"]["/v1/orders/{order}:watch"]["get"]["responses"]["200"]["content"]
+    assert "application/x-ndjson" in watch
+    tags = {tag["name"]: tag for tag in doc["tags"]}
+    assert "FAILED_PRECONDITION naming the order's current state" in " ".join(
+        tags["OrdersService"]["description"].split()
+    )
+    # Reservations are internal: no HTTP rule, so no REST path.
+    assert not [p for p in doc["paths"] if "reserv" in p]
 
 
 def test_catalog_parameters_match_the_gateway_mapping(catalog_set: Path) -> None:
@@ -119,13 +143,27 @@ def test_swagger2_resembles_protoc_gen_openapiv2(catalog_set: Path) -> None:
     doc = generate([catalog_set], "swagger2")
     assert doc["swagger"] == "2.0"
     assert {"v1Product", "rpcStatus", "protobufAny", "typeMoney"} <= set(doc["definitions"])
-    get = doc["paths"]["/v1/{name}"]["get"]
-    assert get["parameters"][0] | {"description": ""} == {
+    # `{name=orders/*}:cancel` is alone on its template: `/v1/{name}` with a pattern.
+    cancel = doc["paths"]["/v1/{name}:cancel"]["post"]
+    assert cancel["parameters"][0] | {"description": ""} == {
         "name": "name",
         "in": "path",
         "required": True,
         "type": "string",
-        "pattern": "products/[^/]+",
+        "pattern": "orders/[^/]+",
+        "description": "",
+    }
+    # GET `{name=products/*}` and GET `{name=orders/*}` would both be `GET /v1/{name}`:
+    # every route on that path is expanded, so neither operation is lost.
+    assert "/v1/{name}" not in doc["paths"]
+    assert doc["paths"]["/v1/orders/{order}"]["get"]["operationId"] == "OrdersService_GetOrder"
+    get = doc["paths"]["/v1/products/{product}"]["get"]
+    assert get["operationId"] == "CatalogService_GetProduct"
+    assert get["parameters"][0] | {"description": ""} == {
+        "name": "product",
+        "in": "path",
+        "required": True,
+        "type": "string",
         "description": "",
     }
     assert get["responses"]["default"]["schema"] == {"$ref": "#/definitions/rpcStatus"}

@@ -152,7 +152,11 @@ def test_environment_is_the_ecs_task_definitions(
         assert container["envFrom"] == [{"configMapRef": {"name": name}}]
         assert container["readinessProbe"]["exec"]["command"] == ecs["healthCheck"]["command"][1:]
     gateway = config_maps["gateway"]["data"]
-    assert gateway["COLONNADE_GATEWAY_BACKENDS"] == "colonnade.catalog.v1=catalog:50051"
+    assert gateway["COLONNADE_GATEWAY_BACKENDS"] == (
+        "colonnade.catalog.v1=catalog:50051,colonnade.orders.v1=orders:50052"
+    )
+    assert config_maps["orders"]["data"]["CATALOG_TARGET"] == "catalog:50051"
+    assert config_maps["orders"]["data"]["CACHE_URL"] == "none"
     assert not {"HTTP_PORT", "CATALOG_ADDRESS", "ORDERS_ADDRESS"} & set(gateway)
     assert config_maps["catalog"]["data"]["DATABASE_URL"].endswith(
         "sslmode=verify-full&sslrootcert=/etc/colonnade/certs/rds-ca-bundle.pem"
@@ -169,7 +173,13 @@ def test_availability(env: str, outputs: dict[str, dict[str, Any]]) -> None:
         _of(docs, "PodDisruptionBudget"),
         _of(docs, "HorizontalPodAutoscaler"),
     )
-    assert set(deployments) == set(pdbs) == set(hpas) == set(sizing) == {"gateway", "catalog"}
+    assert (
+        set(deployments)
+        == set(pdbs)
+        == set(hpas)
+        == set(sizing)
+        == {"gateway", "catalog", "orders"}
+    )
     for name, d in deployments.items():
         spread = d["spec"]["template"]["spec"]["topologySpreadConstraints"]
         zone = [c for c in spread if c["topologyKey"] == "topology.kubernetes.io/zone"]

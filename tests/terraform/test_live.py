@@ -47,7 +47,7 @@ from .harness import (
 pytestmark = [pytest.mark.terraform, pytest.mark.timeout(3600)]
 
 AZS = {"eu-west-1a", "eu-west-1b", "eu-west-1c"}
-SERVICES = {"gateway", "catalog"}
+SERVICES = {"gateway", "catalog", "orders"}
 
 
 def _values(plan: dict[str, Any], rtype: str) -> list[dict[str, Any]]:
@@ -172,7 +172,7 @@ def _sizing(plan: dict[str, Any]) -> dict[str, Any]:
     service_logs = [
         g
         for g in _values(plan, "aws_cloudwatch_log_group")
-        if re.match(r"^/colonnade-[a-z]+/(gateway|catalog|migrate)$", g["name"])
+        if re.match(r"^/colonnade-[a-z]+/(gateway|catalog|orders|migrate)$", g["name"])
     ]
     return {
         "nat_gateways": len(resources_of(plan, "aws_nat_gateway")),
@@ -365,9 +365,14 @@ def test_grpc_target_groups_and_listener(env_runs: dict[str, RootRun]) -> None:
     for g in grpc:
         assert g["health_check"][0]["matcher"] == "0"
         assert g["health_check"][0]["path"] == "/grpc.health.v1.Health/Check"
-    (rule,) = _values(plan, "aws_lb_listener_rule")
-    patterns = [v for c in rule["condition"] for p in c["path_pattern"] for v in p["values"]]
-    assert patterns == ["/colonnade.catalog.v1.*"]
+    patterns = sorted(
+        v
+        for rule in _values(plan, "aws_lb_listener_rule")
+        for c in rule["condition"]
+        for p in c["path_pattern"]
+        for v in p["values"]
+    )
+    assert patterns == ["/colonnade.catalog.v1.*", "/colonnade.orders.v1.*"]
     listeners = {
         lst["port"]: lst
         for lst in _values(plan, "aws_lb_listener")

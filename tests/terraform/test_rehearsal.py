@@ -62,9 +62,10 @@ def test_rehearsal(
     and the system they form works (see colonnade_tools.rehearsal for what is checked)."""
     shown = _shown(env_runs[env])
     specs = read_task_definitions(shown)
-    assert set(specs) == {"gateway", "catalog", "migrate"}
+    assert set(specs) == {"gateway", "catalog", "orders", "migrate"}
     # What the plan gives the containers is what the rehearsal runs: no shell, no Python in HCL.
     assert specs["catalog"].health_check == ("colonnade-healthcheck", "grpc", "127.0.0.1:50051")
+    assert specs["orders"].health_check == ("colonnade-healthcheck", "grpc", "127.0.0.1:50052")
     assert all(
         s.user == "10001:10001" and s.read_only and s.tmpfs == ("/tmp",) for s in specs.values()
     )

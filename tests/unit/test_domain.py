@@ -6,23 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from colonnade.catalog.domain import (
-    Catalog,
-    Condition,
-    ListQuery,
-    Money,
-    Product,
-    ProductFields,
-    SortKey,
-    build_list_query,
-    decode_product,
-    encode_page_token,
-    encode_product,
-    parse_filter,
-    parse_name,
-    parse_order_by,
-    resolve_mask,
-)
+from colonnade.catalog.caching import decode_product, encode_product
+from colonnade.catalog.domain import Catalog, ListQuery, build_list_query
+from colonnade.catalog.filters import Condition, SortKey, parse_filter, parse_order_by
+from colonnade.catalog.model import Money, Product, ProductFields, parse_name, resolve_mask
+from colonnade.catalog.pagetokens import encode_page_token
 from colonnade.catalog.storage import build_list_sql
 from colonnade.runtime.errors import Code, DomainError
 

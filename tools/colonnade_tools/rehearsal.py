@@ -24,8 +24,9 @@ Containers run with podman (or docker) on a network of their own, one container 
 with the service's name as a DNS alias (what Service Connect provides), the bootstrap task first.
 The rehearsal passes when every container's own health check reports healthy, REST through the
 gateway container reaches catalog, a product written through one catalog container is read
-back (and read back again after an update) through another, and the gateway serves the web UI
-files the cdn module uploads. Everything is torn down afterwards.
+back (and read back again after an update) through another, an order placed through the gateway
+takes its stock and gives it back when cancelled (orders calling catalog by its service name),
+and the gateway serves the web UI files the cdn module uploads. Everything is torn down afterwards.
 """
 
 from __future__ import annotations
@@ -738,6 +739,7 @@ class Rehearsal:
         if status != 200:
             raise RehearsalError(f"GET /v1/products through the gateway: {status} {body!r}")
         self.log(f"rehearsal: REST through {gateway.name} reaches catalog")
+        self._check_orders(gateway.name, port)
         if not self.spa_objects:
             raise RehearsalError("the state has no spa_objects output to compare the web UI with")
         for key, md5 in sorted(self.spa_objects.items()):
@@ -751,6 +753,48 @@ class Rehearsal:
         self.log(
             f"rehearsal: the web UI files ({', '.join(sorted(self.spa_objects))}) are the "
             "ones the cdn module uploads"
+        )
+
+    def _check_orders(self, gateway: str, port: int) -> None:
+        """An order placed and cancelled through the gateway: orders reaches catalog by its
+        Service Connect name, reserves, commits, and the cancellation returns the stock."""
+        product_id = f"rehearsal-order-{self.tag}"
+        product = {
+            "sku": product_id.upper(),
+            "title": "Rehearsal order",
+            "price": {"currencyCode": "EUR", "units": "4"},
+            "stock": "3",
+        }
+        status, body = self._http(
+            port, f"/v1/products?productId={product_id}", json.dumps(product).encode()
+        )
+        if status != 201:
+            raise RehearsalError(f"POST /v1/products through the gateway: {status} {body!r}")
+
+        def stock() -> str:
+            status, body = self._http(port, f"/v1/products/{product_id}")
+            return str(json.loads(body).get("stock")) if status == 200 else f"{status} {body!r}"
+
+        order = {
+            "currencyCode": "EUR",
+            "lineItems": [{"product": f"products/{product_id}", "quantity": "2"}],
+        }
+        status, body = self._http(
+            port, f"/v1/orders?requestId={uuid.uuid4()}", json.dumps(order).encode()
+        )
+        placed = json.loads(body) if status == 201 else {}
+        if placed.get("state") != "CONFIRMED" or placed.get("total", {}).get("units") != "8":
+            raise RehearsalError(f"POST /v1/orders through the gateway: {status} {body!r}")
+        if stock() != "1":
+            raise RehearsalError(f"the order did not take its stock: {stock()}")
+        status, body = self._http(port, f"/v1/{placed['name']}:cancel", b"{}")
+        if status != 200 or json.loads(body).get("state") != "CANCELLED":
+            raise RehearsalError(f"POST /v1/{placed['name']}:cancel: {status} {body!r}")
+        if stock() != "3":
+            raise RehearsalError(f"the cancelled order's stock did not come back: {stock()}")
+        self.log(
+            f"rehearsal: an order placed and cancelled through {gateway} (orders called catalog "
+            "by its service name); the stock came back"
         )
 
     def run(self) -> dict[str, float]:
@@ -769,7 +813,10 @@ class Rehearsal:
                 adapt(spec, self.image, servers, self.subs)
             self.subs.add(
                 "Service Connect names",
-                "catalog:50051 (Envoy proxy)",
+                ", ".join(
+                    f"{n}:{spec.ports[0]}" for n, spec in sorted(self.specs.items()) if spec.ports
+                )
+                + " (Envoy proxy)",
                 "DNS aliases on a podman network",
             )
             self.subs.add("awslogs", "CloudWatch Logs", f"{self.engine.name} logs")

@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import sys
-from collections.abc import Coroutine
-from typing import Any
-
-from colonnade.catalog.domain import Catalog, Product, decode_product, encode_product
+from colonnade.catalog.caching import (
+    CachedProductRepository,
+    CachedReservationRepository,
+    product_cache,
+)
+from colonnade.catalog.domain import Catalog
+from colonnade.catalog.reservation_storage import PostgresReservationRepository
+from colonnade.catalog.reservations import StockReservations
 from colonnade.catalog.servicer import SERVICE_NAME, CatalogServicer
 from colonnade.catalog.storage import PostgresProductRepository
 from colonnade.catalog.v1 import catalog_pb2_grpc
-from colonnade.runtime.cache import ReadThroughCache
 from colonnade.runtime.cachecluster import CacheCluster
 from colonnade.runtime.db import create_pool, migrate, wait_for_database
-from colonnade.runtime.logging import configure_logging
+from colonnade.runtime.entrypoint import run_service
+from colonnade.runtime.periodic import start_periodic
 from colonnade.runtime.server import ServiceServer, build_server
-from colonnade.runtime.settings import Settings, SettingsError
-
-log = logging.getLogger("colonnade.catalog")
+from colonnade.runtime.settings import Settings
 
 COMPONENT = "catalog"
 MIGRATIONS = "colonnade.catalog.migrations"
+#: Seconds between expiry sweeps: how long an expired hold's stock may stay unsellable.
+SWEEP_INTERVAL = 5.0
 
 
-async def create_server(settings: Settings) -> tuple[ServiceServer, int]:
+async def create_server(
+    settings: Settings, *, sweep_interval: float = SWEEP_INTERVAL
+) -> tuple[ServiceServer, int]:
     """Connect to PostgreSQL and memcached, migrate, and build the (not yet started) server.
 
     Migrations run here unless ``DB_MIGRATE=false`` (in AWS ``colonnade-migrate`` ran them
@@ -44,56 +47,34 @@ async def create_server(settings: Settings) -> tuple[ServiceServer, int]:
         if cluster is not None:
             await cluster.close()
         raise
-    cache: ReadThroughCache[Product] = ReadThroughCache(
-        cluster,
-        namespace="catalog:v1:product",
-        encode=encode_product,
-        decode=decode_product,
-        ttl=settings.cache_ttl_seconds,
+    cache = product_cache(cluster, settings.cache_ttl_seconds)
+    catalog = Catalog(CachedProductRepository(PostgresProductRepository(pool), cache))
+    reservations = StockReservations(
+        CachedReservationRepository(PostgresReservationRepository(pool), cache)
     )
-    catalog = Catalog(PostgresProductRepository(pool), cache)
 
     def register(server: object) -> list[str]:
-        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(catalog), server)
+        servicer = CatalogServicer(catalog, reservations)
+        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
     server, port = build_server(settings, register)
     server.add_cleanup(pool.close)
     if cluster is not None:
         server.add_cleanup(cluster.close)
+    # Every replica sweeps (SKIP LOCKED keeps them off each other's rows); added last, so it
+    # stops first, while the pool and the cache are still open.
+    server.add_cleanup(
+        start_periodic("reservation expiry sweep", sweep_interval, reservations.expire)
+    )
     return server, port
-
-
-def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
-    """Run ``main`` on uvloop when it is installed (it is on Linux and macOS)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        asyncio.run(main)
-    else:
-        uvloop.run(main)
-
-
-async def serve(settings: Settings) -> None:
-    server, port = await create_server(settings)
-    log.info("catalog listening", extra={"address": f"{settings.grpc_host}:{port}"})
-    await server.serve_until_signal()
 
 
 def main() -> int:
     """``python -m colonnade.catalog`` / ``colonnade-catalog``: run until SIGTERM."""
-    try:
-        settings = Settings.from_env(service_name="catalog")
-    except SettingsError as exc:
-        print(f"colonnade-catalog: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(settings.service_name, settings.log_level)
-    try:
-        run_event_loop(serve(settings))
-    except SettingsError as exc:  # a configuration error met at start-up: retrying cannot help
-        log.error("cannot start, configuration error: %s", exc)
-        return 2
-    except ConnectionError as exc:
-        log.error("cannot start: %s", exc)
-        return 1
-    return 0
+    return run_service(
+        "colonnade-catalog",
+        lambda: Settings.from_env(service_name="catalog"),
+        lambda settings: settings,
+        create_server,
+    )

@@ -12,7 +12,9 @@ import grpc
 from google.protobuf import empty_pb2, timestamp_pb2
 from google.type import money_pb2
 
-from colonnade.catalog.domain import Catalog, Money, Product, ProductFields
+from colonnade.catalog.domain import Catalog
+from colonnade.catalog.model import NAME_PREFIX, Money, Product, ProductFields
+from colonnade.catalog.reservations import Reservation, StockReservations
 from colonnade.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
@@ -57,11 +59,26 @@ def fields_from_proto(message: catalog_pb2.Product) -> ProductFields:
     )
 
 
+def reservation_to_proto(reservation: Reservation) -> catalog_pb2.Reservation:
+    return catalog_pb2.Reservation(
+        name=reservation.name,
+        items=[
+            catalog_pb2.ReservationItem(product=NAME_PREFIX + i.product_id, quantity=i.quantity)
+            for i in reservation.items
+        ],
+        state=reservation.state.value,
+        expire_time=_timestamp(reservation.expire_time),
+        create_time=_timestamp(reservation.create_time),
+        update_time=_timestamp(reservation.update_time),
+    )
+
+
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):  # type: ignore[misc]
     """Implements ``colonnade.catalog.v1.CatalogService`` on a :class:`Catalog`."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, reservations: StockReservations) -> None:
         self._catalog = catalog
+        self._reservations = reservations
 
     async def GetProduct(
         self, request: catalog_pb2.GetProductRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -98,3 +115,27 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):  # type: ignore[
     ) -> empty_pb2.Empty:
         await self._catalog.delete(request.name, request.etag)
         return empty_pb2.Empty()
+
+    async def ReserveStock(
+        self, request: catalog_pb2.ReserveStockRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> catalog_pb2.Reservation:
+        reserved = await self._reservations.reserve(
+            request.reservation_id,
+            [(item.product, item.quantity) for item in request.items],
+            request.ttl.ToTimedelta() if request.HasField("ttl") else None,
+        )
+        return reservation_to_proto(reserved)
+
+    async def CommitReservation(
+        self,
+        request: catalog_pb2.CommitReservationRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> catalog_pb2.Reservation:
+        return reservation_to_proto(await self._reservations.commit(request.name))
+
+    async def ReleaseReservation(
+        self,
+        request: catalog_pb2.ReleaseReservationRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> catalog_pb2.Reservation:
+        return reservation_to_proto(await self._reservations.release(request.name))

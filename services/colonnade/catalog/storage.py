@@ -12,33 +12,30 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from colonnade.catalog.domain import (
+from colonnade.catalog.domain import ListQuery
+from colonnade.catalog.model import (
+    COLUMNS,
     RESOURCE_TYPE,
-    ListQuery,
-    Money,
+    TIMESTAMP_COLUMNS,
     Product,
+    product_from_values,
+    product_values,
 )
-from colonnade.runtime.db import CONNECTION_ERRORS, database_unavailable
+from colonnade.runtime.db import run_on_pool
 from colonnade.runtime.errors import DomainError, already_exists, etag_mismatch, not_found
 
 T = TypeVar("T")
 
-_COLUMNS = (
-    "id, sku, title, description, category, currency_code, price_units, price_nanos, "
-    "stock, create_time, update_time, etag"
+_COLUMNS = ", ".join(COLUMNS)
+# An insert writes every column but the timestamps, which the database's clock sets.
+_INSERTED = [i for i, column in enumerate(COLUMNS) if column not in TIMESTAMP_COLUMNS]
+_INSERT_SQL = (
+    f"INSERT INTO products ({', '.join(COLUMNS[i] for i in _INSERTED)}) "
+    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_INSERTED) + 1))}) "
+    f"RETURNING {_COLUMNS}"
 )
-_UPDATABLE_COLUMNS = frozenset(
-    {
-        "sku",
-        "title",
-        "description",
-        "category",
-        "currency_code",
-        "price_units",
-        "price_nanos",
-        "stock",
-    }
-)
+# What an update may set: not the identity, the timestamps or the etag (set per write).
+_UPDATABLE_COLUMNS = frozenset(COLUMNS) - TIMESTAMP_COLUMNS - {"id", "etag"}
 # Sort field → columns (price sorts by units then nanos).
 _SORT_COLUMNS = {
     "title": ("title",),
@@ -53,18 +50,8 @@ _COMPARISONS = {"=", "!=", "<", "<=", ">", ">="}
 
 
 def _row_to_product(row: asyncpg.Record) -> Product:
-    return Product(
-        id=row["id"],
-        sku=row["sku"],
-        title=row["title"],
-        description=row["description"],
-        category=row["category"],
-        price=Money(row["currency_code"], row["price_units"], row["price_nanos"]),
-        stock=row["stock"],
-        create_time=row["create_time"],
-        update_time=row["update_time"],
-        etag=row["etag"],
-    )
+    """A row selected as ``_COLUMNS`` (every query here selects exactly those)."""
+    return product_from_values(tuple(row.values()))
 
 
 def _keyset_condition(
@@ -126,11 +113,7 @@ class PostgresProductRepository:
         self._pool = pool
 
     async def _run(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        try:
-            async with self._pool.acquire() as conn:
-                return await work(conn)
-        except CONNECTION_ERRORS as exc:
-            raise database_unavailable(exc) from exc
+        return await run_on_pool(self._pool, work)
 
     async def get(self, product_id: str) -> Product | None:
         row = await self._run(
@@ -139,22 +122,10 @@ class PostgresProductRepository:
         return None if row is None else _row_to_product(row)
 
     async def insert(self, product: Product) -> Product:
+        values = product_values(product)
+
         async def work(conn: asyncpg.Connection) -> asyncpg.Record:
-            return await conn.fetchrow(
-                f"INSERT INTO products ({_COLUMNS.replace(', create_time, update_time', '')}) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-                f"RETURNING {_COLUMNS}",
-                product.id,
-                product.sku,
-                product.title,
-                product.description,
-                product.category,
-                product.price.currency_code,
-                product.price.units,
-                product.price.nanos,
-                product.stock,
-                product.etag,
-            )
+            return await conn.fetchrow(_INSERT_SQL, *(values[i] for i in _INSERTED))
 
         try:
             row = await self._run(work)

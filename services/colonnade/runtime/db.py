@@ -24,10 +24,10 @@ import logging
 import os
 import re
 import ssl
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
@@ -344,3 +344,21 @@ async def migrate(settings: Settings, component: str, package: str) -> list[int]
         return await apply_migrations(conn, component, load_migrations(package))
     finally:
         await conn.close()
+
+
+_T = TypeVar("_T")
+
+
+async def run_on_pool(
+    pool: asyncpg.Pool, work: Callable[[asyncpg.Connection], Awaitable[_T]]
+) -> _T:
+    """Run ``work`` on a pooled connection; an unreachable database becomes UNAVAILABLE.
+
+    The one place repositories turn :data:`CONNECTION_ERRORS` into
+    :func:`database_unavailable`, so a query error is never mistaken for an outage.
+    """
+    try:
+        async with pool.acquire() as conn:
+            return await work(conn)
+    except CONNECTION_ERRORS as exc:
+        raise database_unavailable(exc) from exc

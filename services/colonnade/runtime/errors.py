@@ -19,6 +19,7 @@ class Code(enum.Enum):
     """The canonical error codes (google/rpc/code.proto), named as gRPC names them."""
 
     INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
     NOT_FOUND = 5
     ALREADY_EXISTS = 6
     PERMISSION_DENIED = 7
@@ -111,4 +112,36 @@ def unavailable(what: str, detail: str = "") -> DomainError:
         code=Code.UNAVAILABLE,
         reason=f"{what.upper().replace(' ', '_')}_UNAVAILABLE",
         metadata={"dependency": what},
+    )
+
+
+def failed_precondition(
+    message: str, reason: str, metadata: Mapping[str, str] | None = None
+) -> DomainError:
+    """The system is not in the state the call needs (a forbidden transition, no stock…).
+
+    ``message`` says which state it is in; retrying the same call cannot succeed.
+    """
+    return DomainError(
+        message=message,
+        code=Code.FAILED_PRECONDITION,
+        reason=reason,
+        metadata=dict(metadata or {}),
+    )
+
+
+def deadline_exceeded(what: str) -> DomainError:
+    """A dependency did not answer within the time the caller left for it."""
+    return DomainError(
+        message=f"{what} did not answer within the deadline",
+        code=Code.DEADLINE_EXCEEDED,
+        reason=f"{what.upper().replace(' ', '_')}_DEADLINE_EXCEEDED",
+        metadata={"dependency": what},
+    )
+
+
+def aborted(message: str, reason: str, metadata: Mapping[str, str] | None = None) -> DomainError:
+    """A concurrency conflict the caller resolves by retrying the whole call."""
+    return DomainError(
+        message=message, code=Code.ABORTED, reason=reason, metadata=dict(metadata or {})
     )

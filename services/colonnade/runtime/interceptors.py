@@ -5,6 +5,8 @@ One interceptor (one wrapper per call, not three) does the cross-cutting work:
 * request id: taken from the ``x-request-id`` metadata or generated, put in the
   logging context and echoed back in the trailing metadata;
 * trace id: taken from a W3C ``traceparent`` when the caller sends one;
+* deadline: the call's deadline recorded for the internal client, which caps
+  outbound calls by it (Python does not propagate deadlines by itself);
 * error mapping: a :class:`~colonnade.runtime.errors.DomainError` becomes a rich
   ``google.rpc.Status``; any other exception an INTERNAL that leaks nothing;
 * access log: one JSON line per call with method, code and duration.
@@ -23,7 +25,7 @@ from typing import Any
 import grpc
 
 from colonnade.runtime.errors import DomainError
-from colonnade.runtime.logging import request_id_var, trace_id_var
+from colonnade.runtime.logging import call_deadline_var, request_id_var, trace_id_var
 from colonnade.runtime.status import grpc_code, internal_status, to_grpc_status
 
 log = logging.getLogger("colonnade.access")
@@ -87,6 +89,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         traceparent = _metadata_value(metadata, "traceparent")
         match = _TRACEPARENT.match(traceparent) if traceparent else None
         trace_id_var.set(match.group(1) if match else None)
+        remaining = context.time_remaining()
+        call_deadline_var.set(None if remaining is None else time.monotonic() + remaining)
         return request_id, time.perf_counter()
 
     @staticmethod

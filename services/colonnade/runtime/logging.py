@@ -18,6 +18,11 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
 trace_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace_id", default=None)
+#: When the call being served must be answered (``time.monotonic()``), None without a deadline.
+#: Not logged; the internal client (:mod:`colonnade.runtime.client`) caps outbound calls by it.
+call_deadline_var: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "call_deadline", default=None
+)
 
 # Attributes every LogRecord has; anything else passed in `extra=` is emitted.
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {

@@ -27,6 +27,10 @@ from colonnade.runtime.settings import Settings
 log = logging.getLogger("colonnade.server")
 
 Cleanup = Callable[[], Awaitable[None]]
+#: How long a client connection lives before the server asks it to reconnect (GOAWAY).
+MAX_CONNECTION_AGE_MS = 5 * 60 * 1000
+#: How long calls in flight on an aged connection may still take.
+MAX_CONNECTION_AGE_GRACE_MS = 30 * 1000
 
 
 class ServiceServer:
@@ -110,6 +114,7 @@ def build_server(
     register: Callable[[grpc.aio.Server], Sequence[str]],
     *,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    max_connection_age_ms: int = MAX_CONNECTION_AGE_MS,
 ) -> tuple[ServiceServer, int]:
     """Create a server bound to ``settings.grpc_host:grpc_port`` (port 0 picks a free one).
 
@@ -122,6 +127,10 @@ def build_server(
         ("grpc.keepalive_time_ms", 60_000),
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.keepalive_permit_without_calls", 1),
+        # Close every connection after a while (clients reconnect transparently), so
+        # long-lived client channels rebalance onto tasks added by a scale-out.
+        ("grpc.max_connection_age_ms", max_connection_age_ms),
+        ("grpc.max_connection_age_grace_ms", MAX_CONNECTION_AGE_GRACE_MS),
     ]
     server = grpc.aio.server(
         interceptors=[ServiceInterceptor(access_log=settings.log_access), *interceptors],

@@ -2,7 +2,7 @@
 
 PostgreSQL (embedded, unless ``DATABASE_URL`` is set) and memcached (unless
 ``CACHE_URL`` is set) start first; migrations and seeds run; then the catalog
-service and the REST gateway start as child processes. Ctrl-C (or SIGTERM)
+and orders services and the REST gateway start as child processes. Ctrl-C (or SIGTERM)
 stops the services gracefully, then the servers.
 """
 
@@ -46,6 +46,7 @@ class Stack:
         self.state = Path(os.environ.get("COLONNADE_STATE_DIR", ROOT / ".local"))
         self.host = "127.0.0.1"
         self.catalog_port = _port("CATALOG_PORT", 50051)
+        self.orders_port = _port("ORDERS_PORT", 50052)
         self.gateway_port = _port("GATEWAY_PORT", 8080)
         self.postgres: PostgresServer | None = None
         self.memcached: MemcachedServer | None = None
@@ -120,6 +121,7 @@ def main() -> int:
         async def prepare() -> int:
             await wait_for_database(settings)
             await migrate(settings, "catalog", "colonnade.catalog.migrations")
+            await migrate(settings, "orders", "colonnade.orders.migrations")
             return await seed(settings)
 
         created = asyncio.run(prepare())
@@ -132,6 +134,18 @@ def main() -> int:
             {**env, "SERVICE_NAME": "catalog", "GRPC_PORT": str(stack.catalog_port)},
         )
         wait_healthy(lambda: check_grpc(catalog_target, timeout=1), 60)
+        orders_target = f"{stack.host}:{stack.orders_port}"
+        stack.spawn(
+            "orders",
+            [sys.executable, "-m", "colonnade.orders"],
+            {
+                **env,
+                "SERVICE_NAME": "orders",
+                "GRPC_PORT": str(stack.orders_port),
+                "CATALOG_TARGET": catalog_target,
+            },
+        )
+        wait_healthy(lambda: check_grpc(orders_target, timeout=1), 60)
 
         gateway = False
         if importlib.util.find_spec("colonnade.gateway.__main__") is None:
@@ -147,6 +161,8 @@ def main() -> int:
                     str(descriptor_set()),
                     "--backend",
                     f"colonnade.catalog.v1.CatalogService={catalog_target}",
+                    "--backend",
+                    f"colonnade.orders.v1.OrdersService={orders_target}",
                     "--host",
                     stack.host,
                     "--port",
@@ -158,7 +174,10 @@ def main() -> int:
             wait_healthy(lambda: check_http(readyz, timeout=1), 60)
             gateway = True
 
-        print(_banner(catalog_target, stack.gateway_port if gateway else None), flush=True)
+        print(
+            _banner(catalog_target, orders_target, stack.gateway_port if gateway else None),
+            flush=True,
+        )
         while stop["signal"] is None:
             for name, process in stack.children:
                 if process.poll() is not None:
@@ -172,7 +191,7 @@ def main() -> int:
         stack.stop()
 
 
-def _banner(catalog_target: str, gateway_port: int | None) -> str:
+def _banner(catalog_target: str, orders_target: str, gateway_port: int | None) -> str:
     lines = [
         "",
         "Colonnade is running. Ctrl-C stops everything (data stays in .local/).",
@@ -187,6 +206,7 @@ def _banner(catalog_target: str, gateway_port: int | None) -> str:
         " --title 'Fountain pen, blue'",
         "    .venv/bin/colonnade-catalog-cli delete products/<id>",
         f"    grpcurl -plaintext {catalog_target} list      (if you have grpcurl: reflection is on)",  # noqa: E501
+        f"  gRPC (orders)    {orders_target}   services: colonnade.orders.v1.OrdersService",
     ]
     if gateway_port is not None:
         base = f"http://127.0.0.1:{gateway_port}"
@@ -197,6 +217,8 @@ def _banner(catalog_target: str, gateway_port: int | None) -> str:
             f"    curl {base}/v1/products/fountain-pen",
             f"    curl -X POST {base}/v1/products -H 'content-type: application/json' \\",
             '         -d \'{"sku":"MUG-1","title":"Mug","price":{"currencyCode":"EUR","units":"9"}}\'',  # noqa: E501
+            f"    curl -X POST {base}/v1/orders -H 'content-type: application/json' \\",
+            '         -d \'{"currencyCode":"EUR","lineItems":[{"product":"products/desk-lamp","quantity":"1"}]}\'',  # noqa: E501
             f"  Browser          {base}/        (the catalog's web UI)",
             f"                   {base}/docs    (API docs: try every operation)",
         ]

@@ -1,5 +1,6 @@
 """Swagger 2.0 close to grpc-gateway's `protoc-gen-openapiv2` (`/swagger.json`): legacy model
-names (`v1Product`, `rpcStatus`), `/v1/{name}` with a `pattern`, `default` error responses."""
+names (`v1Product`, `rpcStatus`), `/v1/{name}` with a `pattern` (expanded where two resources
+would share it), `default` error responses."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from colonnade.gateway.openapi.builder import DocumentBuilder
 from colonnade.gateway.openapi.model import Format, operations, path_item_methods
+from colonnade.gateway.openapi.paths import render_path
 
 
 class Swagger2Builder(DocumentBuilder):
@@ -14,14 +16,36 @@ class Swagger2Builder(DocumentBuilder):
 
     fmt: Format = "swagger2"
 
+    def _shared_paths(self) -> set[str]:
+        """Swagger 2 paths that two routes would take with one method.
+
+        Swagger 2 renders ``{name=products/*}`` as ``/v1/{name}`` with a ``pattern``, so
+        ``GET /v1/{name=products/*}`` and ``GET /v1/{name=orders/*}`` would be one
+        operation and one would be lost. Every route on such a path is rendered expanded
+        instead (``/v1/products/{product}``), as protoc-gen-openapiv2's
+        ``expand_slashed_path_patterns`` does.
+        """
+        taken: set[tuple[str, str]] = set()
+        shared: set[str] = set()
+        for route in self.routes:
+            path, _ = render_path(route, self.fmt, self.registry)
+            for method in path_item_methods(route):
+                if (path, method) in taken:
+                    shared.add(path)
+                taken.add((path, method))
+        return shared
+
     def document(self) -> dict[str, Any]:
         """The whole document."""
         o = self.options
         paths: dict[str, dict[str, Any]] = {}
         status_ref = self.status_schema()
+        shared = self._shared_paths()
         for op in operations(self.routes, self.comments):
             route = op.route
             path, params = self.path(route)
+            if path in shared:
+                path, params = self.path(route, "openapi3")
             operation = self.operation_head(op)
             parameters = self.parameters(op, params)
             if route.body:
