@@ -16,6 +16,11 @@
    (HTTP 500) and drops the ``Tags`` of RegisterScalableTarget; the provider reads a scalable
    target's tags on every refresh, so the plan after an apply failed. Tags are kept per target
    ARN and answered as AWS does.
+5. moto's CreateService drops ``capacityProviderStrategy`` (and reports launch type EC2 in its
+   place), ``healthCheckGracePeriodSeconds``, ``enableECSManagedTags`` and
+   ``availabilityZoneRebalancing``; AWS returns them as given. The provider then plans to
+   replace every service on the plan after an apply (capacity_provider_strategy forces a new
+   resource). They are kept and returned as given.
 
 Nothing else is altered.
 """
@@ -29,6 +34,7 @@ from typing import Any
 
 from moto.applicationautoscaling import responses as autoscaling_responses
 from moto.ecs import models
+from moto.ecs import responses as ecs_responses
 from moto.elasticache import models as elasticache_models
 from moto.s3 import models as s3_models
 
@@ -136,6 +142,29 @@ _response.register_scalable_target = _register_with_tags  # type: ignore[method-
 _response.list_tags_for_resource = _list_tags  # type: ignore[attr-defined]
 _response.tag_resource = _tag  # type: ignore[attr-defined]
 _response.untag_resource = _untag  # type: ignore[attr-defined]
+
+_create_service = ecs_responses.EC2ContainerServiceResponse.create_service
+
+
+def _create_service_as_given(self: Any) -> Any:
+    result = _create_service(self)
+    service = result.result["service"]
+    strategy = self._get_param("capacityProviderStrategy")
+    if strategy:
+        service.capacity_provider_strategy = strategy
+        service.launch_type = None  # AWS: a strategy or a launch type, never both
+    for param, attribute in (
+        ("healthCheckGracePeriodSeconds", "health_check_grace_period_seconds"),
+        ("enableECSManagedTags", "enable_ecs_managed_tags"),
+        ("availabilityZoneRebalancing", "availability_zone_rebalancing"),
+    ):
+        value = self._get_param(param)
+        if value is not None:
+            setattr(service, attribute, value)
+    return result
+
+
+ecs_responses.EC2ContainerServiceResponse.create_service = _create_service_as_given  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     from moto.server import main
