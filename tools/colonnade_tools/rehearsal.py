@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from colonnade.devstack.ports import free_port
 from colonnade_tools.containers import ContainerError, Engine, find_engine
 from colonnade_tools.localca import LocalCA
 
@@ -291,12 +292,6 @@ def adapt(
 # Running it
 
 
-def _free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 def _wait(what: str, probe: Callable[[], bool], timeout: float, step: float = 0.5) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -406,7 +401,7 @@ class Rehearsal:
         binaries = Path(found)
         server_cert = ca.issue(db_host)
         cert, key = server_cert.cert, server_cert.key
-        db_port = _free_port(address)
+        db_port = free_port(address)
         pg = PostgresServer(
             work / "pgdata",
             db_port,
@@ -447,12 +442,12 @@ class Rehearsal:
         cert, key = server_cert.cert, server_cert.key
         nodes = []
         for node in node_names:
-            server = MemcachedServer(_free_port(address), host=address, tls_cert=cert, tls_key=key)
+            server = MemcachedServer(free_port(address), host=address, tls_cert=cert, tls_key=key)
             server.start()
             stack.callback(server.stop)
             nodes.append(f"{node}|{address}|{server.port}")
             self.cache_nodes.append((address, server.port))
-        cache_port = _free_port(address)
+        cache_port = free_port(address)
         endpoint = subprocess.Popen(
             [
                 sys.executable,
