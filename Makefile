@@ -13,10 +13,12 @@ STAMP := $(VENV)/.installed-stamp
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml setup.py tools/pyproject.toml
+# requirements/dev.txt pins every development dependency (`make lock`): pip installs the same
+# versions on every machine and, given only exact pins, never backtracks through checkov's tree.
+$(STAMP): pyproject.toml setup.py tools/pyproject.toml requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]' -e tools
+	$(PY) -m pip install --quiet -c requirements/dev.txt -e '.[dev]' -e tools
 	@touch $@
 
 venv: $(STAMP) ## create .venv and install the project with its dev extras
@@ -74,10 +76,13 @@ release: venv ## build, push to REPOSITORY (the account's ECR repository URL) an
 rehearse: setup ## run ENV's ECS task definitions (ENV=dev|staging|prod, applied to moto) here, against TLS PostgreSQL and memcached
 	$(PY) -m pytest "tests/terraform/test_rehearsal.py::test_rehearsal[$(or $(ENV),dev)]" -s -p no:cacheprovider
 
-lock: venv ## re-resolve requirements/image.txt (the image's hash-pinned dependencies) from pyproject.toml
+lock: venv ## re-resolve requirements/image.txt (the image, hash-pinned) and requirements/dev.txt (the venv)
 	UV_NATIVE_TLS=1 $(VENV)/bin/uv pip compile pyproject.toml --extra aws --generate-hashes \
 		--universal --python-version 3.11 --quiet --custom-compile-command 'make lock' \
 		-o requirements/image.txt
+	UV_NATIVE_TLS=1 $(VENV)/bin/uv pip compile requirements/dev.in --universal --python-version 3.11 \
+		--quiet --no-emit-package colonnade --no-emit-package colonnade-tools \
+		--custom-compile-command 'make lock' -o requirements/dev.txt
 
 clean: ## remove the virtualenv, generated code and local data
 	rm -rf $(VENV) .local build *.egg-info
