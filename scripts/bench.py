@@ -402,9 +402,7 @@ def main() -> int:
     import bench_goref  # scripts/ is on sys.path (run as a script)
 
     from colonnade.runtime.healthcheck import check_grpc, check_http, wait_healthy
-    from colonnade_tools.devstack.memcached import MemcachedServer
     from colonnade_tools.devstack.ports import free_port
-    from colonnade_tools.devstack.postgres import PostgresServer
 
     reference: dict[str, Any] = {"built": False}
     ref_binary: Path | None = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import random
@@ -168,8 +169,8 @@ def main() -> int:
 
     from bench import data_stores, start_data_stores  # scripts/ is this script's sys.path[0]
 
-    from colonnade_tools.devstack.ports import free_port
     from colonnade.runtime.healthcheck import check_grpc, check_http, wait_healthy
+    from colonnade_tools.devstack.ports import free_port
 
     tmp, pg, mc = data_stores("colonnade-bench-orders-")
     procs: list[subprocess.Popen[bytes]] = []
@@ -188,7 +189,7 @@ def main() -> int:
                     env={**env, "SERVICE_NAME": name, "GRPC_PORT": str(port), **extra},
                 )
             )
-            wait_healthy(lambda port=port: check_grpc(f"127.0.0.1:{port}", timeout=1), 60)
+            wait_healthy(functools.partial(check_grpc, f"127.0.0.1:{port}", timeout=1), 60)
         procs.append(
             subprocess.Popen(
                 [

@@ -25,13 +25,15 @@ def stub(channel: grpc.aio.Channel) -> catalog_pb2_grpc.CatalogServiceStub:
 async def product(
     stub: catalog_pb2_grpc.CatalogServiceStub, unique: str, stock: int
 ) -> catalog_pb2.Product:
-    return await stub.CreateProduct(
+    created: catalog_pb2.Product = await stub.CreateProduct(
         catalog_pb2.CreateProductRequest(product=new_product(unique, stock=stock))
     )
+    return created
 
 
 async def stock_of(stub: catalog_pb2_grpc.CatalogServiceStub, name: str) -> int:
-    return (await stub.GetProduct(catalog_pb2.GetProductRequest(name=name))).stock
+    found: catalog_pb2.Product = await stub.GetProduct(catalog_pb2.GetProductRequest(name=name))
+    return found.stock
 
 
 def reserve_request(

@@ -44,7 +44,7 @@ class Probe:
 
     def _record(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         self.calls[method] += 1
-        self.metadata.append({k: v for k, v in context.invocation_metadata() or ()})
+        self.metadata.append({k: str(v) for k, v in context.invocation_metadata() or ()})
         self.remaining.append(context.time_remaining())
         self.peers.append(context.peer())
 
@@ -76,11 +76,11 @@ class Probe:
         """Calls ``request`` (a method name) on the downstream server."""
         self._record("Relay", context)
         assert self._downstream is not None
-        call = self._downstream().unary_unary(f"/{SERVICE}/{request.decode()}")
+        call: Any = self._downstream().unary_unary(f"/{SERVICE}/{request.decode()}")
         return bytes(await call(b""))
 
     def register(self, server: grpc.aio.Server) -> list[str]:
-        handlers = {
+        handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
             name: grpc.unary_unary_rpc_method_handler(getattr(self, name.lower()))
             for name in ("Echo", "Create", "Slow", "Relay")
         }
@@ -180,7 +180,7 @@ async def test_deadline_request_id_and_trace_are_passed_on(
     _front, front_target = await start("front", lambda: channels.get(back_target, CONFIG))
     trace = "0af7651916cd43dd8448eb211c80319c"
     async with grpc.aio.insecure_channel(front_target) as plain:
-        relay = plain.unary_unary(f"/{SERVICE}/Relay")
+        relay: Any = plain.unary_unary(f"/{SERVICE}/Relay")
         answer = await relay(
             b"Echo",
             timeout=1.0,

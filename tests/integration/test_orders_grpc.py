@@ -14,12 +14,12 @@ import grpc
 import pytest
 
 from colonnade.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from colonnade_tools.devstack.ports import free_port
 from colonnade.orders.model import LineItem, OrderDraft, OrderState, Step
 from colonnade.orders.saga import Timings
 from colonnade.orders.storage import PostgresOrderRepository
 from colonnade.orders.v1 import orders_pb2, orders_pb2_grpc
 from colonnade.runtime.money import Money
+from colonnade_tools.devstack.ports import free_port
 from tests.conftest import StartOrders
 from tests.integration.helpers import new_product, rich_status
 
@@ -497,8 +497,8 @@ async def test_an_orders_process_killed_mid_saga_leaves_no_half_made_order(
     import signal
     import sys
 
-    from colonnade_tools.devstack.ports import free_port
     from colonnade.runtime.healthcheck import check_grpc, wait_healthy
+    from colonnade_tools.devstack.ports import free_port
 
     initial = 1000
     a = await product(catalog, unique, initial)

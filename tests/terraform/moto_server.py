@@ -30,7 +30,7 @@ from __future__ import annotations
 import copy
 import json
 import sys
-from typing import Any
+from typing import Any, cast
 
 from moto.applicationautoscaling import responses as autoscaling_responses
 from moto.ecs import models
@@ -148,7 +148,7 @@ _create_service = ecs_responses.EC2ContainerServiceResponse.create_service
 
 def _create_service_as_given(self: Any) -> Any:
     result = _create_service(self)
-    service = result.result["service"]
+    service = cast(Any, result.result)["service"]
     strategy = self._get_param("capacityProviderStrategy")
     if strategy:
         service.capacity_provider_strategy = strategy

@@ -232,7 +232,7 @@ def build_descriptor_set(proto_dir: Path, out: Path) -> descriptor_pb2.FileDescr
     googleapis-common-protos wheel, protobuf's own from grpcio-tools.
     """
     import google.api
-    from grpc_tools import protoc  # type: ignore[import-untyped]
+    from grpc_tools import protoc
 
     googleapis = Path(next(iter(google.api.__path__))).parent.parent
     well_known = Path(protoc.__file__).parent / "_proto"

@@ -51,8 +51,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from colonnade_tools.devstack.ports import free_port
 from colonnade_tools.containers import ContainerError, Engine, find_engine
+from colonnade_tools.devstack.ports import free_port
 from colonnade_tools.localca import LocalCA
 
 #: Where the image keeps the RDS CA bundle (image/certs/ in the build context).
