@@ -99,14 +99,14 @@ absent = ("colonnade.devstack", "colonnade.deploy", "colonnade_tools", "embedded
           "python_terraform", "moto")
 print("present", [name for name in absent if importlib.util.find_spec(name) is not None])
 folders = {p.name for p in pathlib.Path(colonnade.__file__).parent.iterdir() if p.is_dir()}
-print("production packages", sorted(folders & {"runtime", "catalog", "gateway"}))
+print("production packages", sorted(folders & {"runtime", "catalog", "orders", "gateway"}))
 print("tooling folders", sorted(folders & {"devstack", "deploy"}))
 """
     proc = engine.run("run", "--rm", *engine.limit_args, image.ref, "python3", "-c", script)
     assert proc.stdout.strip().split("\n") == [
         "descriptor set True",
         "present []",
-        "production packages ['catalog', 'gateway', 'runtime']",
+        "production packages ['catalog', 'gateway', 'orders', 'runtime']",
         "tooling folders []",
     ]
 
@@ -126,41 +126,58 @@ def test_health_check_command_is_in_the_image_metadata(engine: Engine, image: Bu
     assert health["Test"] == ["CMD", "colonnade-healthcheck", "auto"]
 
 
-def test_catalog_and_gateway_containers_serve_and_report_healthy(
+def test_service_and_gateway_containers_serve_and_report_healthy(
     image: BuiltImage,
     run_container: object,
     database_url: str,
     memcached: object,
 ) -> None:
-    """The real processes in the image, with the settings ECS gives them, on a read-only root."""
-    grpc_port, http_port = free_port(), free_port()
+    """The real processes in the image, with the settings ECS gives them, on a read-only root:
+    catalog, orders (calling catalog) and the gateway in front of both."""
+    catalog_port, orders_port, http_port = free_port(), free_port(), free_port()
     catalog = run_container(  # type: ignore[operator]
         image.ref,
         "colonnade-catalog",
         env={
             "SERVICE_NAME": "catalog",
             "GRPC_HOST": "127.0.0.1",
-            "GRPC_PORT": str(grpc_port),
+            "GRPC_PORT": str(catalog_port),
             "DATABASE_URL": database_url,
             "CACHE_URL": memcached.url,  # type: ignore[attr-defined]
         },
     )
-    catalog.wait_healthy("colonnade-healthcheck", "grpc", f"127.0.0.1:{grpc_port}")
+    catalog.wait_healthy("colonnade-healthcheck", "grpc", f"127.0.0.1:{catalog_port}")
+    orders = run_container(  # type: ignore[operator]
+        image.ref,
+        "colonnade-orders",
+        env={
+            "SERVICE_NAME": "orders",
+            "GRPC_HOST": "127.0.0.1",
+            "GRPC_PORT": str(orders_port),
+            "DATABASE_URL": database_url,
+            "CATALOG_TARGET": f"127.0.0.1:{catalog_port}",
+        },
+    )
+    orders.wait_healthy("colonnade-healthcheck", "grpc", f"127.0.0.1:{orders_port}")
     gateway = run_container(  # type: ignore[operator]
         image.ref,
         "colonnade-gateway",
         env={
             "COLONNADE_GATEWAY_HOST": "127.0.0.1",
             "COLONNADE_GATEWAY_PORT": str(http_port),
-            "COLONNADE_GATEWAY_BACKENDS": f"colonnade.catalog.v1=127.0.0.1:{grpc_port}",
+            "COLONNADE_GATEWAY_BACKENDS": (
+                f"colonnade.catalog.v1=127.0.0.1:{catalog_port},"
+                f"colonnade.orders.v1=127.0.0.1:{orders_port}"
+            ),
         },
     )
     gateway.wait_healthy("colonnade-healthcheck", "http", f"http://127.0.0.1:{http_port}/readyz")
     # The image's own HEALTHCHECK picks the right probe for each process.
-    for container in (catalog, gateway):
+    for container in (catalog, orders, gateway):
         assert container.exec("colonnade-healthcheck", "auto").returncode == 0
-    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/v1/products?pageSize=1") as r:
-        assert r.status == 200
-        assert "products" in json.loads(r.read())
+    for path, key in (("/v1/products?pageSize=1", "products"), ("/v1/orders?pageSize=1", "orders")):
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}{path}") as r:
+            assert r.status == 200
+            assert key in json.loads(r.read()), path
     # A health check that cannot succeed reports failure.
     assert catalog.exec("colonnade-healthcheck", "grpc", "127.0.0.1:1").returncode != 0
