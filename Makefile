@@ -41,8 +41,11 @@ check: ## what CI runs (.ci/run): make lint, then make test
 	$(MAKE) lint
 	$(MAKE) test
 
-test: setup ## run every test
-	$(PY) -m pytest $(PYTEST_ARGS)
+# One pytest-xdist worker per core (TEST_WORKERS=1 for one process); each test file is one group,
+# so a file's session fixtures (PostgreSQL, one module's Terraform applies) are built by one worker.
+TEST_WORKERS ?= auto
+test: setup ## run every test (on every core)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 breaking: gen ## compare every published proto package with proto/released/ (the breaking-change gate)
 	$(PY) -m colonnade_tools.breaking

@@ -28,6 +28,23 @@ from tests.containers import clone, engine, image  # noqa: F401  (session fixtur
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CATALOG_DESCRIPTORS = descriptor_set()
 
+#: Test files that share one costly session fixture run in one pytest-xdist group, so that the
+#: fixture is built once (`make test` runs `--dist loadgroup`): these three apply every
+#: environment root to moto once (``env_runs``) and read the result.
+SHARED_GROUPS = {
+    "tests/terraform/test_classes.py": "environment-roots",
+    "tests/terraform/test_live.py": "environment-roots",
+    "tests/terraform/test_rehearsal.py": "environment-roots",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One xdist group per test file (its session fixtures, e.g. one module's applies, are then
+    built by one worker only), or the shared group its file belongs to."""
+    for item in items:
+        rel = Path(str(item.path)).relative_to(REPO_ROOT).as_posix()
+        item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(rel, rel)))
+
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
