@@ -343,6 +343,52 @@ async def test_a_node_that_closes_without_replying_cannot_freeze_the_event_loop(
         server.close()
 
 
+@pytest.mark.timeout(30)
+async def test_a_cancelled_command_never_leaves_its_reply_to_the_next_one(
+    clusters: Callable[..., Awaitable[CacheCluster]],
+) -> None:
+    """A get cancelled while its reply is on the way (the caller's deadline ended) must not
+    return its connection to the pool: the next get there would read that reply as its own."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def slow_for_k(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        while line := await reader.readline():
+            if line.startswith(b"version"):
+                writer.write(b"VERSION 1.6.18\r\n")
+            elif line.startswith(b"get "):
+                key = line.split()[1]
+                if key.endswith(b"k"):
+                    await asyncio.sleep(0.3)  # the caller gives up before this reply
+                value = b"value-of-" + key
+                writer.write(b"VALUE %s 0 %d\r\n%s\r\nEND\r\n" % (key, len(value), value))
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(slow_for_k, "127.0.0.1", 0)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        # one connection in the pool: without the fix the second get would reuse the first's
+        cluster = await clusters(
+            cache_settings(f"memcached://127.0.0.1:{port}", cache_pool_size=1)
+        )
+        cache = text_cache(cluster, "cancel")
+        loader = Loader()
+        first = asyncio.create_task(cache.get_or_load("k", loader("k")))
+        await asyncio.sleep(0.1)  # its `get` is sent, the reply is 0.2 s away
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await asyncio.sleep(0.4)  # the late reply arrives (on a connection nobody reads now)
+        key_j = cache._key("j").decode()
+        assert await cache.get_or_load("j", loader("j")) == f"value-of-{key_j}"
+        assert loader.loads["j"] == 0  # a hit: the answer to its own get, not to k's
+        assert not cluster.degraded
+        assert len(connections) >= 2, "the cancelled command's connection was reused"
+    finally:
+        server.close()
+
+
 # -- Auto Discovery -----------------------------------------------------------------------------
 
 

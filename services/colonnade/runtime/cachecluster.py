@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiomcache
-from aiomcache.pool import Connection
+from aiomcache.pool import Connection, MemcachePool
 
 from colonnade.runtime.cachediscovery import (
     ClusterConfig,
@@ -117,13 +117,49 @@ def connection_args(tls: CacheTLS | None, tls_name: str) -> dict[str, Any]:
     return {"ssl": tls.context, "server_hostname": tls.server_name or tls_name}
 
 
+class _Pool(MemcachePool):
+    """aiomcache's pool, except that it never reuses a connection whose command was cancelled,
+    and closes every connection handed back after the client was closed.
+
+    aiomcache 0.8.2 returns a connection to the pool after any command, also one cancelled
+    half-way (a timeout, or the gRPC call that waited on it ending): its reply is still on the
+    way, and the next command on that connection would read it as its own, answering one key
+    with another's value. And ``close()`` closes only the idle connections: those in use at that
+    moment were pooled again afterwards and left for the garbage collector, unclosed.
+    """
+
+    closed = False
+
+    def release(self, conn: Connection) -> None:
+        task = asyncio.current_task()
+        if self.closed or (task is not None and task.cancelling()):
+            self._in_use.discard(conn)
+            self._do_close(conn)
+            return
+        super().release(conn)
+
+    async def clear(self) -> None:
+        self.closed = True
+        await super().clear()
+
+
 class _Client(aiomcache.Client):
-    """aiomcache's client, except that a connection closed before the reply raises.
+    """aiomcache's client on :class:`_Pool`, and a connection closed before the reply raises.
 
     aiomcache 0.8.2 reads simple replies (``set``, ``add``, ``version``…) in a loop that
     spins without ever yielding when the server has closed the connection (``readline``
     keeps returning ``b""``), which would freeze the event loop.
     """
+
+    def __init__(
+        self, host: str, port: int, *, pool_size: int, pool_minsize: int, conn_args: Any
+    ) -> None:
+        super().__init__(
+            host, port, pool_size=pool_size, pool_minsize=pool_minsize, conn_args=conn_args
+        )
+        self._pool = _Pool(
+            host, port, minsize=pool_minsize, maxsize=pool_size, conn_args=conn_args
+        )
 
     async def _execute_simple_command(self, conn: Connection, raw_command: bytes) -> bytes:
         conn.writer.write(raw_command)
