@@ -217,6 +217,7 @@ def _banner(catalog_target: str, orders_target: str, gateway_port: int | None) -
             f"  REST (gateway)   {base}",
             f"    curl {base}/v1/products",
             f"    curl {base}/v1/products/fountain-pen",
+            f"    curl {base}/v2/products/fountain-pen   (v2: displayName, decimal price)",
             f"    curl -X POST {base}/v1/products -H 'content-type: application/json' \\",
             '         -d \'{"sku":"MUG-1","title":"Mug","price":{"currencyCode":"EUR","units":"9"}}\'',  # noqa: E501
             f"    curl -X POST {base}/v1/orders -H 'content-type: application/json' \\",
