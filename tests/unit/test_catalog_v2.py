@@ -244,6 +244,8 @@ def test_errors_are_renamed_to_v2_paths() -> None:
     )
     not_found = DomainError("product 'products/x' not found", Code.NOT_FOUND, "NOT_FOUND")
     assert in_v2_terms(not_found) is not_found
+    bare = DomainError("bad", Code.INVALID_ARGUMENT, "INVALID_ARGUMENT")
+    assert in_v2_terms(bare) is bare
 
 
 class RecordingRepository:

@@ -123,7 +123,7 @@ def _writes_amount(paths: Sequence[str] | None, message: catalog_pb2.Product) ->
 
 def in_v2_terms(error: DomainError) -> DomainError:
     """``error`` with its field paths renamed to v2's (the message rebuilt from them)."""
-    if error.code is not Code.INVALID_ARGUMENT:
+    if error.code is not Code.INVALID_ARGUMENT or not error.violations:
         return error
     renamed = (
         FieldViolation(_ERROR_FIELDS.get(v.field, v.field), v.description) for v in error.violations
