@@ -354,6 +354,8 @@ def start_gateway(target: str, port: int, workers: int, env: dict[str, str]) -> 
                 str(descriptor_set()),
                 "--backend",
                 f"colonnade.catalog.v1.CatalogService={target}",
+                "--backend",
+                f"colonnade.catalog.v2.CatalogService={target}",
                 # The gateway wants a backend for every service it finds; these benchmarks call
                 # catalog only, so orders is mapped to the same address and never called.
                 "--backend",

@@ -199,6 +199,8 @@ def main() -> int:
                     "--backend",
                     f"colonnade.catalog.v1.CatalogService={catalog}",
                     "--backend",
+                    f"colonnade.catalog.v2.CatalogService={catalog}",
+                    "--backend",
                     f"colonnade.orders.v1.OrdersService={orders}",
                     "--port",
                     str(gport),

@@ -211,6 +211,7 @@ async def running_gateway(
         descriptors=[str(CATALOG_DESCRIPTORS)],
         backends=[
             f"colonnade.catalog.v1.CatalogService={backend}",
+            f"colonnade.catalog.v2.CatalogService={backend}",
             f"colonnade.orders.v1.OrdersService={orders or backend}",
         ],
         port=0,

@@ -13,11 +13,12 @@ services = {
       prod    = { cpu = 1024, memory = 2048, min_tasks = 3, max_tasks = 12 }
     }
   }
+  # Catalog serves v1 and v2 of its API side by side, from the same process and data.
   catalog = {
     command       = ["colonnade-catalog"]
     protocol      = "grpc"
     port          = 50051
-    grpc_packages = ["colonnade.catalog.v1"]
+    grpc_packages = ["colonnade.catalog.v1", "colonnade.catalog.v2"]
     database      = true
     cache         = true
     sizing = {

@@ -73,6 +73,8 @@ def test_process_serves_and_stops_on_sigterm(workers: int) -> None:
             "--backend",
             f"colonnade.catalog.v1.CatalogService=127.0.0.1:{free_port()}",
             "--backend",
+            f"colonnade.catalog.v2.CatalogService=127.0.0.1:{free_port()}",
+            "--backend",
             f"colonnade.orders.v1.OrdersService=127.0.0.1:{free_port()}",
             "--host",
             "127.0.0.1",

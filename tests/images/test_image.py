@@ -167,6 +167,7 @@ def test_service_and_gateway_containers_serve_and_report_healthy(
             "COLONNADE_GATEWAY_PORT": str(http_port),
             "COLONNADE_GATEWAY_BACKENDS": (
                 f"colonnade.catalog.v1=127.0.0.1:{catalog_port},"
+                f"colonnade.catalog.v2=127.0.0.1:{catalog_port},"
                 f"colonnade.orders.v1=127.0.0.1:{orders_port}"
             ),
         },

@@ -66,7 +66,32 @@ def test_catalog_paths_methods_and_statuses(catalog_set: Path) -> None:
     assert len(ids) == len(set(ids))
     assert "CatalogService_CreateProduct" in ids
     tags = {tag["name"]: tag for tag in doc["tags"]}
-    assert "resource-oriented" in tags["CatalogService"]["description"]
+    assert "resource-oriented" in tags["colonnade.catalog.v1.CatalogService"]["description"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_both_catalog_versions_are_documented(fmt: str, catalog_set: Path) -> None:
+    doc = generate([catalog_set], fmt)  # type: ignore[arg-type]
+    paths = {p for p in doc["paths"] if "/products" in p or p.startswith("/v2/")}
+    v2 = "/v2/{name}" if fmt == "swagger2" else "/v2/products/{product}"  # alone on its template
+    assert paths == {"/v1/products", "/v1/products/{product}", "/v2/products", v2}
+    ops = [op for item in doc["paths"].values() for op in item.values() if isinstance(op, dict)]
+    ids = [op["operationId"] for op in ops if "operationId" in op]
+    assert len(ids) == len(set(ids))
+    # Two services named CatalogService: tags (which must be unique) use the full names.
+    names = [tag["name"] for tag in doc.get("tags", [])]
+    if fmt != "aws":
+        assert len(names) == len(set(names))
+        assert {"colonnade.catalog.v1.CatalogService", "colonnade.catalog.v2.CatalogService"} <= (
+            set(names)
+        )
+    schemas = doc["definitions"] if fmt == "swagger2" else doc["components"]["schemas"]
+    flat = {name.lower().replace(".", ""): s for name, s in schemas.items()}
+    price = next(s for name, s in flat.items() if name.endswith("v2price"))
+    assert price["properties"]["amount"]["type"] == "string"
+    assert "`12.50`" in price["properties"]["amount"]["description"]
+    product = next(s for name, s in flat.items() if name.endswith("v2product"))
+    assert "displayName" in product["properties"] and "title" not in product["properties"]
 
 
 def test_orders_paths_methods_and_statuses(catalog_set: Path) -> None:

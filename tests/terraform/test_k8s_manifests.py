@@ -153,7 +153,8 @@ def test_environment_is_the_ecs_task_definitions(
         assert container["readinessProbe"]["exec"]["command"] == ecs["healthCheck"]["command"][1:]
     gateway = config_maps["gateway"]["data"]
     assert gateway["COLONNADE_GATEWAY_BACKENDS"] == (
-        "colonnade.catalog.v1=catalog:50051,colonnade.orders.v1=orders:50052"
+        "colonnade.catalog.v1=catalog:50051,colonnade.catalog.v2=catalog:50051,"
+        "colonnade.orders.v1=orders:50052"
     )
     assert config_maps["orders"]["data"]["CATALOG_TARGET"] == "catalog:50051"
     assert config_maps["orders"]["data"]["CACHE_URL"] == "none"

@@ -372,7 +372,11 @@ def test_grpc_target_groups_and_listener(env_runs: dict[str, RootRun]) -> None:
         for p in c["path_pattern"]
         for v in p["values"]
     )
-    assert patterns == ["/colonnade.catalog.v1.*", "/colonnade.orders.v1.*"]
+    assert patterns == [
+        "/colonnade.catalog.v1.*",
+        "/colonnade.catalog.v2.*",
+        "/colonnade.orders.v1.*",
+    ]
     listeners = {
         lst["port"]: lst
         for lst in _values(plan, "aws_lb_listener")

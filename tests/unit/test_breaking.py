@@ -12,13 +12,18 @@ from colonnade_tools import breaking
 from tests.conftest import REPO_ROOT
 
 CATALOG = "proto/colonnade/catalog/v1/catalog.proto"
+CATALOG_V2 = "proto/colonnade/catalog/v2/catalog.proto"
 ORDERS = "proto/colonnade/orders/v1/orders.proto"
 
 
 def test_published_packages_have_no_breaking_change() -> None:
     """The gate itself: every package in proto/released/ against the protos of this tree."""
     assert breaking.CURRENT.exists(), "run `make gen` first (make test does)"
-    assert set(breaking.released_packages()) >= {"colonnade.catalog.v1", "colonnade.orders.v1"}
+    assert set(breaking.released_packages()) >= {
+        "colonnade.catalog.v1",
+        "colonnade.catalog.v2",
+        "colonnade.orders.v1",
+    }
     assert breaking.gate() == []
 
 
@@ -184,3 +189,61 @@ def test_a_reserved_removal_passes_and_a_removed_package_is_named(
     assert planted(tmp_path / "b", baseline, ORDERS, gone, "colonnade.orders.v1") == [
         "package colonnade.orders.v1 was removed"
     ]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            replace("string display_name = 3", "string title = 3"),
+            "colonnade.catalog.v2.Product.display_name (field 3) was renamed to 'title'",
+        ),
+        (
+            replace("string amount = 1", "int64 amount = 1"),
+            "colonnade.catalog.v2.Price.amount (field 1) changed type from TYPE_STRING to "
+            "TYPE_INT64",
+        ),
+        (
+            replace('{get: "/v2/{name=products/*}"}', '{get: "/v2/{name=items/*}"}'),
+            "rpc colonnade.catalog.v2.CatalogService.GetProduct changed its google.api.http rule",
+        ),
+    ],
+)
+def test_the_gate_covers_catalog_v2(
+    tmp_path: Path, baseline: Path, edit: Edit, expected: str
+) -> None:
+    problems = planted(tmp_path, baseline, CATALOG_V2, edit, "colonnade.catalog.v2")
+    assert any(expected in p for p in problems), problems
+
+
+def test_catalog_v2_as_an_edit_of_v1_is_refused(tmp_path: Path, baseline: Path) -> None:
+    """Why v2 is a package of its own: written over v1, the gate names both breaking changes."""
+    v2_text = (REPO_ROOT / CATALOG_V2).read_text()
+
+    def overwrite(text: str) -> str:
+        # v2's file under v1's package, paths and go_package, keeping v1's reservation RPCs
+        # and messages (v2 leaves them out; their removal is not what this test is about).
+        keep = text[
+            text.index("  rpc ReserveStock") : text.index("\n}\n", text.index("rpc ReserveStock"))
+        ]
+        body = v2_text.replace("package colonnade.catalog.v2;", "package colonnade.catalog.v1;")
+        body = body.replace("/v2/", "/v1/").replace("catalog/v2;catalogv2", "catalog/v1;catalogv1")
+        body = body.replace(
+            'import "google/protobuf/empty.proto";',
+            'import "google/protobuf/duration.proto";\nimport "google/protobuf/empty.proto";',
+        )
+        rest = text[text.index("// Stock held for, or sold to, one order.") :]
+        body = body.replace(
+            "    option (colonnade.api.v1.http_success_status) = 204;\n  }\n}",
+            "    option (colonnade.api.v1.http_success_status) = 204;\n  }\n\n" + keep + "\n}",
+        )
+        return body + "\n" + rest
+
+    problems = planted(tmp_path, baseline, CATALOG, overwrite, "colonnade.catalog.v1")
+    assert any("Product.title (field 3) was renamed to 'display_name'" in p for p in problems)
+    assert any(
+        "Product.price (field 6) changed type from .google.type.Money to "
+        ".colonnade.catalog.v1.Price" in p
+        for p in problems
+    ), problems
+    assert not any("ReserveStock" in p or "http rule" in p for p in problems), problems

@@ -733,7 +733,11 @@ class Rehearsal:
         status, body = self._http(port, "/v1/products?page_size=1")
         if status != 200:
             raise RehearsalError(f"GET /v1/products through the gateway: {status} {body!r}")
-        self.log(f"rehearsal: REST through {gateway.name} reaches catalog")
+        # v2 is routed too (the plan's gateway backends) and reads the same product.
+        status, body = self._http(port, f"/v2/{self.product}")
+        if status != 200 or json.loads(body).get("displayName") != "Rehearsal 2":
+            raise RehearsalError(f"GET /v2/{self.product} through the gateway: {status} {body!r}")
+        self.log(f"rehearsal: REST through {gateway.name} reaches catalog, v1 and v2")
         self._check_orders(gateway.name, port)
         if not self.spa_objects:
             raise RehearsalError("the state has no spa_objects output to compare the web UI with")

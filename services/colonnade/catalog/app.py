@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from colonnade.catalog import servicer_v2
 from colonnade.catalog.caching import (
     CachedProductRepository,
     CachedReservationRepository,
@@ -13,6 +14,7 @@ from colonnade.catalog.reservations import StockReservations
 from colonnade.catalog.servicer import SERVICE_NAME, CatalogServicer
 from colonnade.catalog.storage import PostgresProductRepository
 from colonnade.catalog.v1 import catalog_pb2_grpc
+from colonnade.catalog.v2 import catalog_pb2_grpc as catalog_v2_pb2_grpc
 from colonnade.runtime.cachecluster import CacheCluster
 from colonnade.runtime.db import create_pool, migrate, wait_for_database
 from colonnade.runtime.entrypoint import run_service
@@ -54,9 +56,13 @@ async def create_server(
     )
 
     def register(server: object) -> list[str]:
+        # v1 and v2 side by side on one Catalog: one table, one cache, two vocabularies.
         servicer = CatalogServicer(catalog, reservations)
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server)
-        return [SERVICE_NAME]
+        catalog_v2_pb2_grpc.add_CatalogServiceServicer_to_server(
+            servicer_v2.CatalogServicerV2(catalog), server
+        )
+        return [SERVICE_NAME, servicer_v2.SERVICE_NAME]
 
     server, port = build_server(settings, register)
     server.add_cleanup(pool.close)

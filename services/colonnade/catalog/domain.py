@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from colonnade.catalog.filters import Condition, SortKey, parse_filter, parse_order_by
+from colonnade.catalog.filters import (
+    V1_VOCABULARY,
+    Condition,
+    ListVocabulary,
+    SortKey,
+    parse_filter,
+    parse_order_by,
+)
 from colonnade.catalog.model import (
     ID_PATTERN,
     RESOURCE_TYPE,
@@ -61,19 +68,28 @@ class ListQuery:
     fingerprint: str = ""
 
 
-def build_list_query(page_size: int, page_token: str, filter_text: str, order_by: str) -> ListQuery:
-    """Validate a list request, reporting every bad field at once."""
+def build_list_query(
+    page_size: int,
+    page_token: str,
+    filter_text: str,
+    order_by: str,
+    vocabulary: ListVocabulary = V1_VOCABULARY,
+) -> ListQuery:
+    """Validate a list request, reporting every bad field at once.
+
+    ``filter_text`` and ``order_by`` name fields in ``vocabulary``'s words (an API version's).
+    """
     problems: list[FieldViolation] = []
     if page_size < 0 or page_size > MAX_PAGE_SIZE:
         problems.append(FieldViolation("page_size", f"must be between 0 and {MAX_PAGE_SIZE}"))
     conditions: tuple[Condition, ...] = ()
     order: tuple[SortKey, ...] = ()
     try:
-        conditions = parse_filter(filter_text)
+        conditions = parse_filter(filter_text, vocabulary)
     except DomainError as exc:
         problems.extend(exc.violations)
     try:
-        order = parse_order_by(order_by)
+        order = parse_order_by(order_by, vocabulary)
     except DomainError as exc:
         problems.extend(exc.violations)
     fingerprint = pagetokens.fingerprint(filter_text.strip(), order_by.strip())
@@ -129,31 +145,51 @@ class Catalog:
         return product
 
     async def list(
-        self, page_size: int, page_token: str, filter_text: str, order_by: str
+        self,
+        page_size: int,
+        page_token: str,
+        filter_text: str,
+        order_by: str,
+        vocabulary: ListVocabulary = V1_VOCABULARY,
     ) -> tuple[list[Product], str]:
-        """One page of products and the token of the next (empty on the last page)."""
-        query = build_list_query(page_size, page_token, filter_text, order_by)
+        """One page of products and the token of the next (empty on the last page).
+
+        ``vocabulary`` is the calling API version's names for the filter and order fields.
+        """
+        query = build_list_query(page_size, page_token, filter_text, order_by, vocabulary)
         rows = await self.repository.list(query, query.page_size + 1)
         if len(rows) > query.page_size:
             rows = rows[: query.page_size]
             return rows, encode_page_token(query, rows[-1])
         return rows, ""
 
-    async def create(self, fields: ProductFields, product_id: str = "") -> Product:
-        """Validate every field at once, then insert; the server picks an id when none is given."""
-        problems = field_violations(
-            fields, ("sku", "title", "description", "category", "stock", "price"), "product."
-        )
+    async def create(
+        self,
+        fields: ProductFields,
+        product_id: str = "",
+        problems: Sequence[FieldViolation] = (),
+    ) -> Product:
+        """Validate every field at once, then insert; the server picks an id when none is given.
+
+        ``problems`` are bad fields found while converting the request (a v2 price amount that
+        does not parse), reported together with the ones found here.
+        """
+        found = [
+            *problems,
+            *field_violations(
+                fields, ("sku", "title", "description", "category", "stock", "price"), "product."
+            ),
+        ]
         if product_id and not ID_PATTERN.match(product_id):
-            problems.append(
+            found.append(
                 FieldViolation(
                     "product_id",
                     "must be 1-63 lowercase letters, digits or '-', "
                     "starting and ending with a letter or digit",
                 )
             )
-        if problems:
-            raise invalid_argument(problems)
+        if found:
+            raise invalid_argument(found)
         assert fields.price is not None
         epoch = datetime.fromtimestamp(0).astimezone()  # replaced by the database's clock
         return await self.repository.insert(
@@ -172,19 +208,27 @@ class Catalog:
         )
 
     async def update(
-        self, name: str, fields: ProductFields, mask: Sequence[str] | None, etag: str
+        self,
+        name: str,
+        fields: ProductFields,
+        mask: Sequence[str] | None,
+        etag: str,
+        problems: Sequence[FieldViolation] = (),
     ) -> Product:
-        """Change the fields ``mask`` names (see :func:`resolve_mask`), guarded by ``etag``."""
-        problems: list[FieldViolation] = []
+        """Change the fields ``mask`` names (see :func:`resolve_mask`), guarded by ``etag``.
+
+        ``problems``: bad fields found converting the request, as in :meth:`create`.
+        """
+        found = list(problems)
         try:
             product_id = parse_name(name, "product.name")
         except DomainError as exc:
-            problems.extend(exc.violations)
+            found.extend(exc.violations)
             product_id = ""
         paths = resolve_mask(mask, fields)
-        problems.extend(field_violations(fields, paths, "product."))
-        if problems:
-            raise invalid_argument(problems)
+        found.extend(field_violations(fields, paths, "product."))
+        if found:
+            raise invalid_argument(found)
         changes: dict[str, Any] = {}
         for path in paths:
             if path == "price":

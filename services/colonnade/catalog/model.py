@@ -199,6 +199,22 @@ UPDATABLE_PATHS = (
 OUTPUT_ONLY_PATHS = ("name", "create_time", "update_time", "etag")
 
 
+def check_mask_paths(paths: Sequence[str], updatable: Sequence[str]) -> None:
+    """INVALID_ARGUMENT on ``update_mask`` naming each path that is neither ``*``, one of
+    ``updatable`` (an API version's words) nor output-only."""
+    unknown = [p for p in paths if p != "*" and p not in updatable and p not in OUTPUT_ONLY_PATHS]
+    if unknown:
+        raise invalid_argument(
+            [
+                FieldViolation(
+                    "update_mask",
+                    f"unknown field {p!r}; updatable fields are " + ", ".join(updatable),
+                )
+                for p in unknown
+            ]
+        )
+
+
 def resolve_mask(paths: Sequence[str] | None, fields: ProductFields) -> list[str]:
     """The updatable paths an update touches.
 
@@ -219,17 +235,7 @@ def resolve_mask(paths: Sequence[str] | None, fields: ProductFields) -> list[str
                 [FieldViolation("update_mask", "'*' must be the only path when it is used")]
             )
         return [p for p in UPDATABLE_PATHS if not p.startswith("price.")]
-    unknown = [p for p in paths if p not in UPDATABLE_PATHS and p not in OUTPUT_ONLY_PATHS]
-    if unknown:
-        raise invalid_argument(
-            [
-                FieldViolation(
-                    "update_mask",
-                    f"unknown field {p!r}; updatable fields are " + ", ".join(UPDATABLE_PATHS),
-                )
-                for p in unknown
-            ]
-        )
+    check_mask_paths(paths, UPDATABLE_PATHS)
     resolved = list(dict.fromkeys(p for p in paths if p in UPDATABLE_PATHS))
     if "price" in resolved:
         resolved = [p for p in resolved if not p.startswith("price.")]

@@ -20,7 +20,8 @@ from colonnade.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 
 
-def _timestamp(value: Any) -> timestamp_pb2.Timestamp:
+def timestamp(value: Any) -> timestamp_pb2.Timestamp:
+    """A datetime as a ``google.protobuf.Timestamp`` (shared by v1 and v2)."""
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(value)
     return stamp
@@ -39,8 +40,8 @@ def product_to_proto(product: Product) -> catalog_pb2.Product:
             nanos=product.price.nanos,
         ),
         stock=product.stock,
-        create_time=_timestamp(product.create_time),
-        update_time=_timestamp(product.update_time),
+        create_time=timestamp(product.create_time),
+        update_time=timestamp(product.update_time),
         etag=product.etag,
     )
 
@@ -67,9 +68,9 @@ def reservation_to_proto(reservation: Reservation) -> catalog_pb2.Reservation:
             for i in reservation.items
         ],
         state=reservation.state.value,
-        expire_time=_timestamp(reservation.expire_time),
-        create_time=_timestamp(reservation.create_time),
-        update_time=_timestamp(reservation.update_time),
+        expire_time=timestamp(reservation.expire_time),
+        create_time=timestamp(reservation.create_time),
+        update_time=timestamp(reservation.update_time),
     )
 
 

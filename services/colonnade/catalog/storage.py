@@ -47,6 +47,8 @@ _SORT_COLUMNS = {
     "update_time": ("update_time",),
 }
 _COMPARISONS = {"=", "!=", "<", "<=", ">", ">="}
+# Filter field compared to a string → its column.
+_STRING_FILTER_COLUMNS = {"category": "category", "title": "title"}
 
 
 def _row_to_product(row: asyncpg.Record) -> Product:
@@ -77,9 +79,10 @@ def build_list_sql(query: ListQuery, limit: int) -> tuple[str, list[Any]]:
     for condition in query.conditions:
         if condition.op not in _COMPARISONS:
             raise ValueError(f"unsupported operator {condition.op!r}")
-        if condition.field == "category":
+        if condition.field in _STRING_FILTER_COLUMNS:
             params.append(condition.value)
-            where.append(f"category {condition.op} ${len(params)}")
+            column = _STRING_FILTER_COLUMNS[condition.field]
+            where.append(f"{column} {condition.op} ${len(params)}")
         elif condition.field == "price":
             units, nanos = condition.value
             params.extend([units, nanos])

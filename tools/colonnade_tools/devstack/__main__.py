@@ -162,6 +162,8 @@ def main() -> int:
                     "--backend",
                     f"colonnade.catalog.v1.CatalogService={catalog_target}",
                     "--backend",
+                    f"colonnade.catalog.v2.CatalogService={catalog_target}",
+                    "--backend",
                     f"colonnade.orders.v1.OrdersService={orders_target}",
                     "--host",
                     stack.host,
@@ -197,7 +199,7 @@ def _banner(catalog_target: str, orders_target: str, gateway_port: int | None) -
         "Colonnade is running. Ctrl-C stops everything (data stays in .local/).",
         "",
         f"  gRPC (catalog)   {catalog_target}   services: colonnade.catalog.v1.CatalogService,"
-        " grpc.health.v1.Health, reflection",
+        " colonnade.catalog.v2.CatalogService, grpc.health.v1.Health, reflection",
         "    .venv/bin/colonnade-catalog-cli list",
         "    .venv/bin/colonnade-catalog-cli create --sku MUG-1 --title 'Mug'"
         " --price 9.90 --currency EUR --stock 10 --category home",
@@ -215,6 +217,7 @@ def _banner(catalog_target: str, orders_target: str, gateway_port: int | None) -
             f"  REST (gateway)   {base}",
             f"    curl {base}/v1/products",
             f"    curl {base}/v1/products/fountain-pen",
+            f"    curl {base}/v2/products/fountain-pen   (v2: displayName, decimal price)",
             f"    curl -X POST {base}/v1/products -H 'content-type: application/json' \\",
             '         -d \'{"sku":"MUG-1","title":"Mug","price":{"currencyCode":"EUR","units":"9"}}\'',  # noqa: E501
             f"    curl -X POST {base}/v1/orders -H 'content-type: application/json' \\",

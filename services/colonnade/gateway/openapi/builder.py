@@ -8,7 +8,7 @@ from google.api import field_behavior_pb2
 from google.protobuf import descriptor, descriptor_pb2
 
 from colonnade.gateway.descriptors import build_registry
-from colonnade.gateway.openapi.model import STATUS, Format, Operation, Options
+from colonnade.gateway.openapi.model import STATUS, Format, Operation, Options, tag_names
 from colonnade.gateway.openapi.paths import PathParam, query_fields, render_path
 from colonnade.gateway.openapi.protodoc import behaviors, comments
 from colonnade.gateway.openapi.schemas import FD, Schemas
@@ -171,8 +171,9 @@ class DocumentBuilder:
 
     def tags(self) -> list[dict[str, str]]:
         tags = []
-        for service in sorted({r.service for r in self.routes}):
-            tag = {"name": service.rsplit(".", 1)[-1]}
+        names = tag_names(r.service for r in self.routes)
+        for service in sorted(names):
+            tag = {"name": names[service]}
             text = self.comments.get(service)
             if text:
                 tag["description"] = text

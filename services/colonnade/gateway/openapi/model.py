@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -57,9 +59,18 @@ class Operation:
     description: str
 
 
+def tag_names(services: Iterable[str]) -> dict[str, str]:
+    """Each service's tag: its short name (grpc-gateway's), or its full name when two
+    services share the short name (two versions of one API), since tags must be unique."""
+    names = set(services)
+    shorts = Counter(s.rsplit(".", 1)[-1] for s in names)
+    return {s: s if shorts[s.rsplit(".", 1)[-1]] > 1 else s.rsplit(".", 1)[-1] for s in names}
+
+
 def operations(routes: list[Route], comments: dict[str, str]) -> list[Operation]:
     seen: dict[str, int] = {}
     ops = []
+    tags = tag_names(r.service for r in routes)
     for route in routes:
         service_short = route.service.rsplit(".", 1)[-1]
         base = f"{service_short}_{route.method}"
@@ -67,7 +78,7 @@ def operations(routes: list[Route], comments: dict[str, str]) -> list[Operation]
         op_id = base if seen[base] == 1 else f"{base}{seen[base]}"
         text = comments.get(f"{route.service}.{route.method}", "")
         summary, _, rest = text.partition("\n\n")
-        ops.append(Operation(route, op_id, service_short, summary.replace("\n", " "), rest))
+        ops.append(Operation(route, op_id, tags[route.service], summary.replace("\n", " "), rest))
     return ops
 
 

@@ -84,7 +84,7 @@ variables {
       command       = ["colonnade-catalog"]
       protocol      = "grpc"
       port          = 50051
-      grpc_packages = ["colonnade.catalog.v1"]
+      grpc_packages = ["colonnade.catalog.v1", "colonnade.catalog.v2"]
       database      = true
       cache         = true
       sizing        = { dev = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 } }
@@ -144,9 +144,9 @@ run "containers_get_what_the_code_reads" {
     condition = { for e in output.container_definitions["gateway"].environment : e.name => e.value } == {
       COLONNADE_GATEWAY_HOST     = "0.0.0.0"
       COLONNADE_GATEWAY_PORT     = "8080"
-      COLONNADE_GATEWAY_BACKENDS = "colonnade.catalog.v1=catalog:50051"
+      COLONNADE_GATEWAY_BACKENDS = "colonnade.catalog.v1=catalog:50051,colonnade.catalog.v2=catalog:50051"
     }
-    error_message = "The gateway gets the COLONNADE_GATEWAY_* variables it reads, with a backend for each existing service only."
+    error_message = "The gateway gets the COLONNADE_GATEWAY_* variables it reads, with a backend for each package of each existing service only (catalog serves v1 and v2)."
   }
 
   assert {
@@ -208,7 +208,7 @@ run "adding_a_service_is_one_entry" {
         command       = ["colonnade-catalog"]
         protocol      = "grpc"
         port          = 50051
-        grpc_packages = ["colonnade.catalog.v1"]
+        grpc_packages = ["colonnade.catalog.v1", "colonnade.catalog.v2"]
         database      = true
         cache         = true
         sizing        = { dev = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 } }
@@ -236,7 +236,7 @@ run "adding_a_service_is_one_entry" {
   }
 
   assert {
-    condition     = { for e in output.container_definitions["gateway"].environment : e.name => e.value }["COLONNADE_GATEWAY_BACKENDS"] == "colonnade.catalog.v1=catalog:50051,colonnade.orders.v1=orders:50051"
+    condition     = { for e in output.container_definitions["gateway"].environment : e.name => e.value }["COLONNADE_GATEWAY_BACKENDS"] == "colonnade.catalog.v1=catalog:50051,colonnade.catalog.v2=catalog:50051,colonnade.orders.v1=orders:50051"
     error_message = "The gateway learns the new backend."
   }
 
