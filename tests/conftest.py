@@ -29,10 +29,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CATALOG_DESCRIPTORS = descriptor_set()
 
 #: Test files that share one costly session fixture run in one pytest-xdist group, so that the
-#: fixture is built once (`make test` runs `--dist loadgroup`): these three apply every
-#: environment root to moto once (``env_runs``) and read the result.
+#: fixture is built once (`make test` runs `--dist loadgroup`): these four apply every
+#: environment root to moto once (``env_runs``, ``applied_envs``) and read the result.
 SHARED_GROUPS = {
     "tests/terraform/test_classes.py": "environment-roots",
+    "tests/terraform/test_k8s_manifests.py": "environment-roots",
     "tests/terraform/test_live.py": "environment-roots",
     "tests/terraform/test_rehearsal.py": "environment-roots",
 }

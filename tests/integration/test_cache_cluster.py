@@ -369,9 +369,7 @@ async def test_a_cancelled_command_never_leaves_its_reply_to_the_next_one(
     try:
         port = server.sockets[0].getsockname()[1]
         # one connection in the pool: without the fix the second get would reuse the first's
-        cluster = await clusters(
-            cache_settings(f"memcached://127.0.0.1:{port}", cache_pool_size=1)
-        )
+        cluster = await clusters(cache_settings(f"memcached://127.0.0.1:{port}", cache_pool_size=1))
         cache = text_cache(cluster, "cancel")
         loader = Loader()
         first = asyncio.create_task(cache.get_or_load("k", loader("k")))

@@ -256,8 +256,10 @@ def test_cli_reads_terraform_output_json(tmp_path: Path, applied_envs: dict[str,
     """The command line takes `terraform output -json` as it is and writes a YAML stream."""
     raw = tmp_path / "outputs.json"
     raw.write_text(applied_envs["staging"].workdir.run("output", "-json").stdout)
+    services = set(json.loads(raw.read_text())["services"]["value"])
+    assert services == {"gateway", "catalog", "orders"}
     out = tmp_path / "m.yaml"
     assert k8s.main(["--outputs", str(raw), "--output", str(out)]) == 0
     docs = list(yaml.safe_load_all(out.read_text()))
-    assert [d["kind"] for d in docs].count("Deployment") == 2
-    assert [d["kind"] for d in docs].count("TargetGroupBinding") == 2
+    for kind in ("Deployment", "TargetGroupBinding"):  # one of each per service
+        assert {d["metadata"]["name"] for d in docs if d["kind"] == kind} == services, kind

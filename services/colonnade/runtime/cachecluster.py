@@ -157,9 +157,7 @@ class _Client(aiomcache.Client):
         super().__init__(
             host, port, pool_size=pool_size, pool_minsize=pool_minsize, conn_args=conn_args
         )
-        self._pool = _Pool(
-            host, port, minsize=pool_minsize, maxsize=pool_size, conn_args=conn_args
-        )
+        self._pool = _Pool(host, port, minsize=pool_minsize, maxsize=pool_size, conn_args=conn_args)
 
     async def _execute_simple_command(self, conn: Connection, raw_command: bytes) -> bytes:
         conn.writer.write(raw_command)
