@@ -156,7 +156,15 @@ async def test_round_robin_over_every_address(start: Start, channels: Channels) 
     _, ta = await start("a")
     _, tb = await start("b")
     target = f"ipv4:{ta},{tb}"
-    answers = Counter([await method(channels, target, "Echo")(b"") for _ in range(20)])
+    echo = method(channels, target, "Echo")
+    # round_robin picks among the connected addresses: until the second one has connected, every
+    # call goes to the first. Once both have answered, calls alternate strictly.
+    seen: set[bytes] = set()
+    deadline = time.monotonic() + 10
+    while seen != {b"a", b"b"}:
+        assert time.monotonic() < deadline, f"only {seen} answered within 10 s"
+        seen.add(await echo(b""))
+    answers = Counter([await echo(b"") for _ in range(20)])
     assert answers == Counter({b"a": 10, b"b": 10})
 
 
