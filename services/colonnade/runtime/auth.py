@@ -119,7 +119,7 @@ class AuthSettings:
     def of(cls, settings: object) -> AuthSettings:
         """The verification settings of a service's `Settings` or the gateway's config:
         their `auth_<name>` attributes (and `api_keys_file`), those they lack defaulted."""
-        values = {
+        values: dict[str, Any] = {
             f.name: getattr(settings, "auth_" + f.name, getattr(settings, f.name, f.default))
             for f in dataclasses.fields(cls)
         }
