@@ -198,6 +198,9 @@ async def running_gateway(
         ],
         port=0,
         grpc_client=grpc_client,
+        # The transcoding tests call without credentials; the edge policies have their own
+        # tests (tests/gateway/test_policies_*.py).
+        policies=False,
     )
     app = Gateway(cfg, load_registry(cfg.descriptors))
     await app.startup()

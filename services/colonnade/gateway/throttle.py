@@ -1,0 +1,241 @@
+"""Throttling: fixed-window counters per caller and rate-limit class, shared in memcached.
+
+Who counts: the API key (`key:<id>`), else the token's subject (`sub:<subject>`), else the
+client's address (`ip:<address>`; X-Forwarded-For's last hop with `trust_forwarded_for`,
+i.e. the address the load balancer in front saw). What counts: the rate-limit class the
+method's policy names; each class has a limit per second and per minute (`rate_limits`).
+
+The algorithm (BUILD.md "Throttling" discusses it): for each window the key is
+`rl:<class>:<who>:<window start>`; the gateway increments it *before* deciding (`incr`; on a
+missing key `add` with the window's expiry, and `incr` again when another replica's `add`
+won), and admits the request only if both counts are within their limits. Every replica
+counts in the same keys, so the total admitted per window is exact however many replicas
+there are (memcached's `incr` is atomic); windows are aligned to the clock, so up to twice
+a limit can pass around a window edge, and replicas' clock skew moves their edges.
+
+Over the limit: 429 RESOURCE_EXHAUSTED with `Retry-After` (seconds to the end of the
+window that is full). Every answer carries `RateLimit-Limit`, `RateLimit-Remaining`,
+`RateLimit-Reset` (the window nearest to exhaustion) and `RateLimit-Policy` (both windows).
+
+Memcached down (or not configured): each replica counts alone, against the limit divided by
+`replicas`, and says so once in the log (and once when memcached answers again): the fleet
+admits about the same total without a shared store, and no request fails for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiomcache
+
+from colonnade.gateway.authn import caller_key
+from colonnade.gateway.errors import ConfigError, StatusError
+from colonnade.gateway.exchange import Exchange
+from colonnade.gateway.pipeline import Step, StepResult
+from colonnade.gateway.status import Code
+from colonnade.runtime.cachecluster import CacheCluster
+
+log = logging.getLogger("colonnade.gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One class's limits."""
+
+    per_second: int
+    per_minute: int
+
+
+def parse_rate_limits(items: Sequence[str]) -> dict[str, Limit]:
+    """`["read=50/1000", …]` → `{"read": Limit(50, 1000)}`; ConfigError when malformed."""
+    out: dict[str, Limit] = {}
+    for item in items:
+        name, sep, spec = item.partition("=")
+        per_s, slash, per_m = spec.partition("/")
+        try:
+            if not sep or not slash:
+                raise ValueError
+            limit = Limit(int(per_s), int(per_m))
+        except ValueError:
+            raise ConfigError(
+                f"rate_limits: {item!r} must look like CLASS=PER_SECOND/PER_MINUTE"
+            ) from None
+        if limit.per_second < 1 or limit.per_minute < 1:
+            raise ConfigError(f"rate_limits: {item!r} needs limits of at least 1")
+        out[name.strip()] = limit
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one request's counting."""
+
+    allowed: bool
+    headers: list[tuple[bytes, bytes]]
+    retry_after: int = 0
+
+
+def _who(ex: Exchange, trust_forwarded_for: bool) -> str:
+    if ex.principal is not None:
+        return caller_key(ex)
+    # anonymous: the client's address
+    if trust_forwarded_for:
+        for name, value in ex.headers:
+            if name == b"x-forwarded-for":
+                return "ip:" + value.decode("latin-1").rsplit(",", 1)[-1].strip()
+    client = ex.scope.get("client")
+    return f"ip:{client[0] if client else 'unknown'}"
+
+
+def _incr_op(keys: tuple[bytes, bytes], ttls: tuple[int, int]) -> Callable[[Any], Any]:
+    async def op(client: aiomcache.Client) -> tuple[int, int]:
+        counts = []
+        for key, ttl in zip(keys, ttls, strict=True):
+            counts.append(await _incr(client, key, ttl))
+        return counts[0], counts[1]
+
+    return op
+
+
+async def _incr(client: aiomcache.Client, key: bytes, ttl: int) -> int:
+    """`incr`, creating the key with `add` (and its expiry) on the window's first hit."""
+    try:
+        value = await client.incr(key)
+    except aiomcache.exceptions.ClientException as exc:
+        if "NOT_FOUND" not in str(exc):
+            raise
+        if await client.add(key, b"1", exptime=ttl):
+            return 1
+        value = await client.incr(key)  # another replica's add won the race
+    return int(value or 0)
+
+
+class FixedWindowLimiter:
+    """Counts requests per (class, caller) in memcached, or per replica when it is down."""
+
+    def __init__(
+        self,
+        cluster: CacheCluster | None,
+        limits: Mapping[str, Limit],
+        *,
+        replicas: int = 1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cluster = cluster
+        self.limits = dict(limits)
+        self.replicas = replicas
+        self.clock = clock
+        self.local_mode = cluster is None
+        self._local: dict[bytes, int] = {}
+        self._local_window = (-1, -1)
+        if cluster is None:
+            log.warning(
+                "rate limits are per replica (limit / %d): no memcached configured", replicas
+            )
+
+    @staticmethod
+    def _key(cls: str, who: str, window: str) -> bytes:
+        raw = f"rl:{cls}:{who}:{window}".encode()
+        if len(raw) > 200 or any(b <= 32 or b == 127 for b in raw):
+            digest = hashlib.sha256(who.encode()).hexdigest()[:32]
+            raw = f"rl:{cls}:h{digest}:{window}".encode()
+        return raw
+
+    async def hit(self, cls: str, who: str) -> Decision:
+        """Counts one request and decides (the counting happens before the decision)."""
+        limit = self.limits[cls]
+        now = self.clock()
+        second, minute = int(now), int(now // 60)
+        keys = (self._key(cls, who, f"s{second}"), self._key(cls, who, f"m{minute}"))
+        counts = None
+        if self.cluster is not None:
+            counts = await self.cluster.call(keys[0], _incr_op(keys, (2, 61)))
+            if counts is None and not self.local_mode:
+                self.local_mode = True
+                log.warning(
+                    "rate limits are per replica (limit / %d) while memcached is unreachable",
+                    self.replicas,
+                )
+            elif counts is not None and self.local_mode:
+                self.local_mode = False
+                log.warning("rate limits are shared again: memcached answers")
+        per_s, per_m = limit.per_second, limit.per_minute
+        if counts is None:
+            counts = self._local_hit(keys, second, minute)
+            per_s = max(1, per_s // self.replicas)
+            per_m = max(1, per_m // self.replicas)
+        return _decide(counts, per_s, per_m, now)
+
+    def _local_hit(self, keys: tuple[bytes, bytes], second: int, minute: int) -> tuple[int, int]:
+        old_second, old_minute = self._local_window
+        if (second, minute) != (old_second, old_minute):
+            suffixes = (b":s%d" % second, b":m%d" % minute)
+            self._local = {k: v for k, v in self._local.items() if k.endswith(suffixes)}
+            self._local_window = (second, minute)
+        local = self._local
+        s = local[keys[0]] = local.get(keys[0], 0) + 1
+        m = local[keys[1]] = local.get(keys[1], 0) + 1
+        return s, m
+
+
+def _decide(counts: tuple[int, int], per_s: int, per_m: int, now: float) -> Decision:
+    c_s, c_m = counts
+    reset_s = max(1, math.ceil(math.floor(now) + 1 - now))
+    reset_m = max(1, math.ceil((math.floor(now / 60) + 1) * 60 - now))
+    left_s, left_m = max(0, per_s - c_s), max(0, per_m - c_m)
+    # Report the window nearest to exhaustion (the one a client must respect).
+    if left_m * per_s < left_s * per_m:
+        limit, left, reset = per_m, left_m, reset_m
+    else:
+        limit, left, reset = per_s, left_s, reset_s
+    headers = [
+        (b"ratelimit-limit", str(limit).encode()),
+        (b"ratelimit-remaining", str(left).encode()),
+        (b"ratelimit-reset", str(reset).encode()),
+        (b"ratelimit-policy", f"{per_s};w=1, {per_m};w=60".encode()),
+    ]
+    if c_m > per_m:
+        return Decision(False, headers, reset_m)
+    if c_s > per_s:
+        return Decision(False, headers, reset_s)
+    return Decision(True, headers)
+
+
+class Throttle(Step):
+    """Counts the request against its method's class; 429 over a limit."""
+
+    name = "throttle"
+
+    def __init__(self, limiter: FixedWindowLimiter, trust_forwarded_for: bool = False) -> None:
+        self.limiter = limiter
+        self.trust_forwarded_for = trust_forwarded_for
+
+    def request(self, ex: Exchange) -> StepResult:
+        return self._count(ex)
+
+    async def _count(self, ex: Exchange) -> None:
+        policy = ex.endpoint.policy
+        assert policy is not None
+        decision = await self.limiter.hit(
+            policy.rate_limit_class, _who(ex, self.trust_forwarded_for)
+        )
+        ex.response_headers += decision.headers
+        if not decision.allowed:
+            raise StatusError(
+                Code.RESOURCE_EXHAUSTED,
+                f"rate limit of class {policy.rate_limit_class!r} reached; retry in "
+                f"{decision.retry_after} s",
+                headers=[(b"retry-after", str(decision.retry_after).encode())],
+                details=[
+                    {
+                        "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                        "retryDelay": f"{decision.retry_after}s",
+                    }
+                ],
+            )
