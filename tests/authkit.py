@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from colonnade.runtime.auth import SigningKey, hash_api_key, jwks_document, new_api_key
 
@@ -66,7 +67,7 @@ class AuthKit:
             )
         return env
 
-    def gateway_config(self) -> dict[str, object]:
+    def gateway_config(self) -> dict[str, Any]:
         """The gateway's auth settings (with its own identity towards the services)."""
         return {
             "auth_jwks": str(self.jwks),

@@ -8,7 +8,6 @@ import base64
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,13 @@ import jwt
 import pytest
 
 from colonnade.gateway.app import Gateway
-from colonnade.gateway.config import GatewayConfig
-from colonnade.gateway.descriptors import load_registry
-from colonnade.gateway.server import serve
 from colonnade.gateway.throttle import FixedWindowLimiter, Throttle
 from colonnade.runtime.auth import SigningKey
 from colonnade.runtime.server import ServiceServer
 from colonnade_tools.devstack.memcached import MemcachedServer
 from colonnade_tools.devstack.ports import free_port
 from tests.authkit import AUDIENCE, ISSUER, AuthKit
-from tests.conftest import CATALOG_DESCRIPTORS, StartCatalog, make_settings
+from tests.conftest import StartCatalog, make_settings, serving_gateway
 from tests.gateway.httpclient import Response, request
 
 pytestmark = pytest.mark.integration
@@ -66,26 +62,9 @@ GatewayFactory = Callable[..., Any]
 def gateway(backends: tuple[str, str], kit: AuthKit) -> GatewayFactory:
     """`async with gateway(**config) as (port, app)`: a gateway with the kit's credentials."""
 
-    @asynccontextmanager
-    async def start(**overrides: Any) -> AsyncIterator[tuple[int, Gateway]]:
+    def start(**overrides: Any) -> Any:
         catalog, orders = backends
-        cfg = GatewayConfig(
-            descriptors=[str(CATALOG_DESCRIPTORS)],
-            backends=[
-                f"colonnade.catalog.v1.CatalogService={catalog}",
-                f"colonnade.orders.v1.OrdersService={orders}",
-            ],
-            port=0,
-            **{**kit.gateway_config(), **overrides},
-        ).validate()
-        app = Gateway(cfg, load_registry(cfg.descriptors))
-        await app.startup()
-        http = await serve(app, "127.0.0.1", 0, error_page=app.error_page)
-        try:
-            yield http.sockets[0].getsockname()[1], app
-        finally:
-            http.close()
-            await app.shutdown()
+        return serving_gateway(catalog, orders, **{**kit.gateway_config(), **overrides})
 
     return start
 

@@ -90,6 +90,8 @@ class GatewayConfig:
         ]
     )
     policy_cache_url: str = ""  # memcached://host:port shared by the replicas; "" = none
+    policy_cache_timeout: float = 0.25  # per command; a timeout counts as memcached down
+    policy_cache_pool_size: int = 32  # connections per node
     replicas: int = 1  # gateway replicas: per-replica limits are limit / replicas
     trust_forwarded_for: bool = False  # the client address is X-Forwarded-For's last hop
     response_cache: bool = True  # cache GETs whose policy declares a TTL (needs the URL)
@@ -162,6 +164,8 @@ PARSERS: dict[str, Parser] = {
     "auth_jwks_min_refresh": parse_duration,
     "rate_limits": parse_list,
     "replicas": parse_int,
+    "policy_cache_timeout": parse_duration,
+    "policy_cache_pool_size": parse_int,
     "trust_forwarded_for": parse_bool,
     "response_cache": parse_bool,
     "security_headers": parse_bool,

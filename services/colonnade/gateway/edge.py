@@ -109,7 +109,9 @@ def build(cfg: GatewayConfig, registry: Registry, endpoints: Iterable[Endpoint])
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         cluster = CacheCluster(
-            [NodeAddress(f"{h}:{p}", h, p, h) for h, p in nodes], timeout=0.1, pool_size=8
+            [NodeAddress(f"{h}:{p}", h, p, h) for h, p in nodes],
+            timeout=cfg.policy_cache_timeout,
+            pool_size=cfg.policy_cache_pool_size,
         )
     steps: list[Step] = [
         Authenticate(verifier, api_keys, identity),
