@@ -23,7 +23,7 @@ from colonnade.gateway.jsonconv import Converters
 from colonnade.gateway.pipeline import Pipeline, Step
 from colonnade.gateway.responses import status_error_page
 from colonnade.gateway.routing import Router, load_routes
-from colonnade.gateway.transform import SecurityHeaders
+from colonnade.gateway.transform import SecurityHeaders, Transform, load_rules
 
 
 class Gateway:
@@ -60,6 +60,8 @@ class Gateway:
         # The contracts' edge policies (edge.py): off only for a plain transcoder.
         self.edge = edge.build(cfg, registry, (ep for _, ep in endpoints)) if cfg.policies else None
         edge_steps = self.edge.steps if self.edge is not None else []
+        if cfg.transforms_file:
+            edge_steps = [*edge_steps, Transform(load_rules(cfg.transforms_file))]
         first = [SecurityHeaders()] if cfg.security_headers else []
         self.pipeline = Pipeline(
             [

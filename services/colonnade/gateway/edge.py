@@ -1,6 +1,7 @@
 """The edge policies of a gateway, built once from its configuration and the contracts.
 
-    auth ─► throttle ─► response-cache ─► transform      (between `metadata` and `transcode`)
+    auth ─► throttle ─► response-cache      (between `metadata` and `transcode`; the header
+                                             rules of transform.py follow, policies or not)
 
 Every method of every service in the descriptor sets must declare a policy
 (`colonnade.api.v1.policy`, colonnade.runtime.policy); one that does not, a rate-limit class
@@ -21,7 +22,6 @@ from colonnade.gateway.errors import ConfigError, DescriptorError
 from colonnade.gateway.pipeline import Step
 from colonnade.gateway.respcache import ResponseCache
 from colonnade.gateway.throttle import FixedWindowLimiter, Throttle, parse_rate_limits
-from colonnade.gateway.transform import Transform, load_rules
 from colonnade.runtime.auth import ApiKeyStore, ServiceIdentity, SigningKey, TokenVerifier
 from colonnade.runtime.cachecluster import CacheCluster, NodeAddress
 from colonnade.runtime.policy import EdgePolicy, PolicyError, service_policies
@@ -121,6 +121,4 @@ def build(cfg: GatewayConfig, registry: Registry, endpoints: Iterable[Endpoint])
     ]
     if cluster is not None and cfg.response_cache:
         steps.append(ResponseCache(cluster))
-    if cfg.transforms_file:
-        steps.append(Transform(load_rules(cfg.transforms_file)))
     return EdgePolicies(steps, cluster, verifier)
