@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from typing import Any
@@ -74,6 +75,7 @@ class ResponseCache(Step):
         self.cluster = cluster
         self.hits = 0
         self.stores = 0
+        self._reads: dict[bytes, asyncio.Future[tuple[bytes | None, bytes | None]]] = {}
 
     # -- request ---------------------------------------------------------------------------
 
@@ -103,20 +105,27 @@ class ResponseCache(Step):
     async def _lookup(self, ex: Exchange) -> Response | None:
         policy = ex.endpoint.policy
         assert policy is not None
-        generation = await self.cluster.call(GENERATION_KEY, lambda c: c.get(GENERATION_KEY))
-        node = self.cluster.owner(GENERATION_KEY)
+        key = self._key(ex)
+        cluster = self.cluster
+        node = cluster.owner(GENERATION_KEY)
+        raw = None
+        if node is cluster.owner(key) and not _no_cache(ex):
+            # one round trip when one node holds both (one node, or the hash says so)
+            generation, raw = await self._read(key)
+        else:
+            generation = await cluster.call(GENERATION_KEY, lambda c: c.get(GENERATION_KEY))
         if node is None or node.down:
             return None  # memcached unreachable: straight to the backend
         generation = generation or b"0"
         scope = b"public" if not policy.cache_varies_by_caller else b"private"
         control = scope + b", max-age=" + str(policy.cache_ttl).encode()
-        key = self._key(ex)
         lookup = _Lookup(key, generation, policy.cache_ttl, control)
         ex.defer(lambda response: self._store(ex, lookup, response))
         if _no_cache(ex):
             ex.response_headers.append((b"x-cache", b"BYPASS"))
             return None
-        raw = await self.cluster.call(key, lambda c: c.get(key))
+        if raw is None and node is not cluster.owner(key):
+            raw = await cluster.call(key, lambda c: c.get(key))
         if raw is None:
             ex.response_headers.append((b"x-cache", b"MISS"))
             return None
@@ -144,6 +153,30 @@ class ResponseCache(Step):
             return Reply(304, headers, b"")
         headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in meta["h"]]
         return Reply(int(meta["s"]), headers, body)
+
+    async def _read(self, key: bytes) -> tuple[bytes | None, bytes | None]:
+        """The generation and the entry in one `get`; concurrent lookups of one key share it
+        (single flight). A write through this gateway detaches later lookups from a read
+        that started before it."""
+        inflight = self._reads.get(key)
+        if inflight is not None:
+            return await asyncio.shield(inflight)
+        future: asyncio.Future[tuple[bytes | None, bytes | None]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._reads[key] = future
+        try:
+            values = await self.cluster.call(key, lambda c: c.multi_get(GENERATION_KEY, key))
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: joiners re-raise it themselves
+            raise
+        finally:
+            if self._reads.get(key) is future:
+                del self._reads[key]
+        result = (values[0], values[1]) if values is not None else (None, None)
+        future.set_result(result)
+        return result
 
     # -- on the way back -------------------------------------------------------------------
 
@@ -177,6 +210,7 @@ class ResponseCache(Step):
 
     async def _after_write(self, response: Response) -> None:
         if 200 <= response.status < 300:
+            self._reads.clear()  # lookups from now on read afresh
             await self.cluster.call(GENERATION_KEY, _bump)
 
 

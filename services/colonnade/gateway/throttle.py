@@ -5,13 +5,15 @@ client's address (`ip:<address>`; X-Forwarded-For's last hop with `trust_forward
 i.e. the address the load balancer in front saw). What counts: the rate-limit class the
 method's policy names; each class has a limit per second and per minute (`rate_limits`).
 
-The algorithm (BUILD.md "Throttling" discusses it): for each window the key is
+The algorithm (BUILD.md "Edge policies" discusses it): for each window the key is
 `rl:<class>:<who>:<window start>`; the gateway increments it *before* deciding (`incr`; on a
 missing key `add` with the window's expiry, and `incr` again when another replica's `add`
-won), and admits the request only if both counts are within their limits. Every replica
-counts in the same keys, so the total admitted per window is exact however many replicas
-there are (memcached's `incr` is atomic); windows are aligned to the clock, so up to twice
-a limit can pass around a window edge, and replicas' clock skew moves their edges.
+won), and admits the request only if both counts are within their limits. Requests of one
+event-loop turn are counted in one round trip (`incr key n`), each getting its own count.
+Every replica counts in the same keys, so the total admitted per window is exact however
+many replicas there are (memcached's `incr` is atomic); windows are aligned to the clock, so
+up to twice a limit can pass around a window edge, and replicas' clock skew moves their
+edges.
 
 Over the limit: 429 RESOURCE_EXHAUSTED with `Retry-After` (seconds to the end of the
 window that is full). Every answer carries `RateLimit-Limit`, `RateLimit-Remaining`,
@@ -24,6 +26,7 @@ admits about the same total without a shared store, and no request fails for it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
@@ -93,27 +96,37 @@ def _who(ex: Exchange, trust_forwarded_for: bool) -> str:
     return f"ip:{client[0] if client else 'unknown'}"
 
 
-def _incr_op(keys: tuple[bytes, bytes], ttls: tuple[int, int]) -> Callable[[Any], Any]:
-    async def op(client: aiomcache.Client) -> tuple[int, int]:
-        counts = []
-        for key, ttl in zip(keys, ttls, strict=True):
-            counts.append(await _incr(client, key, ttl))
-        return counts[0], counts[1]
+Keys = tuple[bytes, bytes]
+_TTLS = (2, 61)  # seconds a window's counter outlives its window
+#: Bytes that may appear in a memcached key as they are (printable ASCII, no space).
+_KEY_SAFE = bytes(range(0x21, 0x7F))
+
+
+def _batch_op(batch: dict[Keys, int]) -> Callable[[Any], Any]:
+    """Every counter of the batch incremented by its number of requests, in one round trip
+    (`incr key n`); a window's first hit creates its key with `add` (value n, the window's
+    expiry) and, if another replica's `add` won the race, counts with `incr` after all."""
+
+    async def op(client: Any) -> dict[Keys, tuple[int, int]]:
+        items = [(keys, n) for keys, n in batch.items()]
+        flat = [(key, ttl, n) for keys, n in items for key, ttl in zip(keys, _TTLS, strict=True)]
+        replies = await client.pipeline([b"incr %s %d\r\n" % (k, n) for k, _, n in flat])
+        values = []
+        for (key, ttl, n), reply in zip(flat, replies, strict=True):
+            if reply == b"NOT_FOUND":
+                added = await client.pipeline(
+                    [b"add %s 0 %d %d\r\n%d\r\n" % (key, ttl, len(str(n)), n)]
+                )
+                if added[0] == b"STORED":
+                    values.append(n)
+                    continue
+                reply = (await client.pipeline([b"incr %s %d\r\n" % (key, n)]))[0]
+            if not reply.isdigit():
+                raise aiomcache.exceptions.ClientException("incr failed", reply)
+            values.append(int(reply))
+        return {keys: (values[2 * i], values[2 * i + 1]) for i, (keys, _) in enumerate(items)}
 
     return op
-
-
-async def _incr(client: aiomcache.Client, key: bytes, ttl: int) -> int:
-    """`incr`, creating the key with `add` (and its expiry) on the window's first hit."""
-    try:
-        value = await client.incr(key)
-    except aiomcache.exceptions.ClientException as exc:
-        if "NOT_FOUND" not in str(exc):
-            raise
-        if await client.add(key, b"1", exptime=ttl):
-            return 1
-        value = await client.incr(key)  # another replica's add won the race
-    return int(value or 0)
 
 
 class FixedWindowLimiter:
@@ -134,6 +147,9 @@ class FixedWindowLimiter:
         self.local_mode = cluster is None
         self._local: dict[bytes, int] = {}
         self._local_window = (-1, -1)
+        # Requests counted in this event-loop turn, by their counters: sent together.
+        self._pending: dict[Keys, list[asyncio.Future[tuple[int, int] | None]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         if cluster is None:
             log.warning(
                 "rate limits are per replica (limit / %d): no memcached configured", replicas
@@ -142,10 +158,57 @@ class FixedWindowLimiter:
     @staticmethod
     def _key(cls: str, who: str, window: str) -> bytes:
         raw = f"rl:{cls}:{who}:{window}".encode()
-        if len(raw) > 200 or any(b <= 32 or b == 127 for b in raw):
+        if len(raw) > 200 or raw.translate(None, _KEY_SAFE):
             digest = hashlib.sha256(who.encode()).hexdigest()[:32]
             raw = f"rl:{cls}:h{digest}:{window}".encode()
         return raw
+
+    def _count(self, keys: Keys) -> asyncio.Future[tuple[int, int] | None]:
+        """This request's counts, from the next batch (None when memcached failed).
+
+        Requests that arrive in one event-loop turn are counted together: one `incr key n`
+        per counter and node, and each of the n requests gets its own count (the counter
+        before the batch + 1 … + n), so the decision stays exact.
+        """
+        future: asyncio.Future[tuple[int, int] | None] = asyncio.get_running_loop().create_future()
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._pending.setdefault(keys, []).append(future)
+        return future
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        cluster = self.cluster
+        assert cluster is not None
+        by_node: dict[object, dict[Keys, list[asyncio.Future[tuple[int, int] | None]]]] = {}
+        for keys, futures in pending.items():
+            by_node.setdefault(cluster.owner(keys[0]), {})[keys] = futures
+        for group in by_node.values():
+            task = asyncio.ensure_future(self._send(group))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, group: dict[Keys, list[asyncio.Future[tuple[int, int] | None]]]) -> None:
+        assert self.cluster is not None
+        first = next(iter(group))
+        try:
+            totals = await self.cluster.call(
+                first[0], _batch_op({keys: len(f) for keys, f in group.items()})
+            )
+        except Exception:  # never strand a request: count it locally instead
+            log.exception("rate-limit counting failed")
+            totals = None
+        for keys, futures in group.items():
+            if totals is None:
+                for f in futures:
+                    if not f.done():
+                        f.set_result(None)
+                continue
+            s, m = totals[keys]
+            n = len(futures)
+            for i, f in enumerate(futures):
+                if not f.done():
+                    f.set_result((s - n + 1 + i, m - n + 1 + i))
 
     async def hit(self, cls: str, who: str) -> Decision:
         """Counts one request and decides (the counting happens before the decision)."""
@@ -155,7 +218,7 @@ class FixedWindowLimiter:
         keys = (self._key(cls, who, f"s{second}"), self._key(cls, who, f"m{minute}"))
         counts = None
         if self.cluster is not None:
-            counts = await self.cluster.call(keys[0], _incr_op(keys, (2, 61)))
+            counts = await self._count(keys)
             if counts is None and not self.local_mode:
                 self.local_mode = True
                 log.warning(
