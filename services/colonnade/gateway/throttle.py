@@ -9,11 +9,14 @@ The algorithm (BUILD.md "Edge policies" discusses it): for each window the key i
 `rl:<class>:<who>:<window start>`; the gateway increments it *before* deciding (`incr`; on a
 missing key `add` with the window's expiry, and `incr` again when another replica's `add`
 won), and admits the request only if both counts are within their limits. Requests of one
-event-loop turn are counted in one round trip (`incr key n`), each getting its own count.
-Every replica counts in the same keys, so the total admitted per window is exact however
-many replicas there are (memcached's `incr` is atomic); windows are aligned to the clock, so
-up to twice a limit can pass around a window edge, and replicas' clock skew moves their
-edges.
+event-loop turn are counted in one round trip (`incr key n`), each getting its own count; a
+caller busy on this replica gets counts taken ahead (a lease of up to a quarter second of its
+recent traffic, `MAX_LEASE` at most), so its next requests need no round trip. Every count
+is a distinct ordinal of its window across all replicas (memcached's `incr` is atomic), so
+no more than the limit is ever admitted however many replicas there are; counts leased and
+not used before the window ends are lost (fewer admitted, never more). Windows are aligned
+to the clock, so up to twice a limit can pass around a window edge, and replicas' clock skew
+moves their edges.
 
 Over the limit: 429 RESOURCE_EXHAUSTED with `Retry-After` (seconds to the end of the
 window that is full). Every answer carries `RateLimit-Limit`, `RateLimit-Remaining`,
@@ -100,31 +103,33 @@ Keys = tuple[bytes, bytes]
 _TTLS = (2, 61)  # seconds a window's counter outlives its window
 #: Bytes that may appear in a memcached key as they are (printable ASCII, no space).
 _KEY_SAFE = bytes(range(0x21, 0x7F))
+#: At most this many counts are taken from memcached ahead of the requests they are for.
+MAX_LEASE = 64
+Waiting = list[asyncio.Future[int | None]]
 
 
-def _batch_op(batch: dict[Keys, int]) -> Callable[[Any], Any]:
-    """Every counter of the batch incremented by its number of requests, in one round trip
+def _batch_op(batch: dict[bytes, tuple[int, int]]) -> Callable[[Any], Any]:
+    """Every counter of the batch incremented by its number of counts, in one round trip
     (`incr key n`); a window's first hit creates its key with `add` (value n, the window's
     expiry) and, if another replica's `add` won the race, counts with `incr` after all."""
 
-    async def op(client: Any) -> dict[Keys, tuple[int, int]]:
-        items = [(keys, n) for keys, n in batch.items()]
-        flat = [(key, ttl, n) for keys, n in items for key, ttl in zip(keys, _TTLS, strict=True)]
-        replies = await client.pipeline([b"incr %s %d\r\n" % (k, n) for k, _, n in flat])
-        values = []
-        for (key, ttl, n), reply in zip(flat, replies, strict=True):
+    async def op(client: Any) -> dict[bytes, int]:
+        items = list(batch.items())
+        replies = await client.pipeline([b"incr %s %d\r\n" % (k, n) for k, (n, _) in items])
+        values: dict[bytes, int] = {}
+        for (key, (n, ttl)), reply in zip(items, replies, strict=True):
             if reply == b"NOT_FOUND":
                 added = await client.pipeline(
                     [b"add %s 0 %d %d\r\n%d\r\n" % (key, ttl, len(str(n)), n)]
                 )
                 if added[0] == b"STORED":
-                    values.append(n)
+                    values[key] = n
                     continue
                 reply = (await client.pipeline([b"incr %s %d\r\n" % (key, n)]))[0]
             if not reply.isdigit():
                 raise aiomcache.exceptions.ClientException("incr failed", reply)
-            values.append(int(reply))
-        return {keys: (values[2 * i], values[2 * i + 1]) for i, (keys, _) in enumerate(items)}
+            values[key] = int(reply)
+        return values
 
     return op
 
@@ -147,8 +152,12 @@ class FixedWindowLimiter:
         self.local_mode = cluster is None
         self._local: dict[bytes, int] = {}
         self._local_window = (-1, -1)
-        # Requests counted in this event-loop turn, by their counters: sent together.
-        self._pending: dict[Keys, list[asyncio.Future[tuple[int, int] | None]]] = {}
+        # Requests waiting for a count in this event-loop turn, by counter: sent together.
+        self._pending: dict[bytes, tuple[Waiting, int, int]] = {}
+        # Counts taken ahead, by counter: [next, last]; and requests seen per caller/window.
+        self._leases: dict[bytes, list[int]] = {}
+        self._lease_window = (-1, -1)
+        self._rates: dict[tuple[str, str], tuple[int, int, int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         if cluster is None:
             log.warning(
@@ -163,52 +172,105 @@ class FixedWindowLimiter:
             raw = f"rl:{cls}:h{digest}:{window}".encode()
         return raw
 
-    def _count(self, keys: Keys) -> asyncio.Future[tuple[int, int] | None]:
-        """This request's counts, from the next batch (None when memcached failed).
+    def _recent(self, rate_key: tuple[str, str], second: int) -> int:
+        """Requests this replica counted for the caller in the previous second (this one
+        counted too)."""
+        seen = self._rates.get(rate_key)
+        if seen is None or seen[0] != second:
+            previous = seen[1] if seen is not None and seen[0] == second - 1 else 0
+            seen = (second, 0, previous)
+        self._rates[rate_key] = (second, seen[1] + 1, seen[2])
+        return seen[2]
 
-        Requests that arrive in one event-loop turn are counted together: one `incr key n`
-        per counter and node, and each of the n requests gets its own count (the counter
-        before the batch + 1 … + n), so the decision stays exact.
+    def _lease_size(self, recent: int, limit: int) -> int:
+        """How many counts to take for a window beyond the requests waiting: a quarter of a
+        second of this caller's recent traffic here (1 for a new or quiet caller), at most a
+        quarter of this replica's share of the window's limit and MAX_LEASE."""
+        cap = min(MAX_LEASE, limit // (4 * self.replicas))
+        return max(1, min(recent // 4, cap))
+
+    def _take(self, key: bytes, ttl: int, lease: int) -> int | asyncio.Future[int | None]:
+        """This request's count in one window: from this replica's lease when it has one,
+        else from the next batch (a future; None when memcached failed).
+
+        Requests of one event-loop turn are counted together: one `incr key n` per counter
+        and node; each waiting request gets its own count (the counter before the batch + 1,
+        + 2, …) and counts beyond them become this replica's lease for the window. Every
+        count is a distinct ordinal of the window across all replicas, so no more than the
+        limit are ever admitted; counts leased but unused when the window ends are lost
+        (fewer admitted, never more).
         """
-        future: asyncio.Future[tuple[int, int] | None] = asyncio.get_running_loop().create_future()
+        held = self._leases.get(key)
+        if held is not None and held[0] <= held[1]:
+            count = held[0]
+            held[0] += 1
+            return count
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         if not self._pending:
             asyncio.get_running_loop().call_soon(self._flush)
-        self._pending.setdefault(keys, []).append(future)
+        waiting = self._pending.get(key)
+        if waiting is None:
+            self._pending[key] = ([future], ttl, lease)
+        else:
+            waiting[0].append(future)
         return future
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, {}
         cluster = self.cluster
         assert cluster is not None
-        by_node: dict[object, dict[Keys, list[asyncio.Future[tuple[int, int] | None]]]] = {}
-        for keys, futures in pending.items():
-            by_node.setdefault(cluster.owner(keys[0]), {})[keys] = futures
+        by_node: dict[object, dict[bytes, tuple[Waiting, int, int]]] = {}
+        for key, entry in pending.items():
+            by_node.setdefault(cluster.owner(key), {})[key] = entry
         for group in by_node.values():
             task = asyncio.ensure_future(self._send(group))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, group: dict[Keys, list[asyncio.Future[tuple[int, int] | None]]]) -> None:
+    async def _send(self, group: dict[bytes, tuple[Waiting, int, int]]) -> None:
         assert self.cluster is not None
-        first = next(iter(group))
+        sizes = {key: max(len(w), lease) for key, (w, _, lease) in group.items()}
+        batch = {key: (sizes[key], ttl) for key, (_, ttl, _) in group.items()}
         try:
-            totals = await self.cluster.call(
-                first[0], _batch_op({keys: len(f) for keys, f in group.items()})
-            )
+            totals = await self.cluster.call(next(iter(group)), _batch_op(batch))
         except Exception:  # never strand a request: count it locally instead
             log.exception("rate-limit counting failed")
             totals = None
-        for keys, futures in group.items():
+        for key, (futures, _, _) in group.items():
             if totals is None:
                 for f in futures:
                     if not f.done():
                         f.set_result(None)
                 continue
-            s, m = totals[keys]
-            n = len(futures)
+            end = totals[key]
+            start = end - sizes[key] + 1
             for i, f in enumerate(futures):
                 if not f.done():
-                    f.set_result((s - n + 1 + i, m - n + 1 + i))
+                    f.set_result(start + i)
+            if start + len(futures) <= end:
+                self._leases[key] = [start + len(futures), end]
+
+    async def _counts(
+        self, cls: str, who: str, keys: Keys, second: int, minute: int, limit: Limit
+    ) -> tuple[int, int] | None:
+        if (second, minute) != self._lease_window:
+            suffixes = (b":s%d" % second, b":m%d" % minute)
+            self._leases = {k: v for k, v in self._leases.items() if k.endswith(suffixes)}
+            if len(self._rates) > 100_000:
+                self._rates.clear()
+            self._lease_window = (second, minute)
+        recent = self._recent((cls, who), second)
+        taken = (
+            self._take(keys[0], _TTLS[0], self._lease_size(recent, limit.per_second)),
+            self._take(keys[1], _TTLS[1], self._lease_size(recent, limit.per_minute)),
+        )
+        counts: list[int] = []
+        for t in taken:
+            value = t if isinstance(t, int) else await t
+            if value is None:
+                return None
+            counts.append(value)
+        return counts[0], counts[1]
 
     async def hit(self, cls: str, who: str) -> Decision:
         """Counts one request and decides (the counting happens before the decision)."""
@@ -218,7 +280,7 @@ class FixedWindowLimiter:
         keys = (self._key(cls, who, f"s{second}"), self._key(cls, who, f"m{minute}"))
         counts = None
         if self.cluster is not None:
-            counts = await self._count(keys)
+            counts = await self._counts(cls, who, keys, second, minute, limit)
             if counts is None and not self.local_mode:
                 self.local_mode = True
                 log.warning(
