@@ -267,3 +267,27 @@ def test_api_keys_are_stored_hashed_and_verified() -> None:
         store.verify(key + "x")
     with pytest.raises(ValueError, match="sha256"):
         ApiKeyStore.from_entries([{"id": "k", "sha256": "abc", "principal": "p"}])
+
+
+def test_the_api_key_file_is_reloaded_when_it_changes(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "keys.json"
+    first, second = new_api_key(), new_api_key()
+
+    def write(*keys: tuple[str, str], text: str | None = None) -> None:
+        entries = [{"id": i, "sha256": hash_api_key(k), "principal": i} for i, k in keys]
+        path.write_text(text if text is not None else json.dumps({"keys": entries}))
+        stamp = path.stat().st_mtime + 10 + len(keys)
+        os.utime(path, (stamp, stamp))
+
+    write(("one", first))
+    store = ApiKeyStore.from_file(path)
+    store.RELOAD_SECONDS = 0
+    assert store.verify(first).subject == "one"
+    write(("two", second))  # the first revoked, a second added: no restart
+    assert store.verify(second).subject == "two"
+    with pytest.raises(AuthError):
+        store.verify(first)
+    write(text="{not json")  # a broken file keeps what was loaded
+    assert store.verify(second).subject == "two"

@@ -413,15 +413,42 @@ class ApiKeyEntry:
 @dataclass
 class ApiKeyStore:
     """API keys by digest, from a JSON file: ``{"keys": [{"id", "sha256", "principal",
-    "scopes", "tier"}, …]}``."""
+    "scopes", "tier"}, …]}``. A store read from a file re-reads it when it changes (checked
+    at most every `RELOAD_SECONDS`), so keys are added and revoked without a restart; a
+    file that no longer parses keeps the keys already loaded (logged)."""
 
     entries: dict[str, ApiKeyEntry] = field(default_factory=dict)
+    path: Path | None = None
+    _stamp: float = 0.0
+    _checked: float = 0.0
+
+    RELOAD_SECONDS = 5.0
 
     @classmethod
     def from_file(cls, path: str | Path) -> ApiKeyStore:
         """Reads a key file; ValueError naming the entry that is malformed."""
-        data = json.loads(Path(path).read_text())
-        return cls.from_entries(data.get("keys", []))
+        p = Path(path)
+        stamp = p.stat().st_mtime
+        data = json.loads(p.read_text())
+        store = cls.from_entries(data.get("keys", []))
+        store.path, store._stamp, store._checked = p, stamp, time.monotonic()
+        return store
+
+    def _maybe_reload(self) -> None:
+        now = time.monotonic()
+        if self.path is None or now - self._checked < self.RELOAD_SECONDS:
+            return
+        self._checked = now
+        try:
+            stamp = self.path.stat().st_mtime
+            if stamp == self._stamp:
+                return
+            fresh = ApiKeyStore.from_file(self.path)
+        except (OSError, ValueError) as exc:
+            log.error("API key file unreadable; keeping the keys loaded", extra={"error": str(exc)})
+            return
+        self.entries, self._stamp = fresh.entries, fresh._stamp
+        log.info("API keys reloaded", extra={"keys": len(self.entries)})
 
     @classmethod
     def from_entries(cls, items: Iterable[Mapping[str, Any]]) -> ApiKeyStore:
@@ -445,6 +472,7 @@ class ApiKeyStore:
 
     def verify(self, key: str) -> Principal:
         """The principal of an API key; AuthError when it is unknown."""
+        self._maybe_reload()
         entry = self.entries.get(hash_api_key(key))
         if entry is None:
             raise AuthError("unknown API key")

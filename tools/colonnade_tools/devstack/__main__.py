@@ -122,7 +122,7 @@ def main() -> int:
         # as it does in AWS, and the banner prints a token and an API key to call with.
         auth = DevAuth(stack.state / "auth").init()
         token = auth.token("dev")
-        api_key = auth.api_key(  # before the gateway starts: it reads the key file once
+        api_key = auth.api_key(  # before the gateway starts, so it works at once
             "devstack", "partner:devstack", ["orders.read", "orders.write"], "standard"
         )
 
