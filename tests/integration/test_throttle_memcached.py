@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import pytest
 
+from colonnade.gateway.config import GatewayConfig
+from colonnade.gateway.edge import EdgePolicies, policy_cache
+from colonnade.gateway.errors import ConfigError
 from colonnade.gateway.throttle import Decision, FixedWindowLimiter, Limit
 from colonnade.runtime.cachecluster import CacheCluster, NodeAddress
 from colonnade_tools.devstack.memcached import MemcachedServer
+from colonnade_tools.devstack.ports import free_port
+from colonnade_tools.localca import LocalCA
 
 pytestmark = pytest.mark.integration
 
@@ -67,3 +73,38 @@ async def test_a_quiet_caller_is_counted_exactly(memcached: MemcachedServer) -> 
         assert not limiter._leases  # nothing taken ahead for a caller without history
     finally:
         await c.close()
+
+
+async def test_the_policy_cache_speaks_tls_to_elasticache_like_nodes(
+    local_ca: LocalCA, unique: str
+) -> None:
+    """`policy_cache_tls` (+ CA file): the counters live in a TLS-only memcached, as with
+    ElastiCache in-transit encryption; plaintext against it stops start-up (exit code 2)."""
+    cert = local_ca.issue("localhost", "127.0.0.1")
+    node = MemcachedServer(free_port(), tls_cert=cert.cert, tls_key=cert.key)
+    node.start()
+    try:
+        base: dict[str, Any] = {
+            "descriptors": ["unused"],
+            "backends": ["x=127.0.0.1:1"],
+            "policy_cache_url": f"memcached://127.0.0.1:{node.port}",
+            "policy_cache_timeout": 2.0,
+        }
+        tls = GatewayConfig(
+            **base, policy_cache_tls=True, policy_cache_tls_ca_file=str(local_ca.cert)
+        )
+        edge = EdgePolicies(cluster=policy_cache(tls))
+        await edge.start()
+        try:
+            assert edge.cluster is not None
+            limiter = FixedWindowLimiter(edge.cluster, {"w": Limit(2, 100)}, clock=Clock(3e6))
+            allowed = [(await limiter.hit("w", f"sub:{unique}")).allowed for _ in range(3)]
+            assert allowed == [True, True, False] and not limiter.local_mode
+        finally:
+            await edge.close()
+        plain = EdgePolicies(cluster=policy_cache(GatewayConfig(**base)))
+        with pytest.raises(ConfigError, match="policy_cache_"):
+            await plain.start()
+        await plain.close()
+    finally:
+        node.stop()

@@ -92,6 +92,12 @@ class GatewayConfig:
     policy_cache_url: str = ""  # memcached://host:port shared by the replicas; "" = none
     policy_cache_timeout: float = 0.25  # per command; a timeout counts as memcached down
     policy_cache_pool_size: int = 32  # connections per node
+    # ElastiCache: TLS to every node (in-transit encryption) and Auto Discovery of the nodes
+    # from the URL's configuration endpoint, as the services' CACHE_TLS* / CACHE_DISCOVERY
+    policy_cache_tls: bool = False
+    policy_cache_tls_ca_file: str = ""
+    policy_cache_tls_server_name: str = ""
+    policy_cache_discovery: bool = False
     replicas: int = 1  # gateway replicas: per-replica limits are limit / replicas
     trust_forwarded_for: bool = False  # the client address is X-Forwarded-For's last hop
     response_cache: bool = True  # cache GETs whose policy declares a TTL (needs the URL)
@@ -166,6 +172,8 @@ PARSERS: dict[str, Parser] = {
     "replicas": parse_int,
     "policy_cache_timeout": parse_duration,
     "policy_cache_pool_size": parse_int,
+    "policy_cache_tls": parse_bool,
+    "policy_cache_discovery": parse_bool,
     "trust_forwarded_for": parse_bool,
     "response_cache": parse_bool,
     "security_headers": parse_bool,

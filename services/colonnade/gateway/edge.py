@@ -23,9 +23,9 @@ from colonnade.gateway.pipeline import Step
 from colonnade.gateway.respcache import ResponseCache
 from colonnade.gateway.throttle import FixedWindowLimiter, Throttle, parse_rate_limits
 from colonnade.runtime.auth import ApiKeyStore, ServiceIdentity, SigningKey, TokenVerifier
-from colonnade.runtime.cachecluster import CacheCluster, NodeAddress
+from colonnade.runtime.cachecluster import CacheCluster, CacheConfigurationError
 from colonnade.runtime.policy import EdgePolicy, PolicyError, service_policies
-from colonnade.runtime.settings import parse_cache_nodes
+from colonnade.runtime.settings import Settings, parse_cache_nodes
 
 
 def contract_policies(registry: Registry) -> dict[str, EdgePolicy]:
@@ -50,12 +50,36 @@ class EdgePolicies:
     async def start(self) -> None:
         """Connects to memcached (inside the serving loop); unreachable is not fatal."""
         if self.cluster is not None:
-            await self.cluster.start()
+            try:
+                await self.cluster.start()
+            except CacheConfigurationError as exc:
+                raise ConfigError(f"policy_cache_*: {exc}") from None
 
     async def close(self) -> None:
         """Closes the memcached clients."""
         if self.cluster is not None:
             await self.cluster.close()
+
+
+def policy_cache(cfg: GatewayConfig) -> CacheCluster | None:
+    """The memcached nodes of the counters and cached answers (`policy_cache_*`), with the
+    services' TLS and Auto Discovery (runtime/cachecluster.py); None without a URL."""
+    if not cfg.policy_cache_url:
+        return None
+    try:
+        parse_cache_nodes(cfg.policy_cache_url, "policy_cache_url")
+        settings = Settings(
+            cache_url=cfg.policy_cache_url,
+            cache_timeout=cfg.policy_cache_timeout,
+            cache_pool_size=cfg.policy_cache_pool_size,
+            cache_tls=cfg.policy_cache_tls,
+            cache_tls_ca_file=cfg.policy_cache_tls_ca_file,
+            cache_tls_server_name=cfg.policy_cache_tls_server_name,
+            cache_discovery=cfg.policy_cache_discovery,
+        )
+        return CacheCluster.from_settings(settings)
+    except ValueError as exc:
+        raise ConfigError(f"policy_cache_*: {exc}") from None
 
 
 def build(cfg: GatewayConfig, registry: Registry, endpoints: Iterable[Endpoint]) -> EdgePolicies:
@@ -102,17 +126,7 @@ def build(cfg: GatewayConfig, registry: Registry, endpoints: Iterable[Endpoint])
         identity = ServiceIdentity(
             "gateway", key, (), issuer=cfg.auth_issuer, audience=cfg.auth_audience
         )
-    cluster = None
-    if cfg.policy_cache_url:
-        try:
-            nodes = parse_cache_nodes(cfg.policy_cache_url, "policy_cache_url")
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        cluster = CacheCluster(
-            [NodeAddress(f"{h}:{p}", h, p, h) for h, p in nodes],
-            timeout=cfg.policy_cache_timeout,
-            pool_size=cfg.policy_cache_pool_size,
-        )
+    cluster = policy_cache(cfg)
     steps: list[Step] = [
         Authenticate(verifier, api_keys, identity),
         Throttle(
