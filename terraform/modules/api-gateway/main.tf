@@ -46,7 +46,10 @@ locals {
       })
     })
   })) : jsonencode({ for k, v in local.schemes : k => v if k != local.authorizer_scheme })
-  rewrite = local.cache || local.has_authorizer
+  # The contract policies (x-colonnade-policy) are read here, not by API Gateway: they are
+  # left out of the imported body rather than trusting the importer to ignore them.
+  has_policies = anytrue(flatten([for path, ops in local.document.paths : [for method, op in ops : can(op["x-colonnade-policy"])]]))
+  rewrite      = local.cache || local.has_authorizer || local.has_policies
 
   # The imported document: the given one, plus cacheKeyParameters on every
   # cached GET integration when the stage has a cache, and the authorizer
@@ -54,7 +57,7 @@ locals {
   body = local.rewrite ? jsonencode(merge(local.document, {
     components = merge(try(local.document.components, {}), { securitySchemes = jsondecode(local.schemes_json) })
     paths = { for path, ops in local.document.paths : path => merge(ops, {
-      for method, op in ops : method => merge(op,
+      for method, op in ops : method => merge({ for k, v in op : k => v if k != "x-colonnade-policy" },
         jsondecode(local.use_authorizer || !can(op.security) ? "{}" : jsonencode({
           security = [for req in op.security : { for k, v in req : k => v if k != local.authorizer_scheme }]
         })),

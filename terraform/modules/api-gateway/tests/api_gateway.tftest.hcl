@@ -271,6 +271,11 @@ run "contract_policies_from_the_document" {
   }
 
   assert {
+    condition     = !strcontains(aws_api_gateway_rest_api.this.body, "x-colonnade-policy")
+    error_message = "The contract policies are read by the module, not imported."
+  }
+
+  assert {
     condition     = length(aws_lambda_permission.authorizer) == 1 && aws_lambda_permission.authorizer[0].principal == "apigateway.amazonaws.com"
     error_message = "API Gateway may invoke the authorizer."
   }
