@@ -17,11 +17,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 
 
 @pytest.fixture
-async def signed_in(start_catalog: StartCatalog, tmp_path: Path) -> AsyncIterator[tuple[int, str]]:
+async def signed_in(
+    start_catalog: StartCatalog, tmp_path: Path
+) -> AsyncIterator[tuple[int, str, str]]:
     kit = AuthKit(tmp_path / "auth")
     _, catalog = await start_catalog(**kit.service_env())
     async with serving_gateway(catalog, **kit.gateway_config()) as (port, _app):
-        yield port, kit.token("ui-user", "catalog.products.write")
+        yield port, kit.token("ui-user", "catalog.products.write"), kit.token("old", ttl=-300)
 
 
 async def fill(page: Any, unique: str) -> None:
@@ -33,8 +35,10 @@ async def fill(page: Any, unique: str) -> None:
     await page.click("#save")
 
 
-async def test_writes_need_the_token_reads_do_not(signed_in: tuple[int, str], unique: str) -> None:
-    port, token = signed_in
+async def test_writes_need_the_token_reads_do_not(
+    signed_in: tuple[int, str, str], unique: str
+) -> None:
+    port, token, expired = signed_in
     async with browser_page(f"http://127.0.0.1:{port}/") as page:
         await page.wait_for_selector("#who:has-text('not signed in')")
         await fill(page, unique)
@@ -47,3 +51,7 @@ async def test_writes_need_the_token_reads_do_not(signed_in: tuple[int, str], un
         await page.wait_for_selector(f"#status.ok:has-text('Created products/si-{unique}')")
         await page.click("#sign-out")
         await page.wait_for_selector("#who:has-text('not signed in')")
+    # An expired token is dropped on its first 401: the public list still loads.
+    async with browser_page(f"http://127.0.0.1:{port}/#token={expired}") as page:
+        await page.wait_for_selector("#who:has-text('not signed in')")
+        await page.wait_for_selector("#products tbody tr")  # the public list loaded

@@ -37,13 +37,19 @@ function showSignIn() {
 }
 
 async function call(method, path, body) {
-  const headers = body ? { "content-type": "application/json" } : {};
-  if (token()) headers.authorization = `Bearer ${token()}`;
-  const response = await fetch(API_BASE + path, {
-    method,
-    headers,
-    body: body ? JSON.stringify(body) : undefined,
-  });
+  const send = () => {
+    const headers = body ? { "content-type": "application/json" } : {};
+    if (token()) headers.authorization = `Bearer ${token()}`;
+    return fetch(API_BASE + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  };
+  let response = await send();
+  if (response.status === 401 && token()) {
+    // The token expired or was revoked: sign out, and try once more without it (reads are
+    // public; a write then says that it needs credentials).
+    sessionStorage.removeItem(TOKEN_KEY);
+    showSignIn();
+    response = await send();
+  }
   if (response.status === 204) return null;
   const data = await response.json();
   if (!response.ok) throw data; // a google.rpc.Status
