@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
-import jwt
 import pytest
 
 from colonnade.runtime.auth import AuthSettings, SigningKey, TokenVerifier, jwks_document
+from tests.unit.test_auth import AUD, ISS, Clock, mint
 
 pytestmark = pytest.mark.integration
-ISS = "https://issuer.test"
-AUD = "colonnade-api"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def mint(key: SigningKey, sub: str = "alice") -> str:
-    now = int(time.time())
-    claims = {"sub": sub, "iss": ISS, "aud": AUD, "iat": now, "exp": now + 600}
-    return jwt.encode(claims, key.private_pem, algorithm=key.algorithm, headers={"kid": key.kid})
 
 
 async def test_a_jwks_url_is_fetched_cached_and_refetched_on_rotation() -> None:
