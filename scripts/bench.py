@@ -342,7 +342,15 @@ def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {k: summary([float(r[k]) for r in runs]) for k in keys}
 
 
-def start_gateway(target: str, port: int, workers: int, env: dict[str, str]) -> Any:
+def start_gateway(
+    target: str,
+    port: int,
+    workers: int,
+    env: dict[str, str],
+    # the transcoder alone, as the Go reference: bench_policies.py measures the edge
+    # policies' cost against exactly this
+    extra: tuple[str, ...] = ("--no-policies",),
+) -> Any:
     return subprocess.Popen(
         pinned(
             0,
@@ -368,6 +376,7 @@ def start_gateway(target: str, port: int, workers: int, env: dict[str, str]) -> 
                 str(workers),
                 "--log-level",
                 "WARNING",
+                *extra,
             ],
         ),
         env=env,

@@ -206,6 +206,9 @@ def main() -> int:
                     str(gport),
                     "--log-level",
                     "WARNING",
+                    # orders placed per second against the asyncpg floor: the saga's cost,
+                    # not the edge policies' (bench_policies.py measures those)
+                    "--no-policies",
                 ],
                 env=env,
             )

@@ -196,13 +196,12 @@ def grpc_client() -> str:
 
 
 @asynccontextmanager
-async def running_gateway(
-    backend: str, grpc_client: str = "native", orders: str | None = None
-) -> AsyncIterator[int]:
-    """The REST gateway on a free port in front of the catalog at ``backend``; yields the port.
-
-    Orders is at ``orders`` (default: ``backend`` too, where nothing answers for it).
-    """
+async def serving_gateway(
+    backend: str, orders: str | None = None, **config: Any
+) -> AsyncIterator[tuple[int, Any]]:
+    """The REST gateway on a free port in front of the catalog at ``backend`` (orders at
+    ``orders``, default ``backend`` too, where nothing answers for it); yields (port, app).
+    ``config`` are GatewayConfig settings."""
     from colonnade.gateway.app import Gateway
     from colonnade.gateway.config import GatewayConfig
     from colonnade.gateway.descriptors import load_registry
@@ -216,16 +215,29 @@ async def running_gateway(
             f"colonnade.orders.v1.OrdersService={orders or backend}",
         ],
         port=0,
-        grpc_client=grpc_client,
-    )
+        **config,
+    ).validate()
     app = Gateway(cfg, load_registry(cfg.descriptors))
     await app.startup()
     server = await serve(app, "127.0.0.1", 0, error_page=app.error_page)
     try:
-        yield server.sockets[0].getsockname()[1]
+        yield server.sockets[0].getsockname()[1], app
     finally:
         server.close()
         await app.shutdown()
+
+
+@asynccontextmanager
+async def running_gateway(
+    backend: str, grpc_client: str = "native", orders: str | None = None
+) -> AsyncIterator[int]:
+    """The REST gateway without edge policies (the transcoding tests call without
+    credentials; tests/gateway/test_policies.py covers the policies); yields the port."""
+    async with serving_gateway(backend, orders, grpc_client=grpc_client, policies=False) as (
+        port,
+        _app,
+    ):
+        yield port
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -19,8 +20,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 SCREENSHOTS = os.environ.get("COLONNADE_SCREENSHOTS")
 
 
-@pytest.fixture
-async def page(gateway_port: int) -> AsyncIterator[Any]:
+@asynccontextmanager
+async def browser_page(url: str) -> AsyncIterator[Any]:
+    """A headless Chromium page opened at ``url`` (dialogs accepted)."""
     from playwright.async_api import async_playwright
 
     chromium = find_chromium()
@@ -40,9 +42,15 @@ async def page(gateway_port: int) -> AsyncIterator[Any]:
         )
         page = await browser.new_page()
         page.on("dialog", lambda dialog: dialog.accept())
-        await page.goto(f"http://127.0.0.1:{gateway_port}/")
+        await page.goto(url)
         yield page
         await browser.close()
+
+
+@pytest.fixture
+async def page(gateway_port: int) -> AsyncIterator[Any]:
+    async with browser_page(f"http://127.0.0.1:{gateway_port}/") as page:
+        yield page
 
 
 async def test_create_edit_search_and_delete_a_product(page: Any, unique: str) -> None:

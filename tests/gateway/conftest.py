@@ -77,6 +77,8 @@ async def start_stack(conformance_set: Path, **overrides: Any) -> tuple[Stack, A
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     grpc_port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
+    # The conformance contract declares no edge policies: a plain transcoder.
+    overrides.setdefault("policies", False)
     cfg = GatewayConfig(
         descriptors=[str(conformance_set)],
         backends=[f"conformance.v1=127.0.0.1:{grpc_port}"],

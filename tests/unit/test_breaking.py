@@ -102,7 +102,9 @@ def replace(old: str, new: str) -> Edit:
             replace(
                 "  rpc DeleteProduct(DeleteProductRequest) returns (google.protobuf.Empty) {\n"
                 '    option (google.api.http) = {delete: "/v1/{name=products/*}"};\n'
-                "    option (colonnade.api.v1.http_success_status) = 204;\n  }\n",
+                "    option (colonnade.api.v1.http_success_status) = 204;\n"
+                "    option (colonnade.api.v1.policy) = "
+                '{scopes: "catalog.products.write" rate_limit_class: "write"};\n  }\n',
                 "",
             ),
             "rpc colonnade.catalog.v1.CatalogService.DeleteProduct was removed",

@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
         help="host:port of the catalog service (env CATALOG_TARGET)",
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("COLONNADE_TOKEN", ""),
+        help="bearer token for methods that need one (env COLONNADE_TOKEN; "
+        "`colonnade-dev-auth token` mints one locally)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     get = commands.add_parser("get", help="show one product")
@@ -106,12 +112,13 @@ def _print_error(error: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
+    md = [("authorization", f"Bearer {ns.token}")] if ns.token else None
     with grpc.insecure_channel(ns.target) as channel:
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         try:
             if ns.command == "get":
                 reply = stub.GetProduct(
-                    catalog_pb2.GetProductRequest(name=ns.name), timeout=ns.timeout
+                    catalog_pb2.GetProductRequest(name=ns.name), timeout=ns.timeout, metadata=md
                 )
             elif ns.command == "list":
                 reply = stub.ListProducts(
@@ -122,12 +129,14 @@ def main(argv: list[str] | None = None) -> int:
                         order_by=ns.order_by,
                     ),
                     timeout=ns.timeout,
+                    metadata=md,
                 )
             elif ns.command == "create":
                 product, _ = _product(ns)
                 reply = stub.CreateProduct(
                     catalog_pb2.CreateProductRequest(product=product, product_id=ns.id),
                     timeout=ns.timeout,
+                    metadata=md,
                 )
             elif ns.command == "update":
                 product, paths = _product(ns)
@@ -142,10 +151,13 @@ def main(argv: list[str] | None = None) -> int:
                         product=product, update_mask=field_mask_pb2.FieldMask(paths=paths)
                     ),
                     timeout=ns.timeout,
+                    metadata=md,
                 )
             else:
                 stub.DeleteProduct(
-                    catalog_pb2.DeleteProductRequest(name=ns.name, etag=ns.etag), timeout=ns.timeout
+                    catalog_pb2.DeleteProductRequest(name=ns.name, etag=ns.etag),
+                    timeout=ns.timeout,
+                    metadata=md,
                 )
                 print(f"deleted {ns.name}")
                 return 0

@@ -71,6 +71,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cors-origin", dest="cors_origins", action="append")
     p.add_argument("--cors-max-age", type=int)
     p.add_argument("--access-log", action="store_const", const=True, default=None)
+    p.add_argument(
+        "--no-policies",
+        dest="policies",
+        action="store_const",
+        const=False,
+        default=None,
+        help="a plain transcoder: read and enforce no edge policies",
+    )
+    p.add_argument("--auth-jwks", help="JWKS file or https:// URL of the token issuer")
+    p.add_argument("--auth-issuer")
+    p.add_argument("--auth-audience")
+    p.add_argument("--api-keys-file", help="JSON file of hashed API keys")
+    p.add_argument("--policy-cache-url", help="memcached://host:port for counters and cache")
+    p.add_argument("--replicas", type=int, help="gateway replicas (per-replica fallback limits)")
+    p.add_argument("--transforms-file", help="TOML header rules per route")
     p.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     return p.parse_args(argv)
 

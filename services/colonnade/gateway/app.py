@@ -2,15 +2,16 @@
 
 It builds, once, everything requests need (the routes compiled into endpoints, the backend
 channels, the converters) and runs each HTTP request through the pipeline of steps
-(pipeline.py, steps.py): CORS, health, docs, routing, call metadata, the edge policies it was
-given, transcoding, and the gRPC call that produces the response.
+(pipeline.py, steps.py): security headers, CORS, health, docs, routing, call metadata, the
+contracts' edge policies (edge.py: authentication, throttling, response caching, header
+transformation), transcoding, and the gRPC call that produces the response.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from colonnade.gateway import steps
+from colonnade.gateway import edge, steps
 from colonnade.gateway.backend import BackendMap, Backends
 from colonnade.gateway.config import GatewayConfig
 from colonnade.gateway.descriptors import Registry
@@ -22,6 +23,7 @@ from colonnade.gateway.jsonconv import Converters
 from colonnade.gateway.pipeline import Pipeline, Step
 from colonnade.gateway.responses import status_error_page
 from colonnade.gateway.routing import Router, load_routes
+from colonnade.gateway.transform import SecurityHeaders, Transform, load_rules
 
 
 class Gateway:
@@ -53,14 +55,23 @@ class Gateway:
             conv = Converters(
                 registry, emit_unpopulated=cfg.emit_unpopulated, ignore_unknown_fields=False
             )
-        self.router = Router((r, Endpoint(r, registry, conv, cfg.strict)) for r in routes)
+        endpoints = [(r, Endpoint(r, registry, conv, cfg.strict)) for r in routes]
+        self.router = Router(endpoints)
+        # The contracts' edge policies (edge.py): off only for a plain transcoder.
+        self.edge = edge.build(cfg, registry, (ep for _, ep in endpoints)) if cfg.policies else None
+        edge_steps = self.edge.steps if self.edge is not None else []
+        if cfg.transforms_file:
+            edge_steps = [*edge_steps, Transform(load_rules(cfg.transforms_file))]
+        first = [SecurityHeaders()] if cfg.security_headers else []
         self.pipeline = Pipeline(
             [
+                *first,
                 steps.Cors(cfg.cors_origins, cfg.cors_max_age),
                 steps.Health(self.backends),
                 steps.Docs(ApiDocs(cfg.descriptors)),
                 steps.Route(self.router, cfg.form_post_as_get),
                 steps.Metadata(),
+                *edge_steps,
                 *policies,
                 steps.Transcode(cfg.max_body_bytes),
                 steps.Call(
@@ -76,12 +87,16 @@ class Gateway:
         """Opens the channel pools (must run inside the serving event loop)."""
         if not self.started:
             self.backends.start()
+            if self.edge is not None:
+                await self.edge.start()
             self.started = True
 
     async def shutdown(self) -> None:
         """Closes the channel pools."""
         if self.started:
             await self.backends.close()
+            if self.edge is not None:
+                await self.edge.close()
             self.started = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

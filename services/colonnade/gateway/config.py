@@ -26,6 +26,7 @@ from typing import Any
 from colonnade.descriptors import descriptor_set
 from colonnade.gateway.errors import ConfigError
 from colonnade.gateway.rpc import CLIENTS, NATIVE
+from colonnade.runtime.auth import AuthSettings
 from colonnade.runtime.config import (
     Layer,
     Parser,
@@ -66,6 +67,42 @@ class GatewayConfig:
     cors_max_age: int = 600
     emit_unpopulated: bool = True
     access_log: bool = False
+    # -- edge policies (README "Edge policies"): declared per method in the protos --------
+    policies: bool = True  # off: a plain transcoder (no policy checks at all)
+    auth_jwks: str = ""  # JWKS file or https:// URL
+    auth_issuer: str = ""
+    auth_audience: str = ""
+    auth_leeway: float = 30.0
+    auth_allow_hs256: bool = False  # local development only
+    auth_hs256_secret: str = ""
+    auth_jwks_max_age: float = 300.0
+    auth_jwks_min_refresh: float = 30.0
+    api_keys_file: str = ""  # JSON: {"keys": [{"id", "sha256", "principal", "scopes", "tier"}]}
+    service_token_key_file: str = ""  # the gateway's own identity towards the services
+    service_token_kid: str = ""
+    # "class=PER_SECOND/PER_MINUTE"; every class a routed method names needs an entry
+    rate_limits: list[str] = field(
+        default_factory=lambda: [
+            "read=50/1000",
+            "write=10/200",
+            "standard=20/600",
+            "internal=100/3000",
+        ]
+    )
+    policy_cache_url: str = ""  # memcached://host:port shared by the replicas; "" = none
+    policy_cache_timeout: float = 0.25  # per command; a timeout counts as memcached down
+    policy_cache_pool_size: int = 32  # connections per node
+    # ElastiCache: TLS to every node (in-transit encryption) and Auto Discovery of the nodes
+    # from the URL's configuration endpoint, as the services' CACHE_TLS* / CACHE_DISCOVERY
+    policy_cache_tls: bool = False
+    policy_cache_tls_ca_file: str = ""
+    policy_cache_tls_server_name: str = ""
+    policy_cache_discovery: bool = False
+    replicas: int = 1  # gateway replicas: per-replica limits are limit / replicas
+    trust_forwarded_for: bool = False  # the client address is X-Forwarded-For's last hop
+    response_cache: bool = True  # cache GETs whose policy declares a TTL (needs the URL)
+    transforms_file: str = ""  # TOML header rules per route (README "Transformation")
+    security_headers: bool = True  # HSTS, X-Content-Type-Options, … on every response
 
     def validate(self) -> GatewayConfig:
         """This configuration, checked; raises ConfigError for values the gateway cannot run
@@ -95,7 +132,19 @@ class GatewayConfig:
             raise ConfigError("max_body_bytes: must be positive")
         if cfg.default_timeout < 0:
             raise ConfigError("default_timeout: must be 0 (none) or positive")
+        if cfg.replicas < 1:
+            raise ConfigError("replicas: must be at least 1")
+        if cfg.service_token_key_file and not cfg.service_token_kid:
+            raise ConfigError("service_token_kid: needed with service_token_key_file")
+        try:
+            cfg.auth_settings().check()
+        except ValueError as exc:
+            raise ConfigError(f"auth: {exc}") from None
         return cfg
+
+    def auth_settings(self) -> AuthSettings:
+        """Token and API key verification settings (colonnade.runtime.auth)."""
+        return AuthSettings.of(self)
 
 
 #: How each setting is read (a setting not listed is text).
@@ -114,6 +163,20 @@ PARSERS: dict[str, Parser] = {
     "emit_unpopulated": parse_bool,
     "access_log": parse_bool,
     "default_timeout": parse_duration,
+    "policies": parse_bool,
+    "auth_leeway": parse_duration,
+    "auth_allow_hs256": parse_bool,
+    "auth_jwks_max_age": parse_duration,
+    "auth_jwks_min_refresh": parse_duration,
+    "rate_limits": parse_list,
+    "replicas": parse_int,
+    "policy_cache_timeout": parse_duration,
+    "policy_cache_pool_size": parse_int,
+    "policy_cache_tls": parse_bool,
+    "policy_cache_discovery": parse_bool,
+    "trust_forwarded_for": parse_bool,
+    "response_cache": parse_bool,
+    "security_headers": parse_bool,
 }
 
 

@@ -20,6 +20,7 @@ from colonnade.gateway.routing import Route
 from colonnade.gateway.rpc import StreamCall
 from colonnade.gateway.status import Code
 from colonnade.gateway.transcode import RequestBuilder
+from colonnade.runtime.policy import EdgePolicy
 
 
 class Endpoint:
@@ -44,6 +45,8 @@ class Endpoint:
         self.http_body_response = route.http_body_response
         self.response_field_name = route.response_field.name if route.response_field else None
         self.status = route.success_status
+        #: The contract's edge policy of the method (set by the gateway when policies are on).
+        self.policy: EdgePolicy | None = None
 
     def http_body(self, msg: Any) -> Any:
         """The `google.api.HttpBody` of a response (the message or its response_body field)."""

@@ -20,6 +20,8 @@ from colonnade.gateway.metadata import Metadata
 
 if TYPE_CHECKING:
     from colonnade.gateway.endpoint import Endpoint
+    from colonnade.gateway.responses import Response
+    from colonnade.runtime.auth import Principal
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -43,6 +45,7 @@ class Exchange:
         "accept",
         "content_length",
         "content_type",
+        "deferred",
         "endpoint",
         "form",
         "headers",
@@ -51,6 +54,7 @@ class Exchange:
         "method",
         "origin",
         "path",
+        "principal",
         "receive",
         "request_id",
         "response_headers",
@@ -98,6 +102,9 @@ class Exchange:
             rid = b"%032x" % random.getrandbits(128)
         self.request_id: bytes = rid
         self.form = False  # a form-encoded POST served as a GET (route step, opt-in)
+        self.principal: Principal | None = None  # the verified caller (auth policy step)
+        # Work a policy must finish before the response goes out (pipeline.py).
+        self.deferred: list[Callable[[Response], Awaitable[None]]] | None = None
         self.origin: bytes | None = origin
         self.te: bytes | None = te
         self.content_type: bytes | None = content_type
@@ -106,6 +113,13 @@ class Exchange:
         self.timeout_header: str | None = timeout_header
         # Headers every response to this request carries, errors included.
         self.response_headers: Headers = [(b"x-request-id", rid)]
+
+    def defer(self, action: Callable[[Response], Awaitable[None]]) -> None:
+        """Runs `action(response)` after the response hooks, before the response is sent
+        (a cache store, an invalidation); its failure is logged, never answered."""
+        if self.deferred is None:
+            self.deferred = []
+        self.deferred.append(action)
 
     def trailers_ok(self) -> bool:
         """The client sent `TE: trailers` and the server can send HTTP/1.1 trailers."""

@@ -23,12 +23,14 @@ verified), and no request body has been read yet (a refused request costs no bod
 example: authentication verifies a token and adds the principal to the metadata, or raises
 UNAUTHENTICATED; throttling counts and raises RESOURCE_EXHAUSTED with `Retry-After`, and adds
 `RateLimit-*` headers in `response`; response caching answers a GET from the cache with a
-`Reply` in `request` and stores a cacheable `Reply` in `response`; header transformation edits
-`ex.metadata` in `request` and `response.headers` in `response`.
+`Reply` in `request` and stores a cacheable `Reply` through `ex.defer(action)` (awaited after
+the `response` hooks, before sending: the hooks themselves never wait); header transformation
+edits `ex.metadata` in `request` and `response.headers` in `response`.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Sequence
 
 from colonnade.gateway.errors import ClientDisconnected, StatusError
@@ -36,6 +38,7 @@ from colonnade.gateway.exchange import Exchange, Send
 from colonnade.gateway.responses import Response, error_reply
 
 StepResult = Response | Awaitable[Response | None] | None
+log = logging.getLogger("colonnade.gateway")
 
 
 class Step:
@@ -85,6 +88,12 @@ class Pipeline:
         for i in reversed(self._responders):
             if i < ran:
                 self.steps[i].response(ex, response)
+        if ex.deferred is not None:
+            for action in ex.deferred:
+                try:
+                    await action(response)
+                except Exception:  # a cache store must never fail the request
+                    log.exception("a deferred policy action failed")
         await response.send(send)
 
     def names(self) -> list[str]:

@@ -11,7 +11,7 @@ from colonnade.orders.servicer import SERVICE_NAME, OrdersServicer
 from colonnade.orders.stock import CatalogStock
 from colonnade.orders.storage import PostgresOrderRepository
 from colonnade.orders.v1 import orders_pb2_grpc
-from colonnade.runtime.client import Channels
+from colonnade.runtime.client import Channels, identity_from_settings
 from colonnade.runtime.db import create_pool, migrate, wait_for_database
 from colonnade.runtime.entrypoint import run_service
 from colonnade.runtime.periodic import start_periodic
@@ -60,7 +60,7 @@ async def create_server(
     if runtime.db_migrate:
         await migrate(runtime, COMPONENT, MIGRATIONS)
     pool = await create_pool(runtime)
-    channels = Channels()
+    channels = Channels(identity_from_settings(runtime))
     orders = Orders(
         PostgresOrderRepository(pool),
         CatalogStock(channels, settings.catalog_target),

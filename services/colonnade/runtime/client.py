@@ -15,6 +15,10 @@
   at once with DEADLINE_EXCEEDED, without a call.
 * **Context passed on**: the request id (``x-request-id``) and W3C ``traceparent`` (same
   trace, a new parent span id) of the call being served go out with every call.
+* **Its own identity**: with a :class:`~colonnade.runtime.auth.ServiceIdentity`
+  (``SERVICE_TOKEN_KEY_FILE``), every call carries ``authorization: Bearer <token>`` for
+  ``service:<name>``, so the callee's auth interceptor knows who calls (never the end
+  user's token: a service acts with its own scopes).
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from typing import Any
 
 import grpc
 
+from colonnade.runtime.auth import ServiceIdentity, SigningKey
 from colonnade.runtime.logging import call_deadline_var, request_id_var, trace_id_var
+from colonnade.runtime.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +133,9 @@ class _ContextInterceptor(
 ):
     """Applies :func:`outbound_timeout` and :func:`outbound_metadata` to every call."""
 
-    def __init__(self, config: ClientConfig) -> None:
+    def __init__(self, config: ClientConfig, identity: ServiceIdentity | None = None) -> None:
         self._config = config
+        self._identity = identity
 
     def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         method = details.method.decode() if isinstance(details.method, bytes) else details.method
@@ -137,10 +144,13 @@ class _ContextInterceptor(
             timeout = min(timeout, details.timeout)
         if timeout <= 0:
             raise _DeadlineExceeded(method)
+        metadata = outbound_metadata(details.metadata)
+        if self._identity is not None and all(k != "authorization" for k, _ in metadata):
+            metadata.append(("authorization", self._identity.authorization()))
         return grpc.aio.ClientCallDetails(
             method=details.method,
             timeout=timeout,
-            metadata=grpc.aio.Metadata(*outbound_metadata(details.metadata)),
+            metadata=grpc.aio.Metadata(*metadata),
             credentials=details.credentials,
             wait_for_ready=details.wait_for_ready,
         )
@@ -169,8 +179,9 @@ def normalise_target(target: str) -> str:
 class Channels:
     """One channel per (target, service), created on first use, closed together."""
 
-    def __init__(self) -> None:
+    def __init__(self, identity: ServiceIdentity | None = None) -> None:
         self._channels: dict[tuple[str, str], grpc.aio.Channel] = {}
+        self.identity = identity
 
     def get(self, target: str, config: ClientConfig) -> grpc.aio.Channel:
         """The channel to ``target`` for ``config.service`` (shared by every caller)."""
@@ -184,7 +195,7 @@ class Channels:
                     ("grpc.enable_retries", 1),
                     ("grpc.keepalive_time_ms", 60_000),
                 ],
-                interceptors=[_ContextInterceptor(config)],
+                interceptors=[_ContextInterceptor(config, self.identity)],
             )
             self._channels[key] = channel
         return channel
@@ -194,3 +205,18 @@ class Channels:
         channels, self._channels = list(self._channels.values()), {}
         for channel in channels:
             await channel.close()
+
+
+def identity_from_settings(settings: Settings) -> ServiceIdentity | None:
+    """The service's own identity (``SERVICE_TOKEN_KEY_FILE``/``_KID``/``_SCOPES``, issuer
+    and audience from ``AUTH_ISSUER``/``AUTH_AUDIENCE``), or None when it has no key."""
+    if not settings.service_token_key_file:
+        return None
+    key = SigningKey.from_file(settings.service_token_key_file, settings.service_token_kid)
+    return ServiceIdentity(
+        settings.service_name,
+        key,
+        settings.service_token_scopes,
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+    )

@@ -21,7 +21,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from colonnade.runtime.auth import TokenVerifier
+from colonnade.runtime.authz import AuthInterceptor
+from colonnade.runtime.config import SettingsError
 from colonnade.runtime.interceptors import ServiceInterceptor
+from colonnade.runtime.policy import EdgePolicy, PolicyError, service_policies
 from colonnade.runtime.settings import Settings
 
 log = logging.getLogger("colonnade.server")
@@ -132,12 +136,18 @@ def build_server(
         ("grpc.max_connection_age_ms", max_connection_age_ms),
         ("grpc.max_connection_age_grace_ms", MAX_CONNECTION_AGE_GRACE_MS),
     ]
+    auth: list[grpc.aio.ServerInterceptor] = []
+    auth_interceptor = _auth_interceptor(settings)
+    if auth_interceptor is not None:
+        auth.append(auth_interceptor)
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(access_log=settings.log_access), *interceptors],
+        interceptors=[ServiceInterceptor(access_log=settings.log_access), *auth, *interceptors],
         options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
     )
     service_names = list(register(server))
+    if auth_interceptor is not None:
+        auth_interceptor.policies.update(contract_policies(service_names))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
@@ -155,3 +165,35 @@ def build_server(
         settings.shutdown_delay_seconds,
     )
     return service_server, port
+
+
+def contract_policies(service_names: Sequence[str]) -> dict[str, EdgePolicy]:
+    """Every method's policy from the services' generated descriptors, by gRPC path;
+    SettingsError naming the method when one declares none (a service cannot start with a
+    method left open by omission)."""
+    from google.protobuf import descriptor_pool
+
+    pool = descriptor_pool.Default()
+    out: dict[str, EdgePolicy] = {}
+    for name in service_names:
+        try:
+            out.update(service_policies(pool.FindServiceByName(name)))
+        except PolicyError as exc:
+            raise SettingsError(str(exc)) from None
+    return out
+
+
+def _auth_interceptor(settings: Settings) -> AuthInterceptor | None:
+    """The auth interceptor with ``AUTH_MODE=enforce`` (its JWKS read now), else None."""
+    if settings.auth_mode != "enforce":
+        log.warning(
+            "AUTH_MODE=off: calls are not authenticated; set AUTH_JWKS to enforce the "
+            "contract's policies"
+        )
+        return None
+    verifier = TokenVerifier(settings.auth_settings())
+    try:
+        verifier.start()
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"AUTH_JWKS {settings.auth_jwks!r} cannot be read: {exc}") from None
+    return AuthInterceptor(verifier, {}, settings.auth_trusted_delegates)

@@ -9,17 +9,20 @@ a service reads the environment layer only (its task definition sets variables).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from colonnade.runtime.auth import AuthSettings
 from colonnade.runtime.config import (
     SettingsError,
     parse_bool,
     parse_duration,
     parse_int,
+    parse_list,
 )
 
 __all__ = [
@@ -129,6 +132,25 @@ class Settings:
     shutdown_delay_seconds: float = 0.0
     max_concurrent_rpcs: int = 0
     reflection: bool = True
+    #: "enforce": every call needs credentials its method's policy accepts; "off": none are
+    #: checked. Unset: "enforce" when AUTH_JWKS (or the local HS256 secret) is set.
+    auth_mode: str = "off"
+    auth_jwks: str = ""
+    auth_issuer: str = ""
+    auth_audience: str = ""
+    auth_leeway: float = 30.0
+    auth_allow_hs256: bool = False
+    auth_hs256_secret: str = ""
+    #: Callers whose `x-colonnade-principal`/`-scopes` metadata is believed (the gateway).
+    auth_trusted_delegates: tuple[str, ...] = ("service:gateway",)
+    #: This service's own identity for calls to others (a PEM private key and its kid).
+    service_token_key_file: str = ""
+    service_token_kid: str = ""
+    service_token_scopes: tuple[str, ...] = ()
+
+    def auth_settings(self) -> AuthSettings:
+        """The token verification settings (shared with the gateway's)."""
+        return AuthSettings.of(self)
 
     @classmethod
     def from_env(
@@ -191,7 +213,32 @@ class Settings:
                 "MAX_CONCURRENT_RPCS", lambda n, r: parse_int(n, r, 0, 1_000_000), 0
             ),
             reflection=get("GRPC_REFLECTION", parse_bool, True),
+            auth_jwks=env.get("AUTH_JWKS", "").strip(),
+            auth_issuer=env.get("AUTH_ISSUER", "").strip(),
+            auth_audience=env.get("AUTH_AUDIENCE", "").strip(),
+            auth_leeway=get("AUTH_LEEWAY", lambda n, r: parse_duration(n, r, 0, 300), 30.0),
+            auth_allow_hs256=get("AUTH_ALLOW_HS256", parse_bool, False),
+            auth_hs256_secret=env.get("AUTH_HS256_SECRET", ""),
+            auth_trusted_delegates=tuple(
+                get("AUTH_TRUSTED_DELEGATES", parse_list, ["service:gateway"])
+            ),
+            service_token_key_file=env.get("SERVICE_TOKEN_KEY_FILE", "").strip(),
+            service_token_kid=env.get("SERVICE_TOKEN_KID", "").strip(),
+            service_token_scopes=tuple(get("SERVICE_TOKEN_SCOPES", parse_list, [])),
         )
+        has_keys = bool(settings.auth_jwks or settings.auth_hs256_secret)
+        mode = env.get("AUTH_MODE", "enforce" if has_keys else "off").strip().lower()
+        if mode not in {"enforce", "off"}:
+            raise SettingsError(f"AUTH_MODE must be enforce or off, got {mode!r}")
+        if mode == "enforce" and not has_keys:
+            raise SettingsError("AUTH_MODE=enforce needs AUTH_JWKS (a JWKS file or URL)")
+        try:
+            settings.auth_settings().check()
+        except ValueError as exc:
+            raise SettingsError(f"AUTH_*: {exc}") from None
+        if settings.service_token_key_file and not settings.service_token_kid:
+            raise SettingsError("SERVICE_TOKEN_KEY_FILE needs SERVICE_TOKEN_KID")
+        settings = dataclasses.replace(settings, auth_mode=mode)
         if settings.db_iam_auth and not settings.aws_region:
             raise SettingsError("DB_IAM_AUTH needs AWS_REGION (ECS and EKS set it)")
         if (

@@ -7,12 +7,49 @@ const $ = (selector) => document.querySelector(selector);
 let pageToken = "";
 let loadSeq = 0; // only the latest list request may draw the table
 
+// Signing in: a bearer token, kept for this tab only (sessionStorage). Locally `make run`
+// prints a link carrying the dev token in the URL fragment (never sent to a server); in AWS
+// the sign-in flow of the identity provider puts its token there the same way.
+const TOKEN_KEY = "colonnade.token";
+const fragment = new URLSearchParams(location.hash.slice(1));
+if (fragment.get("token")) {
+  sessionStorage.setItem(TOKEN_KEY, fragment.get("token"));
+  history.replaceState(null, "", location.pathname + location.search);
+}
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY) ?? "";
+}
+
+function subject(jwt) {
+  try {
+    const payload = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(payload)).sub ?? "?";
+  } catch {
+    return "?";
+  }
+}
+
+function showSignIn() {
+  const current = token();
+  $("#who").textContent = current ? `signed in as ${subject(current)}` : "not signed in (reads only)";
+  $("#sign-out").hidden = !current;
+}
+
 async function call(method, path, body) {
-  const response = await fetch(API_BASE + path, {
-    method,
-    headers: body ? { "content-type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
+  const send = () => {
+    const headers = body ? { "content-type": "application/json" } : {};
+    if (token()) headers.authorization = `Bearer ${token()}`;
+    return fetch(API_BASE + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  };
+  let response = await send();
+  if (response.status === 401 && token()) {
+    // The token expired or was revoked: sign out, and try once more without it (reads are
+    // public; a write then says that it needs credentials).
+    sessionStorage.removeItem(TOKEN_KEY);
+    showSignIn();
+    response = await send();
+  }
   if (response.status === 204) return null;
   const data = await response.json();
   if (!response.ok) throw data; // a google.rpc.Status
@@ -163,4 +200,16 @@ $("#query").addEventListener("submit", (event) => { event.preventDefault(); load
 $("#next").addEventListener("click", () => load(true));
 $("#editor").addEventListener("submit", save);
 $("#cancel").addEventListener("click", reset);
+$("#sign-in").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const value = event.target.token.value.trim();
+  if (value) sessionStorage.setItem(TOKEN_KEY, value);
+  event.target.token.value = "";
+  showSignIn();
+});
+$("#sign-out").addEventListener("click", () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  showSignIn();
+});
+showSignIn();
 load();

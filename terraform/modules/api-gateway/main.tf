@@ -17,28 +17,67 @@ locals {
   # path, query and header parameters (path-level ones included). The cache is
   # keyed only on declared cache key parameters (api-gateway-caching.html), so
   # each of them must be one, or `?filter=` and `{product}` variants share an
-  # entry.
+  # entry. A GET whose contract policy (x-colonnade-policy) declares no cache
+  # TTL is not cached; one that does is cached for that TTL (a document
+  # without policies: every GET, for cache_ttl_seconds).
   cached_methods = local.cache ? merge([for path, ops in local.document.paths : {
     for method, op in ops : "${path} GET" => {
       path = path
+      ttl  = try(op["x-colonnade-policy"].cacheTtlSeconds, var.cache_ttl_seconds)
       cache_keys = [
         for p in concat(try(ops.parameters, []), try(op.parameters, [])) :
         "method.request.${p.in == "query" ? "querystring" : p.in}.${p.name}" if contains(["path", "query", "header"], p.in)
       ]
-    } if lower(method) == "get" && can(op["x-amazon-apigateway-integration"])
+    } if lower(method) == "get" && can(op["x-amazon-apigateway-integration"]) && try(op["x-colonnade-policy"].cacheTtlSeconds, 1) > 0
   }]...) : {}
 
+  # The Lambda authorizer the document names for non-public methods
+  # (colonnade.gateway.authorizer). Given its function, the function's invoke
+  # ARN replaces the document's placeholder; without one the requirement is
+  # dropped (a check warns: the gateway behind still verifies every token).
+  authorizer_scheme = "colonnade_jwt"
+  schemes           = try(local.document.components.securitySchemes, {})
+  has_authorizer    = contains(keys(local.schemes), local.authorizer_scheme)
+  use_authorizer    = local.has_authorizer && var.authorizer_invoke_arn != null
+  schemes_json = local.use_authorizer ? jsonencode(merge(local.schemes, {
+    (local.authorizer_scheme) = merge(try(local.schemes[local.authorizer_scheme], {}), {
+      "x-amazon-apigateway-authorizer" = merge(try(local.schemes[local.authorizer_scheme]["x-amazon-apigateway-authorizer"], {}), {
+        authorizerUri = var.authorizer_invoke_arn
+      })
+    })
+  })) : jsonencode({ for k, v in local.schemes : k => v if k != local.authorizer_scheme })
+  # The contract policies (x-colonnade-policy) are read here, not by API Gateway: they are
+  # left out of the imported body rather than trusting the importer to ignore them.
+  has_policies = anytrue(flatten([for path, ops in local.document.paths : [for method, op in ops : can(op["x-colonnade-policy"])]]))
+  rewrite      = local.cache || local.has_authorizer || local.has_policies
+
   # The imported document: the given one, plus cacheKeyParameters on every
-  # cached GET integration when the stage has a cache.
-  body = local.cache ? jsonencode(merge(local.document, {
+  # cached GET integration when the stage has a cache, and the authorizer
+  # wired (or dropped) as above.
+  body = local.rewrite ? jsonencode(merge(local.document, {
+    components = merge(try(local.document.components, {}), { securitySchemes = jsondecode(local.schemes_json) })
     paths = { for path, ops in local.document.paths : path => merge(ops, {
-      for method, op in ops : method => merge(op, {
-        "x-amazon-apigateway-integration" = merge(op["x-amazon-apigateway-integration"], {
-          cacheKeyParameters = distinct(concat(try(op["x-amazon-apigateway-integration"].cacheKeyParameters, []), local.cached_methods["${path} GET"].cache_keys))
-        })
-      }) if lower(method) == "get" && can(op["x-amazon-apigateway-integration"])
+      for method, op in ops : method => merge({ for k, v in op : k => v if k != "x-colonnade-policy" },
+        jsondecode(local.use_authorizer || !can(op.security) ? "{}" : jsonencode({
+          security = [for req in op.security : { for k, v in req : k => v if k != local.authorizer_scheme }]
+        })),
+        jsondecode(contains(keys(local.cached_methods), "${path} ${upper(method)}") ? jsonencode({
+          "x-amazon-apigateway-integration" = merge(op["x-amazon-apigateway-integration"], {
+            cacheKeyParameters = distinct(concat(try(op["x-amazon-apigateway-integration"].cacheKeyParameters, []), try(local.cached_methods["${path} GET"].cache_keys, [])))
+          })
+        }) : "{}")
+      ) if can(op["x-amazon-apigateway-integration"])
     }) }
   })) : var.openapi_body
+
+  # Each operation's rate-limit class ("<resource path>/<METHOD>", the usage
+  # plan's method throttle path), from the contract policies in the document.
+  method_classes = flatten([
+    for path, ops in local.document.paths : [
+      for method, op in ops : { path = "${path}/${upper(method)}", class = op["x-colonnade-policy"].rateLimitClass }
+      if can(op["x-colonnade-policy"].rateLimitClass)
+    ]
+  ])
 
   # Host of every integration URI, with the backendHost stage variable
   # resolved: API Gateway checks the ALB's certificate against it.
@@ -296,7 +335,11 @@ resource "aws_api_gateway_method_settings" "cached" {
     throttling_burst_limit = var.throttling_burst_limit
     caching_enabled        = true
     cache_data_encrypted   = true
-    cache_ttl_in_seconds   = var.cache_ttl_seconds
+    cache_ttl_in_seconds   = each.value.ttl
+    # Only an authorized caller may invalidate an entry (Cache-Control: max-age=0);
+    # anyone else gets 403 rather than a silent flush.
+    require_authorization_for_cache_control    = true
+    unauthorized_cache_control_header_strategy = "FAIL_WITH_403"
   }
 
   depends_on = [aws_api_gateway_method_settings.all]
@@ -315,6 +358,17 @@ resource "aws_api_gateway_usage_plan" "this" {
   api_stages {
     api_id = aws_api_gateway_rest_api.this.id
     stage  = aws_api_gateway_stage.this.stage_name
+
+    # Per-method throttles of this tier: each method counts in its contract's
+    # rate-limit class; the tier's limits for that class apply to it.
+    dynamic "throttle" {
+      for_each = { for m in local.method_classes : m.path => each.value.class_limits[m.class] if contains(keys(each.value.class_limits), m.class) }
+      content {
+        path        = throttle.key
+        rate_limit  = throttle.value.rate_limit
+        burst_limit = throttle.value.burst_limit
+      }
+    }
   }
 
   throttle_settings {
@@ -331,6 +385,24 @@ resource "aws_api_gateway_usage_plan" "this" {
   }
 
   tags = var.tags
+}
+
+# API Gateway may invoke the authorizer function (for this API's authorizers only).
+resource "aws_lambda_permission" "authorizer" {
+  count = local.use_authorizer && var.authorizer_function_name != null ? 1 : 0
+
+  statement_id  = "${var.name}-authorizer"
+  action        = "lambda:InvokeFunction"
+  function_name = var.authorizer_function_name
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/authorizers/*"
+}
+
+check "authorizer_wired" {
+  assert {
+    condition     = !local.has_authorizer || local.use_authorizer
+    error_message = "The document names the colonnade_jwt Lambda authorizer but authorizer_invoke_arn is unset: non-public methods reach the gateway without API Gateway checking their tokens (the gateway still verifies them)."
+  }
 }
 
 resource "aws_api_gateway_api_key" "this" {

@@ -21,6 +21,7 @@ from colonnade.descriptors import descriptor_set
 from colonnade.runtime.db import migrate, wait_for_database
 from colonnade.runtime.healthcheck import check_grpc, check_http, wait_healthy
 from colonnade.runtime.settings import Settings
+from colonnade_tools.devauth import DevAuth
 from colonnade_tools.devstack.memcached import MemcachedServer
 from colonnade_tools.devstack.postgres import PostgresServer
 from colonnade_tools.devstack.seed import seed
@@ -117,6 +118,13 @@ def main() -> int:
             "GRPC_HOST": stack.host,
         }
         settings = Settings.from_env(env, service_name="devstack")
+        # A local token issuer (.local/auth): every service enforces its contract's policies
+        # as it does in AWS, and the banner prints a token and an API key to call with.
+        auth = DevAuth(stack.state / "auth").init()
+        token = auth.token("dev")
+        api_key = auth.api_key(  # before the gateway starts, so it works at once
+            "devstack", "partner:devstack", ["orders.read", "orders.write"], "standard"
+        )
 
         async def prepare() -> int:
             await wait_for_database(settings)
@@ -131,7 +139,12 @@ def main() -> int:
         stack.spawn(
             "catalog",
             [sys.executable, "-m", "colonnade.catalog"],
-            {**env, "SERVICE_NAME": "catalog", "GRPC_PORT": str(stack.catalog_port)},
+            {
+                **env,
+                **auth.service_env(),
+                "SERVICE_NAME": "catalog",
+                "GRPC_PORT": str(stack.catalog_port),
+            },
         )
         wait_healthy(lambda: check_grpc(catalog_target, timeout=1), 60)
         orders_target = f"{stack.host}:{stack.orders_port}"
@@ -140,6 +153,7 @@ def main() -> int:
             [sys.executable, "-m", "colonnade.orders"],
             {
                 **env,
+                **auth.service_env("orders"),
                 "SERVICE_NAME": "orders",
                 "GRPC_PORT": str(stack.orders_port),
                 "CATALOG_TARGET": catalog_target,
@@ -170,14 +184,21 @@ def main() -> int:
                     "--port",
                     str(stack.gateway_port),
                 ],
-                {**env, "SERVICE_NAME": "gateway"},
+                {
+                    **env,
+                    **auth.gateway_env(),
+                    "SERVICE_NAME": "gateway",
+                    # throttling counters and the response cache live in the same memcached
+                    "COLONNADE_GATEWAY_POLICY_CACHE_URL": "" if cache_url == "none" else cache_url,
+                },
             )
             readyz = f"http://{stack.host}:{stack.gateway_port}/readyz"
             wait_healthy(lambda: check_http(readyz, timeout=1), 60)
             gateway = True
 
         print(
-            _banner(catalog_target, orders_target, stack.gateway_port if gateway else None),
+            _banner(catalog_target, orders_target, stack.gateway_port if gateway else None)
+            + _credentials(token, api_key, stack.gateway_port if gateway else None),
             flush=True,
         )
         while stop["signal"] is None:
@@ -191,6 +212,21 @@ def main() -> int:
         return 0
     finally:
         stack.stop()
+
+
+def _credentials(token: str, api_key: str, gateway_port: int | None) -> str:
+    """The local credentials: every method but public reads needs one (make run enforces
+    the contracts' policies like AWS does)."""
+    lines = [
+        "  Credentials (local issuer in .local/auth; `colonnade-dev-auth` mints more)",
+        "    export COLONNADE_TOKEN=" + token,
+        '    curl -H "authorization: Bearer $COLONNADE_TOKEN" …     (every scope, 8 h)',
+        f"    curl -H 'x-api-key: {api_key}' …   (orders.read orders.write)",
+        "    .venv/bin/colonnade-catalog-cli reads COLONNADE_TOKEN for create/update/delete",
+    ]
+    if gateway_port is not None:
+        lines.append(f"  Web UI signed in  http://127.0.0.1:{gateway_port}/#token={token}")
+    return "\n".join(lines) + "\n"
 
 
 def _banner(catalog_target: str, orders_target: str, gateway_port: int | None) -> str:
@@ -219,8 +255,10 @@ def _banner(catalog_target: str, orders_target: str, gateway_port: int | None) -
             f"    curl {base}/v1/products/fountain-pen",
             f"    curl {base}/v2/products/fountain-pen   (v2: displayName, decimal price)",
             f"    curl -X POST {base}/v1/products -H 'content-type: application/json' \\",
+            '         -H "authorization: Bearer $COLONNADE_TOKEN" \\',
             '         -d \'{"sku":"MUG-1","title":"Mug","price":{"currencyCode":"EUR","units":"9"}}\'',  # noqa: E501
             f"    curl -X POST {base}/v1/orders -H 'content-type: application/json' \\",
+            '         -H "authorization: Bearer $COLONNADE_TOKEN" \\',
             '         -d \'{"currencyCode":"EUR","lineItems":[{"product":"products/desk-lamp","quantity":"1"}]}\'',  # noqa: E501
             f"  Browser          {base}/        (the catalog's web UI)",
             f"                   {base}/docs    (API docs: try every operation)",

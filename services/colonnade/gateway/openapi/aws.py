@@ -13,11 +13,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from colonnade.gateway.openapi.model import Format
+from colonnade.gateway.openapi.model import AUTHORIZER_SCHEME, Format
 from colonnade.gateway.openapi.openapi3 import OpenApi3Builder
 from colonnade.gateway.openapi.paths import PathParam
 from colonnade.gateway.routing import Route
 from colonnade.gateway.status import Code
+from colonnade.runtime.policy import EdgePolicy
 
 
 class AwsBuilder(OpenApi3Builder):
@@ -72,15 +73,43 @@ class AwsBuilder(OpenApi3Builder):
             "responses": {"default": {"statusCode": str(route.success_status)}},
         }
         operation["x-amazon-apigateway-request-validator"] = "all" if route.body else "params"
+        policy = self.policy(route)
+        if policy is not None and policy.cache_ttl:
+            # API Gateway keys its stage cache only on these (api-gateway-caching.html): every
+            # path and query value, and the caller's Authorization when answers vary by caller.
+            integration = operation["x-amazon-apigateway-integration"]
+            integration["cacheKeyParameters"] = [
+                "method.request." + {"query": "querystring"}.get(p["in"], p["in"]) + "." + p["name"]
+                for p in operation.get("parameters", [])
+                if p["in"] in ("path", "query", "header")
+            ]
+            integration["cacheNamespace"] = operation["operationId"]
         security: list[dict[str, list[str]]] = []
         requirement: dict[str, list[str]] = {}
         if o.api_key_required:
-            requirement["api_key"] = []
+            requirement["api_key"] = []  # metering and usage-plan throttles, not identity
         if o.cognito_user_pool_arns:
             requirement["cognito"] = []
+        if o.authorizer and policy is not None and not policy.public:
+            requirement[AUTHORIZER_SCHEME] = []
         if requirement:
             security.append(requirement)
         operation["security"] = security
+
+    def policy_parameters(self, policy: EdgePolicy) -> list[dict[str, Any]]:
+        """A cached answer that varies by caller is keyed on the caller's Authorization
+        (API Gateway cannot key on the authorizer's context)."""
+        if policy.cache_ttl and policy.cache_varies_by_caller:
+            return [
+                {
+                    "name": "Authorization",
+                    "in": "header",
+                    "required": False,
+                    "description": "The caller's bearer token (a cache key of this method)",
+                    "schema": {"type": "string"},
+                }
+            ]
+        return []
 
     def finish_document(self, doc: dict[str, Any], omitted: list[dict[str, str]]) -> None:
         doc.pop("servers")
@@ -96,9 +125,27 @@ class AwsBuilder(OpenApi3Builder):
         strip_for_aws(doc)
 
     def security_schemes(self) -> dict[str, Any]:
+        o = self.options
         schemes: dict[str, Any] = {}
         if self.options.api_key_required:
             schemes["api_key"] = {"type": "apiKey", "name": "x-api-key", "in": "header"}
+        if o.authorizer and any(not p.public for p in self.policies.values()):
+            # REST APIs have no JWT authorizer (jwtConfiguration is HTTP-API only): a REQUEST
+            # Lambda authorizer running the gateway's own verification code
+            # (colonnade.gateway.authorizer) answers with an IAM policy covering every method
+            # the token's scopes allow, so its cached result is right for any method.
+            schemes[AUTHORIZER_SCHEME] = {
+                "type": "apiKey",
+                "name": "Authorization",
+                "in": "header",
+                "x-amazon-apigateway-authtype": "custom",
+                "x-amazon-apigateway-authorizer": {
+                    "type": "request",
+                    "identitySource": "method.request.header.Authorization",
+                    "authorizerUri": o.authorizer_uri,
+                    "authorizerResultTtlInSeconds": o.authorizer_ttl_seconds,
+                },
+            }
         if self.options.cognito_user_pool_arns:
             schemes["cognito"] = {
                 "type": "apiKey",

@@ -13,6 +13,19 @@ from colonnade.gateway.openapi.paths import PathParam, query_fields, render_path
 from colonnade.gateway.openapi.protodoc import behaviors, comments
 from colonnade.gateway.openapi.schemas import FD, Schemas
 from colonnade.gateway.routing import Route, load_routes
+from colonnade.runtime.policy import EdgePolicy, PolicyError, service_policies
+
+#: Response headers the edge policies add, documented on the answers that carry them.
+RATE_HEADERS = {
+    "RateLimit-Limit": "Requests allowed in the window nearest to exhaustion",
+    "RateLimit-Remaining": "Requests left in that window",
+    "RateLimit-Reset": "Seconds until that window ends",
+    "RateLimit-Policy": "Both windows of the method's rate-limit class: `N;w=1, M;w=60`",
+}
+CACHE_HEADERS = {
+    "ETag": "Strong entity tag of the body: send it back in If-None-Match for a 304",
+    "Cache-Control": "`public` or `private` (answers keyed by caller), `max-age` = the TTL",
+}
 
 
 class DocumentBuilder:
@@ -30,18 +43,92 @@ class DocumentBuilder:
         self.routes = load_routes(self.registry)
         self.schemas = Schemas(self.fmt, self.comments)
         self._shapes: dict[str, list[str]] = {}
+        self.policies: dict[str, EdgePolicy] = {}
+        for service in self.registry.services():
+            try:  # a contract without policies (the gateway's own tests) documents none
+                self.policies.update(service_policies(service))
+            except PolicyError:
+                continue
+
+    # edge policies ----------------------------------------------------------------------
+
+    def policy(self, route: Route) -> EdgePolicy | None:
+        """The method's edge policy, when its contract declares one."""
+        return self.policies.get(route.grpc_path)
+
+    def policy_note(self, policy: EdgePolicy) -> str:
+        """One paragraph for the operation's description."""
+        who = (
+            "Public: no credentials needed."
+            if policy.public
+            else "Requires scope " + ", ".join(f"`{s}`" for s in policy.scopes) + "."
+        )
+        text = f"{who} Rate-limit class `{policy.rate_limit_class}`."
+        if policy.cache_ttl:
+            whose = "per caller" if policy.cache_varies_by_caller else "shared by all callers"
+            text += f" Cached {policy.cache_ttl} s ({whose})."
+        return text
+
+    @staticmethod
+    def policy_extension(policy: EdgePolicy) -> dict[str, Any]:
+        """`x-colonnade-policy`: what the API Gateway module and the authorizer read."""
+        return {
+            "public": policy.public,
+            "scopes": list(policy.scopes),
+            "rateLimitClass": policy.rate_limit_class,
+            "cacheTtlSeconds": policy.cache_ttl,
+            "cacheVariesByCaller": policy.cache_varies_by_caller,
+        }
+
+    @staticmethod
+    def policy_errors(policy: EdgePolicy) -> dict[int, dict[str, str]]:
+        """The error answers a policy adds, with the headers each carries."""
+        out: dict[int, dict[str, str]] = {}
+        if not policy.public:
+            out[401] = {"WWW-Authenticate": "RFC 6750 Bearer challenge saying what was wrong"}
+            out[403] = {
+                "WWW-Authenticate": 'Bearer error="insufficient_scope" with the scopes required'
+            }
+        out[429] = {"Retry-After": "Seconds until the full window ends", **RATE_HEADERS}
+        return out
+
+    @staticmethod
+    def policy_success_headers(policy: EdgePolicy) -> dict[str, str]:
+        """The headers a successful answer carries under a policy."""
+        return {**RATE_HEADERS, **(CACHE_HEADERS if policy.cache_ttl else {})}
 
     def path(self, route: Route, fmt: Format | None = None) -> tuple[str, list[PathParam]]:
         return render_path(route, fmt or self.fmt, self.registry, self._shapes)
 
     def operation_head(self, op: Operation) -> dict[str, Any]:
-        """The start of an operation object: id, tag, summary and description."""
+        """The start of an operation object: id, tag, summary and description (with the
+        method's edge policy, when it has one)."""
         operation: dict[str, Any] = {"operationId": op.operation_id, "tags": [op.tag]}
         if op.summary:
             operation["summary"] = op.summary
-        if op.description:
-            operation["description"] = op.description
+        description = op.description
+        policy = self.policy(op.route)
+        if policy is not None:
+            note = self.policy_note(policy)
+            description = f"{description}\n\n{note}" if description else note
+            operation["x-colonnade-policy"] = self.policy_extension(policy)
+        if description:
+            operation["description"] = description
         return operation
+
+    def if_none_match(self) -> dict[str, Any]:
+        """The `If-None-Match` header parameter of a cached GET."""
+        param: dict[str, Any] = {
+            "name": "If-None-Match",
+            "in": "header",
+            "required": False,
+            "description": "An ETag from an earlier answer: 304 Not Modified when it matches",
+        }
+        if self.fmt == "swagger2":
+            param["type"] = "string"
+        else:
+            param["schema"] = {"type": "string"}
+        return param
 
     # parameters -------------------------------------------------------------------------
 

@@ -13,6 +13,12 @@ Format = Literal["openapi3", "swagger2", "aws"]
 FORMATS: tuple[Format, ...] = ("openapi3", "swagger2", "aws")
 
 STATUS = "google.rpc.Status"
+#: Replaced by the api-gateway module with the authorizer function's invoke ARN.
+AUTHORIZER_URI_PLACEHOLDER = (
+    "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+    "arn:aws:lambda:us-east-1:000000000000:function:colonnade-authorizer/invocations"
+)
+AUTHORIZER_SCHEME = "colonnade_jwt"
 STATUS_TEXT = {
     200: "OK",
     201: "Created",
@@ -47,6 +53,11 @@ class Options:
     backend_scheme: str = "https"
     api_key_required: bool = True
     cognito_user_pool_arns: list[str] = field(default_factory=list)
+    # The Lambda REQUEST authorizer (colonnade.gateway.authorizer) on every non-public
+    # method; the Terraform module puts the function's invoke ARN in place of this one.
+    authorizer: bool = True
+    authorizer_uri: str = AUTHORIZER_URI_PLACEHOLDER
+    authorizer_ttl_seconds: int = 300
     integration_timeout_ms: int = 29_000
 
 

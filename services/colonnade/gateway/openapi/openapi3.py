@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from colonnade.gateway.openapi.builder import DocumentBuilder
+from colonnade.gateway.openapi.builder import CACHE_HEADERS, DocumentBuilder
 from colonnade.gateway.openapi.model import (
     STATUS_TEXT,
     Format,
@@ -15,6 +15,14 @@ from colonnade.gateway.openapi.model import (
 )
 from colonnade.gateway.openapi.paths import PathParam
 from colonnade.gateway.routing import Route
+from colonnade.runtime.policy import EdgePolicy
+
+
+def _headers(described: dict[str, str]) -> dict[str, Any]:
+    return {
+        name: {"description": text, "schema": {"type": "string"}}
+        for name, text in described.items()
+    }
 
 
 class OpenApi3Builder(DocumentBuilder):
@@ -28,6 +36,9 @@ class OpenApi3Builder(DocumentBuilder):
         route = op.route
         operation = self.operation_head(op)
         parameters = self.parameters(op, params)
+        policy = self.policy(route)
+        if policy is not None:
+            parameters += self.policy_parameters(policy)
         if parameters:
             operation["parameters"] = parameters
         if route.body:
@@ -79,6 +90,20 @@ class OpenApi3Builder(DocumentBuilder):
                 "description": STATUS_TEXT[code],
                 "content": {"application/json": {"schema": status}},
             }
+        if policy is not None:
+            responses[ok]["headers"] = _headers(self.policy_success_headers(policy))
+            for code, headers in self.policy_errors(policy).items():
+                responses[str(code)] = {
+                    "description": STATUS_TEXT[code],
+                    "headers": _headers(headers),
+                    "content": {"application/json": {"schema": status}},
+                }
+            if policy.cache_ttl:
+                responses["304"] = {
+                    "description": "Not modified: If-None-Match matched the ETag",
+                    "headers": _headers(CACHE_HEADERS),
+                }
+            responses = dict(sorted(responses.items()))
         self.finish_responses(responses, status)
         operation["responses"] = responses
         self.finish_operation(operation, route, params)
@@ -123,11 +148,22 @@ class OpenApi3Builder(DocumentBuilder):
             "content": {"application/json": {"schema": status}},
         }
 
+    def policy_parameters(self, policy: EdgePolicy) -> list[dict[str, Any]]:
+        """Parameters a policy adds: If-None-Match on a cached GET."""
+        return [self.if_none_match()] if policy.cache_ttl else []
+
     def finish_operation(
         self, operation: dict[str, Any], route: Route, params: list[PathParam]
     ) -> None:
-        """Completes an operation: bearer token, API key or none."""
-        operation["security"] = [{"bearerAuth": []}, {"apiKey": []}, {}]
+        """Completes an operation: a bearer token or an API key, as its policy requires
+        (none on a public method); without a policy, either or none."""
+        policy = self.policy(route)
+        if policy is None:
+            operation["security"] = [{"bearerAuth": []}, {"apiKey": []}, {}]
+        elif policy.public:
+            operation["security"] = [{}]
+        else:
+            operation["security"] = [{"bearerAuth": []}, {"apiKey": []}]
 
     def finish_document(self, doc: dict[str, Any], omitted: list[dict[str, str]]) -> None:
         """Completes the document: its security schemes."""

@@ -6,9 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from colonnade.gateway.openapi.builder import DocumentBuilder
-from colonnade.gateway.openapi.model import Format, operations, path_item_methods
+from colonnade.gateway.openapi.builder import CACHE_HEADERS, DocumentBuilder
+from colonnade.gateway.openapi.model import STATUS_TEXT, Format, operations, path_item_methods
 from colonnade.gateway.openapi.paths import render_path
+from colonnade.runtime.policy import EdgePolicy
+
+
+def _headers(described: dict[str, str]) -> dict[str, Any]:
+    return {name: {"type": "string", "description": text} for name, text in described.items()}
 
 
 class Swagger2Builder(DocumentBuilder):
@@ -34,6 +39,31 @@ class Swagger2Builder(DocumentBuilder):
                     shared.add(path)
                 taken.add((path, method))
         return shared
+
+    def _policy(
+        self,
+        operation: dict[str, Any],
+        policy: EdgePolicy,
+        ok: dict[str, Any],
+        status_ref: dict[str, Any],
+    ) -> None:
+        """Security, the answers and headers the method's edge policy adds."""
+        responses = operation["responses"]
+        ok["headers"] = _headers(self.policy_success_headers(policy))
+        for code, headers in self.policy_errors(policy).items():
+            responses[str(code)] = {
+                "description": STATUS_TEXT[code],
+                "headers": _headers(headers),
+                "schema": status_ref,
+            }
+        if policy.cache_ttl:
+            operation.setdefault("parameters", []).append(self.if_none_match())
+            responses["304"] = {
+                "description": "Not modified: If-None-Match matched the ETag",
+                "headers": _headers(CACHE_HEADERS),
+            }
+        operation["responses"] = dict(sorted(responses.items()))
+        operation["security"] = [] if policy.public else [{"bearerAuth": []}, {"apiKey": []}]
 
     def document(self) -> dict[str, Any]:
         """The whole document."""
@@ -86,6 +116,9 @@ class Swagger2Builder(DocumentBuilder):
                 str(route.success_status): ok,
                 "default": {"description": "An unexpected error response.", "schema": status_ref},
             }
+            policy = self.policy(route)
+            if policy is not None:
+                self._policy(operation, policy, ok, status_ref)
             for m in path_item_methods(route):
                 paths.setdefault(path, {})[m] = operation
         absolute = [u for u in o.servers if "://" in u]

@@ -225,3 +225,92 @@ run "rejects_openapi_31_and_non_json" {
 
   expect_failures = [var.openapi_body]
 }
+
+# The committed document, generated from the contracts' edge policies.
+run "contract_policies_from_the_document" {
+  command = plan
+
+  variables {
+    openapi_body             = file("../../../openapi/colonnade.apigateway.json")
+    cache_cluster_size       = "0.5"
+    create_web_acl           = false
+    authorizer_invoke_arn    = "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:colonnade-authorizer/invocations"
+    authorizer_function_name = "colonnade-authorizer"
+    usage_plans = {
+      gold = {
+        rate_limit = 100, burst_limit = 200, api_keys = ["g"]
+        class_limits = {
+          read  = { rate_limit = 50, burst_limit = 100 }
+          write = { rate_limit = 10, burst_limit = 20 }
+        }
+      }
+      free = { rate_limit = 5, burst_limit = 10, api_keys = ["f"] }
+    }
+  }
+
+  assert {
+    condition = toset([for k, m in aws_api_gateway_method_settings.cached : "${m.method_path}=${m.settings[0].cache_ttl_in_seconds}"]) == toset([
+      "~1v1~1products/GET=30", "~1v1~1products~1{product}/GET=30", "~1v1~1orders/GET=5", "~1v1~1orders~1{order}/GET=5",
+    ])
+    error_message = "Exactly the GETs whose policy declares a TTL are cached, each for its TTL."
+  }
+
+  assert {
+    condition     = alltrue([for k, m in aws_api_gateway_method_settings.cached : m.settings[0].require_authorization_for_cache_control && m.settings[0].unauthorized_cache_control_header_strategy == "FAIL_WITH_403"])
+    error_message = "Only authorized callers may invalidate cache entries."
+  }
+
+  assert {
+    condition     = contains(jsondecode(aws_api_gateway_rest_api.this.body).paths["/v1/orders/{order}"].get["x-amazon-apigateway-integration"].cacheKeyParameters, "method.request.header.Authorization")
+    error_message = "An answer that varies by caller is keyed on the caller's Authorization."
+  }
+
+  assert {
+    condition     = jsondecode(aws_api_gateway_rest_api.this.body).components.securitySchemes.colonnade_jwt["x-amazon-apigateway-authorizer"].authorizerUri == var.authorizer_invoke_arn
+    error_message = "The authorizer invokes the given function."
+  }
+
+  assert {
+    condition     = !strcontains(aws_api_gateway_rest_api.this.body, "x-colonnade-policy")
+    error_message = "The contract policies are read by the module, not imported."
+  }
+
+  assert {
+    condition     = length(aws_lambda_permission.authorizer) == 1 && aws_lambda_permission.authorizer[0].principal == "apigateway.amazonaws.com"
+    error_message = "API Gateway may invoke the authorizer."
+  }
+
+  assert {
+    condition = toset(flatten([for s in aws_api_gateway_usage_plan.this["gold"].api_stages : [for t in s.throttle : "${t.path}=${t.rate_limit}"]])) == toset([
+      "/v1/products/GET=50", "/v1/products/{product}/GET=50", "/v1/orders/GET=50", "/v1/orders/{order}/GET=50",
+      "/v1/products/POST=10", "/v1/products/{product}/PATCH=10", "/v1/products/{product}/DELETE=10", "/v1/orders/POST=10",
+    ])
+    error_message = "Each tier throttles every method by its contract's rate-limit class."
+  }
+
+  assert {
+    condition     = length(flatten([for s in aws_api_gateway_usage_plan.this["free"].api_stages : s.throttle])) == 0
+    error_message = "A tier without class limits has only its plan-wide throttle."
+  }
+}
+
+run "an_unwired_authorizer_is_dropped_from_the_document" {
+  command = plan
+
+  # A warning in a plan (check block); `terraform test` counts it, so it is expected here.
+  expect_failures = [check.authorizer_wired]
+
+  variables {
+    openapi_body = file("../../../openapi/colonnade.apigateway.json")
+  }
+
+  assert {
+    condition     = !contains(keys(jsondecode(aws_api_gateway_rest_api.this.body).components.securitySchemes), "colonnade_jwt")
+    error_message = "Without its function the authorizer scheme is left out."
+  }
+
+  assert {
+    condition     = alltrue(flatten([for p, ops in jsondecode(aws_api_gateway_rest_api.this.body).paths : [for m, op in ops : [for req in op.security : !contains(keys(req), "colonnade_jwt")]]]))
+    error_message = "…and so is every requirement naming it."
+  }
+}
