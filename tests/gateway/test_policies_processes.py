@@ -33,7 +33,8 @@ async def test_two_gateway_processes_admit_the_limit_together(
         **{f"COLONNADE_GATEWAY_{k.upper()}": str(v) for k, v in kit.gateway_config().items()},
         "COLONNADE_GATEWAY_DESCRIPTORS": str(CATALOG_DESCRIPTORS),
         "COLONNADE_GATEWAY_BACKENDS": (
-            f"colonnade.catalog.v1={catalog},colonnade.orders.v1={catalog}"
+            f"colonnade.catalog.v1={catalog},colonnade.catalog.v2={catalog},"
+            f"colonnade.orders.v1={catalog}"
         ),
         "COLONNADE_GATEWAY_POLICY_CACHE_URL": memcached.url,
         "COLONNADE_GATEWAY_RATE_LIMITS": "read=1000/20,write=10/200,standard=20/600,"

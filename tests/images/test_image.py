@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -176,9 +177,14 @@ def test_service_and_gateway_containers_serve_and_report_healthy(
     # The image's own HEALTHCHECK picks the right probe for each process.
     for container in (catalog, orders, gateway):
         assert container.exec("colonnade-healthcheck", "auto").returncode == 0
-    for path, key in (("/v1/products?pageSize=1", "products"), ("/v1/orders?pageSize=1", "orders")):
+    for path in ("/v1/products?pageSize=1", "/v2/products?pageSize=1"):  # public reads
         with urllib.request.urlopen(f"http://127.0.0.1:{http_port}{path}") as r:
             assert r.status == 200
-            assert key in json.loads(r.read()), path
+            assert "products" in json.loads(r.read()), path
+    # The edge policies are on in the image: listing orders needs a credential.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"http://127.0.0.1:{http_port}/v1/orders?pageSize=1")
+    assert refused.value.code == 401
+    assert refused.value.headers["WWW-Authenticate"].startswith("Bearer")
     # A health check that cannot succeed reports failure.
     assert catalog.exec("colonnade-healthcheck", "grpc", "127.0.0.1:1").returncode != 0

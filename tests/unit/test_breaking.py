@@ -235,10 +235,8 @@ def test_catalog_v2_as_an_edit_of_v1_is_refused(tmp_path: Path, baseline: Path) 
             'import "google/protobuf/duration.proto";\nimport "google/protobuf/empty.proto";',
         )
         rest = text[text.index("// Stock held for, or sold to, one order.") :]
-        body = body.replace(
-            "    option (colonnade.api.v1.http_success_status) = 204;\n  }\n}",
-            "    option (colonnade.api.v1.http_success_status) = 204;\n  }\n\n" + keep + "\n}",
-        )
+        end = body.index("\n}\n", body.index("service CatalogService"))  # the service's last }
+        body = body[:end] + "\n\n" + keep + body[end:]
         return body + "\n" + rest
 
     problems = planted(tmp_path, baseline, CATALOG, overwrite, "colonnade.catalog.v1")

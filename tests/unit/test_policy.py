@@ -14,7 +14,11 @@ from colonnade.gateway.edge import contract_policies
 from colonnade.gateway.errors import ConfigError, DescriptorError
 from colonnade.runtime.policy import PolicyError, merge
 
-BACKENDS = ["colonnade.catalog.v1=127.0.0.1:1", "colonnade.orders.v1=127.0.0.1:2"]
+BACKENDS = [
+    "colonnade.catalog.v1=127.0.0.1:1",
+    "colonnade.catalog.v2=127.0.0.1:1",
+    "colonnade.orders.v1=127.0.0.1:2",
+]
 
 
 def P(**fields: object) -> policy_pb2.Policy:
