@@ -19,9 +19,11 @@ from colonnade.gateway.endpoint import Endpoint
 from colonnade.gateway.errors import BackendConfigError
 from colonnade.gateway.exchange import Exchange, Receive, Scope, Send
 from colonnade.gateway.jsonconv import Converters
+from colonnade.gateway.observe import Observed, StatusSources
 from colonnade.gateway.pipeline import Pipeline, Step
 from colonnade.gateway.responses import status_error_page
 from colonnade.gateway.routing import Router, load_routes
+from colonnade.runtime.observability import Observability
 
 
 class Gateway:
@@ -31,7 +33,12 @@ class Gateway:
     error_page = staticmethod(status_error_page)
 
     def __init__(
-        self, cfg: GatewayConfig, registry: Registry, *, policies: Sequence[Step] = ()
+        self,
+        cfg: GatewayConfig,
+        registry: Registry,
+        *,
+        policies: Sequence[Step] = (),
+        observability: Observability | None = None,
     ) -> None:
         self.cfg = cfg
         self.registry = registry
@@ -68,6 +75,14 @@ class Gateway:
                 ),
             ]
         )
+        #: Metrics, tracing, access log, /metrics and /status around the pipeline (observe.py).
+        self.observability = observability or Observability(cfg.observability())
+        self.observed = Observed(
+            self.pipeline,
+            self.observability,
+            access_log=cfg.access_log,
+            status=StatusSources.parse(self.backends, cfg.status_sources),
+        )
         self.started = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -76,12 +91,14 @@ class Gateway:
         """Opens the channel pools (must run inside the serving event loop)."""
         if not self.started:
             self.backends.start()
+            await self.observability.start()
             self.started = True
 
     async def shutdown(self) -> None:
         """Closes the channel pools."""
         if self.started:
             await self.backends.close()
+            await self.observability.stop()
             self.started = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -89,7 +106,7 @@ class Gateway:
         if kind == "http":
             if not self.started:
                 await self.startup()
-            await self.pipeline.run(Exchange(scope, receive), send)
+            await self.observed.run(Exchange(scope, receive), send)
         elif kind == "lifespan":
             while True:
                 msg = await receive()
@@ -105,4 +122,4 @@ class Gateway:
         """Serves one HTTP request through the pipeline."""
         if not self.started:
             await self.startup()
-        await self.pipeline.run(Exchange(scope, receive), send)
+        await self.observed.run(Exchange(scope, receive), send)

@@ -33,10 +33,12 @@ from colonnade.runtime.config import (
     build,
     parse_bool,
     parse_duration,
+    parse_float,
     parse_int,
     parse_list,
     read_toml,
 )
+from colonnade.runtime.observability import ObservabilityConfig
 
 ENV_PREFIX = "COLONNADE_GATEWAY_"
 #: The descriptor set `make gen` / `pip install` builds for Colonnade's own services.
@@ -66,6 +68,26 @@ class GatewayConfig:
     cors_max_age: int = 600
     emit_unpopulated: bool = True
     access_log: bool = False
+    # Observability (gateway/observe.py): spans to these exporters (otlp, stdout, file:PATH,
+    # memory), requests without a traceparent sampled with this probability; EMF lines every
+    # interval (0: none); the /status page reads each `name=http://host:port` admin port.
+    trace_exporters: list[str] = field(default_factory=list)
+    trace_sample_ratio: float = 1.0
+    otlp_endpoint: str = "http://127.0.0.1:4317"
+    metrics_emf_interval: float = 0.0
+    metrics_namespace: str = "Colonnade"
+    status_sources: list[str] = field(default_factory=list)
+
+    def observability(self) -> ObservabilityConfig:
+        """The gateway's :class:`ObservabilityConfig` (its metrics are on its own port)."""
+        return ObservabilityConfig(
+            service="gateway",
+            trace_exporters=tuple(self.trace_exporters),
+            trace_sample_ratio=self.trace_sample_ratio,
+            otlp_endpoint=self.otlp_endpoint,
+            emf_interval=self.metrics_emf_interval,
+            emf_namespace=self.metrics_namespace,
+        )
 
     def validate(self) -> GatewayConfig:
         """This configuration, checked; raises ConfigError for values the gateway cannot run
@@ -95,6 +117,8 @@ class GatewayConfig:
             raise ConfigError("max_body_bytes: must be positive")
         if cfg.default_timeout < 0:
             raise ConfigError("default_timeout: must be 0 (none) or positive")
+        if not 0 <= cfg.trace_sample_ratio <= 1:
+            raise ConfigError("trace_sample_ratio: must be between 0 and 1")
         return cfg
 
 
@@ -114,6 +138,10 @@ PARSERS: dict[str, Parser] = {
     "emit_unpopulated": parse_bool,
     "access_log": parse_bool,
     "default_timeout": parse_duration,
+    "trace_exporters": parse_list,
+    "status_sources": parse_list,
+    "trace_sample_ratio": parse_float,
+    "metrics_emf_interval": parse_duration,
 }
 
 

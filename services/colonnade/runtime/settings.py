@@ -19,8 +19,11 @@ from colonnade.runtime.config import (
     SettingsError,
     parse_bool,
     parse_duration,
+    parse_float,
     parse_int,
+    parse_list,
 )
+from colonnade.runtime.observability import ObservabilityConfig
 
 __all__ = [
     "CacheNodeAddress",
@@ -129,6 +132,15 @@ class Settings:
     shutdown_delay_seconds: float = 0.0
     max_concurrent_rpcs: int = 0
     reflection: bool = True
+    # Observability (colonnade.runtime.observability): the admin port serves /metrics and
+    # /status.json (-1: off, 0: a free port); spans go to the listed exporters.
+    admin_host: str = "127.0.0.1"
+    admin_port: int = -1
+    trace_exporters: tuple[str, ...] = ()
+    trace_sample_ratio: float = 1.0
+    otlp_endpoint: str = "http://127.0.0.1:4317"
+    metrics_emf_interval: float = 0.0
+    metrics_namespace: str = "Colonnade"
 
     @classmethod
     def from_env(
@@ -191,6 +203,17 @@ class Settings:
                 "MAX_CONCURRENT_RPCS", lambda n, r: parse_int(n, r, 0, 1_000_000), 0
             ),
             reflection=get("GRPC_REFLECTION", parse_bool, True),
+            admin_host=env.get("ADMIN_HOST", defaults.admin_host).strip(),
+            admin_port=get("ADMIN_PORT", lambda n, r: parse_int(n, r, -1, 65535), -1),
+            trace_exporters=tuple(get("TRACE_EXPORTERS", parse_list, [])),
+            trace_sample_ratio=get(
+                "TRACE_SAMPLE_RATIO", lambda n, r: parse_float(n, r, 0.0, 1.0), 1.0
+            ),
+            otlp_endpoint=env.get("OTLP_ENDPOINT", defaults.otlp_endpoint).strip(),
+            metrics_emf_interval=get(
+                "METRICS_EMF_INTERVAL", lambda n, r: parse_duration(n, r, 0, 3600), 0.0
+            ),
+            metrics_namespace=env.get("METRICS_NAMESPACE", defaults.metrics_namespace).strip(),
         )
         if settings.db_iam_auth and not settings.aws_region:
             raise SettingsError("DB_IAM_AUTH needs AWS_REGION (ECS and EKS set it)")
@@ -211,6 +234,19 @@ class Settings:
                 f"DB_POOL_MAX ({settings.db_pool_max})"
             )
         return settings
+
+    def observability(self) -> ObservabilityConfig:
+        """What :class:`~colonnade.runtime.observability.Observability` needs of these."""
+        return ObservabilityConfig(
+            service=self.service_name,
+            trace_exporters=self.trace_exporters,
+            trace_sample_ratio=self.trace_sample_ratio,
+            otlp_endpoint=self.otlp_endpoint,
+            emf_interval=self.metrics_emf_interval,
+            emf_namespace=self.metrics_namespace,
+            admin_host=self.admin_host,
+            admin_port=self.admin_port,
+        )
 
     @classmethod
     def variable_names(cls) -> list[str]:
