@@ -196,7 +196,8 @@ class EmfEmitter:
                 "CloudWatchMetrics": [
                     {
                         "Namespace": self.namespace,
-                        "Dimensions": [list(dims)],
+                        # Per method (route) and, aggregated by CloudWatch, per service.
+                        "Dimensions": [list(dims), *([["Service"]] if len(dims) > 1 else [])],
                         "Metrics": [{"Name": n, "Unit": CLOUDWATCH_METRICS[n][0]} for n in names],
                     }
                 ],
