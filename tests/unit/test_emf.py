@@ -63,9 +63,9 @@ def test_every_document_is_valid_emf_and_names_are_catalogued() -> None:
     m.rpc_finished("GetProduct", "OK", 0.001)
     m.client_call("catalog:50051", "ReserveStock", "DEADLINE_EXCEEDED", 0.5)
     m.db_query("fetchrow", 0.0004, failed=False)
-    m.db_exhausted_child.inc()
-    m.cache_hit_child.inc()
-    m.cache_miss_child.inc()
+    m.db_acquired(0.01, exhausted=True)
+    m.cache_lookup(hit=True)
+    m.cache_lookup(hit=False)
     m.cache_command("get", 0.0002, failed=True)
     lines: list[str] = []
     writer = EmfEmitter(m, write=lines.append)

@@ -64,7 +64,6 @@ class Observed:
         self.obs = observability
         self.access_log = access_log
         self.status = status or StatusSources(None, {})
-        self._in_flight = observability.metrics.http_in_flight_child
         self._routes: dict[int, str] = {}
 
     async def run(self, ex: Exchange, send: Send) -> None:
@@ -91,15 +90,15 @@ class Observed:
                 sent[0] = message["status"]
             await send(message)
 
-        self._in_flight.inc()
+        metrics = self.obs.metrics
+        metrics.http_started()
         try:
             await self.pipeline.run(ex, observed_send)
         finally:
-            self._in_flight.dec()
             seconds = time.perf_counter() - started
             status = sent[0]
             route = self._route(ex, path)
-            self.obs.metrics.http_request(route, ex.method, str(status), seconds)
+            metrics.http_request(route, ex.method, str(status), seconds)
             if self.access_log:
                 access_log.info(
                     "http",
@@ -111,16 +110,18 @@ class Observed:
                         "duration_ms": round(seconds * 1000, 3),
                     },
                 )
-            if span.span is not None:
+            if span.span is None:
+                span.end()
+            else:
                 span.span.update_name(f"{ex.method} {route}")
-            span.end(
-                f"HTTP {status}" if status >= 500 else None,
-                {
-                    "http.request.method": ex.method,
-                    "http.route": route,
-                    "http.response.status_code": status,
-                },
-            )
+                span.end(
+                    f"HTTP {status}" if status >= 500 else None,
+                    {
+                        "http.request.method": ex.method,
+                        "http.route": route,
+                        "http.response.status_code": status,
+                    },
+                )
 
     def _route(self, ex: Exchange, path: str) -> str:
         endpoint = getattr(ex, "endpoint", None)

@@ -101,11 +101,11 @@ class ReadThroughCache(Generic[T]):
         if cached is not None and cached != _TOMBSTONE:
             self.hits += 1
             if obs is not None:
-                obs.metrics.cache_hit_child.inc()
+                obs.metrics.cache_lookup(True)
             return self._decode(cached)
         self.misses += 1
         if obs is not None:
-            obs.metrics.cache_miss_child.inc()
+            obs.metrics.cache_lookup(False)
         fill = cached is None  # a tombstone means "recently written": don't refill yet
         pending = self._inflight.get(raw_key)
         if pending is not None:

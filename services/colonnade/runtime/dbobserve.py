@@ -94,6 +94,4 @@ def acquisition_started(pool: Any) -> tuple[Observability | None, float, bool]:
 
 def acquisition_done(obs: Observability, started: float, exhausted: bool) -> None:
     """After the connection arrived."""
-    obs.metrics.db_acquire_child.observe(time.perf_counter() - started)
-    if exhausted:
-        obs.metrics.db_exhausted_child.inc()
+    obs.metrics.db_acquired(time.perf_counter() - started, exhausted)

@@ -125,9 +125,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     ) -> None:
         code = "CANCELLED" if cancelled else (context.code() or grpc.StatusCode.OK).name
         name = method.rsplit("/", 1)[-1]
-        metrics = self._obs.metrics
-        metrics.rpc_finished(name, code, time.perf_counter() - started)
-        span.end(None if code == "OK" else code, {"rpc.grpc.status_code": code})
+        self._obs.metrics.rpc_finished(name, code, time.perf_counter() - started)
+        if span.span is None:
+            span.end()
+        else:
+            span.end(None if code == "OK" else code, {"rpc.grpc.status_code": code})
 
     @staticmethod
     def _echo_request_id(context: grpc.aio.ServicerContext[Any, Any], request_id: str) -> None:
@@ -171,7 +173,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             request_id, started, span = self._begin(method, context)
-            in_flight = self._obs.metrics.rpc_started(name)
+            self._obs.metrics.rpc_started(name)
             self._echo_request_id(context, request_id)
             cancelled = False
             try:
@@ -184,7 +186,6 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             except Exception as exc:
                 await self._fail(context, method, exc)
             finally:
-                in_flight.dec()
                 self._log(method, context, started)
                 self._finish(method, context, started, span, cancelled)
 
@@ -197,7 +198,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
         async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             request_id, started, span = self._begin(method, context)
-            in_flight = self._obs.metrics.rpc_started(name)
+            self._obs.metrics.rpc_started(name)
             self._echo_request_id(context, request_id)
             cancelled = False
             try:
@@ -211,7 +212,6 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             except Exception as exc:
                 await self._fail(context, method, exc)
             finally:
-                in_flight.dec()
                 self._log(method, context, started)
                 self._finish(method, context, started, span, cancelled)
 

@@ -108,14 +108,6 @@ def outbound_traceparent() -> str | None:
     return _outbound.get()
 
 
-def _new_trace_id() -> str:
-    return f"{random.getrandbits(128):032x}"
-
-
-def _new_span_id() -> str:
-    return f"{random.getrandbits(64):016x}"
-
-
 def _span_json(span: ReadableSpan, service: str) -> str:
     ctx = span.get_span_context()
     parent = span.parent
@@ -179,7 +171,9 @@ class ServerSpan:
         self._outbound_token = outbound_token
 
     def end(self, error: str | None = None, attributes: dict[str, Any] | None = None) -> None:
-        """Ends the span (``error``: its status description) and restores the context."""
+        """Ends the span (``error``: its status description) and restores the context.
+
+        Unsampled (no span), callers pass nothing: building attributes would be wasted."""
         span = self.span
         if span is not None:
             if attributes:
@@ -261,10 +255,9 @@ class Tracing:
                 # flag included, so a downstream service that traces still records the trace.
                 trace_id_var.set(parent.trace_id)
                 return ServerSpan(None, None, _outbound.set(parent.header()))
-            trace_id = _new_trace_id()
-            trace_id_var.set(trace_id)
-            fresh = f"00-{trace_id}-{_new_span_id()}-00"
-            return ServerSpan(None, None, _outbound.set(fresh))
+            ids = f"{random.getrandbits(192):048x}"  # a trace id and a parent id at once
+            trace_id_var.set(ids[:32])
+            return ServerSpan(None, None, _outbound.set(f"00-{ids[:32]}-{ids[32:]}-00"))
         ctx = None
         if parent is not None:
             remote = SpanContext(
