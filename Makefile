@@ -60,9 +60,10 @@ fmt: venv ## format the code
 typecheck: gen ## mypy alone (part of make lint)
 	$(PY) -m mypy
 
-bench: setup ## REST via the gateway vs gRPC and grpc-gateway (Go); orders/s vs the asyncpg floor: build/bench/
+bench: setup ## REST via the gateway vs gRPC and grpc-gateway (Go); orders/s vs the asyncpg floor; metrics+tracing on vs off: build/bench/
 	$(PY) scripts/bench.py $(BENCH_ARGS)
 	$(PY) scripts/bench_orders.py
+	$(PY) scripts/bench_observability.py
 
 image: venv ## build the one container image (docker or podman; BASE_IMAGE=… to choose the base)
 	$(VENV)/bin/colonnade-image $(if $(BASE_IMAGE),--base $(BASE_IMAGE))

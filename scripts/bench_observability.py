@@ -23,7 +23,6 @@ import asyncio
 import functools
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -46,6 +45,7 @@ from bench import (  # scripts/ is on sys.path (run as a script)
     seed_product,
     start_data_stores,
     summary,
+    tear_down,
 )
 
 PROD_RATIO = "0.05"
@@ -256,17 +256,8 @@ def main() -> int:
         print(md)
         return 0
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
         sink.stop()
-        mc.stop()
-        pg.remove()
-        shutil.rmtree(tmp, ignore_errors=True)
+        tear_down(procs, tmp, pg, mc)
 
 
 def markdown(r: dict[str, Any]) -> str:
