@@ -163,8 +163,10 @@ def main() -> int:
         }
         for k in ("METRICS_EMF_INTERVAL", "TRACE_EXPORTERS", "TRACE_SAMPLE_RATIO", "OTLP_ENDPOINT"):
             on_env[f"COLONNADE_GATEWAY_{k}"] = on_env[k]
+        # The same code with tracing off: what metrics alone cost, in the same run.
+        metrics_env = {**on_env, "TRACE_EXPORTERS": "", "COLONNADE_GATEWAY_TRACE_EXPORTERS": ""}
         stacks: dict[str, dict[str, Any]] = {}
-        for label, stack_env in (("off", off_env), ("on", on_env)):
+        for label, stack_env in (("off", off_env), ("metrics", metrics_env), ("on", on_env)):
             cport, gport = free_port(), free_port()
             catalog = start(
                 backend_cpu,
@@ -211,12 +213,13 @@ def main() -> int:
             out["loadgen_cpu_share"] = gen / d
             return out
 
-        runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+        runs: dict[str, list[dict[str, Any]]] = {"off": [], "metrics": [], "on": []}
+        orders = [("off", "metrics", "on"), ("on", "off", "metrics"), ("metrics", "on", "off")]
         spans_before = sink.spans
         on_requests = 0
         for i in range(args.repeats):
             print(f"round {i + 1}/{args.repeats}", flush=True)
-            for label in ("off", "on") if i % 2 == 0 else ("on", "off"):
+            for label in orders[i % 3]:
                 result = wrk(label)
                 runs[label].append(result)
                 if label == "on":
@@ -235,6 +238,7 @@ def main() -> int:
             "loadavg_1m": round(os.getloadavg()[0], 2),
             "off": {k: summary([float(r[k]) for r in runs["off"]]) for k in keys},
             "on": {k: summary([float(r[k]) for r in runs["on"]]) for k in keys},
+            "metrics": {k: summary([float(r[k]) for r in runs["metrics"]]) for k in keys},
             "spans_exported": sink.spans - spans_before,
             "requests_on": on_requests,
             "runs": runs,
@@ -246,6 +250,7 @@ def main() -> int:
             ratios[who] = {
                 "median_ratio": report["on"][k]["median"] / report["off"][k]["median"],
                 "per_round": summary(per_round),
+                "metrics_only_ratio": report["metrics"][k]["median"] / report["off"][k]["median"],
                 "target": 1.10,
             }
         report["cpu_ratio_on_vs_off"] = ratios
@@ -284,6 +289,7 @@ def markdown(r: dict[str, Any]) -> str:
         "| | gateway CPU µs/request | catalog CPU µs/request | requests/s |",
         "| --- | --- | --- | --- |",
         row("off", r["off"]),
+        row("metrics only", r["metrics"]),
         row("on", r["on"]),
         "",
         f"on/off: gateway {ratio['gateway']['median_ratio']:.3f} "
@@ -292,6 +298,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"{ratio['catalog']['median_ratio']:.3f} (per round "
         f"{ratio['catalog']['per_round']['min']:.3f}-{ratio['catalog']['per_round']['max']:.3f});"
         " aim ≤ 1.10.",
+        f"Metrics alone (tracing off): gateway {ratio['gateway']['metrics_only_ratio']:.3f}, "
+        f"catalog {ratio['catalog']['metrics_only_ratio']:.3f}.",
         f"Spans exported: {r['spans_exported']} for {r['requests_on']} requests through the "
         "traced stack (about 3 spans per sampled request: gateway, catalog server, memcached).",
     ]

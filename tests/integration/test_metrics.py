@@ -8,6 +8,7 @@ prometheus-client's parser), and must equal what the script did.
 from __future__ import annotations
 
 import asyncio
+import json
 import urllib.request
 from typing import Any
 
@@ -201,3 +202,61 @@ async def test_gateway_counts_routes_and_statuses(start_catalog: StartCatalog, u
     assert count == 7
     assert buckets_of(samples, duration, route="/v1/products") == [*LATENCY_BUCKETS, float("inf")]
     assert value(samples, "colonnade_http_in_flight", service="gateway") == 0
+
+
+async def test_status_page_shows_each_component_and_refreshes_itself(
+    start_catalog: StartCatalog, unique: str
+) -> None:
+    from colonnade.gateway.app import Gateway
+    from colonnade.gateway.config import GatewayConfig
+    from colonnade.gateway.descriptors import load_registry
+    from colonnade.gateway.server import serve
+    from tests.conftest import CATALOG_DESCRIPTORS
+
+    catalog, target = await start_catalog(admin_port=0, service_name="catalog-status")
+    admin = catalog.observability.admin_port
+    cfg = GatewayConfig(
+        descriptors=[str(CATALOG_DESCRIPTORS)],
+        backends=[
+            f"colonnade.catalog.v1.CatalogService={target}",
+            "colonnade.orders.v1.OrdersService=127.0.0.1:1",  # nothing listens: NOT SERVING
+        ],
+        port=0,
+        status_sources=[f"catalog=http://127.0.0.1:{admin}", "orders=http://127.0.0.1:1"],
+    )
+    app = Gateway(cfg, load_registry(cfg.descriptors))
+    await app.startup()
+    server = await serve(app, "127.0.0.1", 0, error_page=app.error_page)
+    base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError):
+                await stub.GetProduct(catalog_pb2.GetProductRequest(name=f"products/s-{unique}"))
+
+        def fetch(path: str) -> tuple[str, bytes]:
+            with urllib.request.urlopen(base + path, timeout=10) as r:
+                return str(r.headers["content-type"]), r.read()
+
+        ctype, page = await asyncio.to_thread(fetch, "/status")
+        assert ctype.startswith("text/html")
+        assert b'fetch("status.json"' in page and b"setInterval(refresh, 2000)" in page
+        ctype, raw = await asyncio.to_thread(fetch, "/status.json")
+        assert ctype == "application/json"
+        status = json.loads(raw)
+    finally:
+        server.close()
+        await app.shutdown()
+    assert status["backends"]["colonnade.catalog.v1.CatalogService"] == "SERVING"
+    assert status["backends"]["colonnade.orders.v1.OrdersService"] != "SERVING"
+    assert status["gateway"]["service"] == "gateway" and status["gateway"]["rss_bytes"] > 0
+    svc = status["services"]["catalog"]
+    assert svc["service"] == "catalog-status"
+    assert svc["rpc"]["GetProduct"]["requests"] == 1 and svc["rpc"]["GetProduct"]["errors"] == 0
+    assert svc["rpc"]["GetProduct"]["p99_seconds"] in LATENCY_BUCKETS
+    assert svc["db_pool"]["max"] == 10 and svc["cache"] == {
+        "degraded": False,
+        "hits": 0,
+        "misses": 1,
+    }
+    assert "error" in status["services"]["orders"]  # its admin port does not answer

@@ -73,16 +73,18 @@ class Observed:
             return
         started = time.perf_counter()
         request_id_var.set(ex.request_id.decode("latin-1"))
+        headers = ex.headers
         traceparent = None
-        for name, value in ex.headers:
+        for name, value in headers:
             if name == b"traceparent":
                 traceparent = value
                 break
         span = self.obs.tracing.begin(ex.method, traceparent, SpanKind.SERVER)
         ours = outbound_traceparent()
         if ours is not None:  # the backends' parent is the gateway's span (or its trace)
-            ex.headers = [h for h in ex.headers if h[0] != b"traceparent"]
-            ex.headers.append((b"traceparent", ours.encode()))
+            if traceparent is not None:
+                headers = [h for h in headers if h[0] != b"traceparent"]
+            ex.headers = [*headers, (b"traceparent", ours.encode())]
         sent = [_CLIENT_CLOSED]
 
         async def observed_send(message: MutableMapping[str, Any]) -> None:

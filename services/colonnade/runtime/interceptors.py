@@ -39,14 +39,6 @@ error_log = logging.getLogger("colonnade.errors")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def _metadata_value(metadata: Any, key: str) -> str | None:
-    for item in metadata or ():
-        if item[0] == key:
-            value = item[1]
-            return value if isinstance(value, str) else None
-    return None
-
-
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
     """Request id, trace id, domain-error mapping and access logs for every call."""
 
@@ -91,17 +83,20 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def _begin(
         self, method: str, context: grpc.aio.ServicerContext[Any, Any]
     ) -> tuple[str, float, ServerSpan]:
-        metadata = context.invocation_metadata()
-        request_id = _metadata_value(metadata, "x-request-id")
+        request_id = traceparent = None
+        for item in context.invocation_metadata() or ():  # one pass for both
+            key = item[0]
+            if key == "x-request-id" and isinstance(item[1], str):
+                request_id = item[1]
+            elif key == "traceparent" and isinstance(item[1], str):
+                traceparent = item[1]
         if not request_id or not _REQUEST_ID.match(request_id):
             request_id = uuid.uuid4().hex
         request_id_var.set(request_id)
         remaining = context.time_remaining()
         call_deadline_var.set(None if remaining is None else time.monotonic() + remaining)
         span = self._span_of(method)
-        server_span = self._obs.tracing.begin(
-            span[0], _metadata_value(metadata, "traceparent"), SpanKind.SERVER, span[1]
-        )
+        server_span = self._obs.tracing.begin(span[0], traceparent, SpanKind.SERVER, span[1])
         return request_id, time.perf_counter(), server_span
 
     def _span_of(self, method: str) -> tuple[str, dict[str, str]]:
