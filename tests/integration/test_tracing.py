@@ -249,3 +249,38 @@ def test_an_unsampled_request_still_carries_one_trace_id_to_every_log(
     for name in ("gateway", "catalog"):
         lines = [ln for ln in stack["procs"][name].lines() if ln.get("trace_id") == trace]
         assert any(ln.get("logger") == "colonnade.access" for ln in lines), name
+
+
+async def test_in_process_spans_follow_the_callers_flag_and_the_ratio(
+    start_catalog: Any, unique: str
+) -> None:
+    """The in-memory exporter: a sampled caller gets a server span (its child) with the
+    memcached and SQL spans under it; an unsampled caller, or ratio 0 without a caller, none."""
+    import grpc
+
+    from colonnade.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+    from tests.integration.helpers import new_product
+
+    server, target = await start_catalog(trace_exporters="memory", trace_sample_ratio="0")
+    memory = server.observability.tracing.memory
+    assert memory is not None
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        created = await stub.CreateProduct(
+            catalog_pb2.CreateProductRequest(product=new_product(unique), product_id=f"m-{unique}")
+        )
+        assert memory.get_finished_spans() == ()  # no traceparent and ratio 0: not sampled
+        get = catalog_pb2.GetProductRequest(name=created.name)
+        await stub.GetProduct(get, metadata=(("traceparent", f"00-{TRACE}-{CALLER_SPAN}-00"),))
+        assert memory.get_finished_spans() == ()  # the caller did not sample it
+        await stub.GetProduct(get, metadata=(("traceparent", f"00-{TRACE}-{CALLER_SPAN}-01"),))
+    spans = memory.get_finished_spans()
+    (server_span,) = [s for s in spans if s.kind.name == "SERVER"]
+    assert server_span.name == "colonnade.catalog.v1.CatalogService/GetProduct"
+    assert f"{server_span.context.trace_id:032x}" == TRACE
+    assert server_span.parent is not None and f"{server_span.parent.span_id:016x}" == CALLER_SPAN
+    assert server_span.attributes["rpc.grpc.status_code"] == "OK"
+    children = [s for s in spans if s is not server_span]
+    assert children and all(s.parent.span_id == server_span.context.span_id for s in children)
+    assert {s.attributes["db.system"] for s in children} <= {"memcached", "postgresql"}
+    assert any(s.name == "memcached get" for s in children)

@@ -73,15 +73,11 @@ class Observed:
             return
         started = time.perf_counter()
         request_id_var.set(ex.request_id.decode("latin-1"))
-        headers = ex.headers
-        traceparent = None
-        for name, value in headers:
-            if name == b"traceparent":
-                traceparent = value
-                break
+        traceparent = ex.traceparent
         span = self.obs.tracing.begin(ex.method, traceparent, SpanKind.SERVER)
         ours = outbound_traceparent()
         if ours is not None:  # the backends' parent is the gateway's span (or its trace)
+            headers = ex.headers
             if traceparent is not None:
                 headers = [h for h in headers if h[0] != b"traceparent"]
             ex.headers = [*headers, (b"traceparent", ours.encode())]

@@ -16,6 +16,9 @@ Exporters (``TRACE_EXPORTERS``, a list): ``otlp`` (OTLP/gRPC to ``OTLP_ENDPOINT`
 ADOT collector beside the task in AWS, which forwards to X-Ray), ``stdout`` (one JSON span
 per line), ``file:PATH`` (the same, appended to PATH), ``memory`` (kept in process; tests
 read :attr:`Tracing.memory`). With none, nothing is sampled.
+
+Trace ids made here start with the epoch seconds (X-Ray's trace id layout inside a valid W3C
+id), so the same ids work in X-Ray and anywhere else.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import random
 import re
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -42,6 +46,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import (
     NonRecordingSpan,
@@ -155,6 +160,21 @@ class JsonLinesSpanExporter(SpanExporter):
         return None
 
 
+class EpochTraceIds(IdGenerator):
+    """Trace ids whose first 32 bits are the start time in epoch seconds (then 96 random).
+
+    Still W3C trace ids; X-Ray, where the ADOT collector sends the spans, reads the first 8
+    hex digits as the trace's time and refuses ids outside its window (the AWS X-Ray id
+    generators of OpenTelemetry's contrib packages do the same).
+    """
+
+    def generate_span_id(self) -> int:
+        return random.getrandbits(64) or 1
+
+    def generate_trace_id(self) -> int:
+        return ((int(time.time()) & 0xFFFFFFFF) << 96) | random.getrandbits(96)
+
+
 class ServerSpan:
     """What :meth:`Tracing.begin` started: a recording span made current, or nothing."""
 
@@ -164,7 +184,7 @@ class ServerSpan:
         self,
         span: Span | None,
         token: object | None,
-        outbound_token: contextvars.Token[str | None],
+        outbound_token: contextvars.Token[str | None] | None,
     ) -> None:
         self.span = span
         self._token = token
@@ -183,9 +203,14 @@ class ServerSpan:
             span.end()
             if self._token is not None:
                 otel_context.detach(self._token)  # type: ignore[arg-type]
-        # ValueError: ended in another context (a stream finished by another task).
-        with contextlib.suppress(ValueError):
-            _outbound.reset(self._outbound_token)
+        if self._outbound_token is not None:
+            # ValueError: ended in another context (a stream finished by another task).
+            with contextlib.suppress(ValueError):
+                _outbound.reset(self._outbound_token)
+
+
+#: What :meth:`Tracing.begin` returns for a request it does not record.
+UNSAMPLED = ServerSpan(None, None, None)
 
 
 class Tracing:
@@ -206,12 +231,14 @@ class Tracing:
         self.memory: InMemorySpanExporter | None = None
         self.provider = TracerProvider(
             resource=Resource.create({"service.name": service}),
+            id_generator=EpochTraceIds(),
             # The decision is ours (module docstring); the SDK records what it is given.
             sampler=ALWAYS_ON,
         )
         for name in exporters:
             self.provider.add_span_processor(self._processor(name, otlp_endpoint))
-        self.enabled = bool(exporters) and ratio > 0
+        #: Anything to record into: with no exporter nothing is sampled, whatever callers say.
+        self.enabled = bool(exporters)
         self.tracer = self.provider.get_tracer("colonnade")
 
     def _processor(self, name: str, otlp_endpoint: str) -> Any:
@@ -248,16 +275,22 @@ class Tracing:
         if parent is not None:
             sampled = parent.sampled and self.enabled
         else:
-            sampled = self.enabled and (self.ratio >= 1.0 or random.random() < self.ratio)
+            ratio = self.ratio
+            sampled = self.enabled and (ratio >= 1.0 or (ratio > 0.0 and random.random() < ratio))
         if not sampled:
+            # Not recorded: no span, nothing to restore (every request and every call runs in a
+            # task of its own, whose context ends with it).
             if parent is not None:
                 # Not participating: the caller's context goes on unchanged (W3C), its sampled
                 # flag included, so a downstream service that traces still records the trace.
                 trace_id_var.set(parent.trace_id)
-                return ServerSpan(None, None, _outbound.set(parent.header()))
-            ids = f"{random.getrandbits(192):048x}"  # a trace id and a parent id at once
+                _outbound.set(parent.header())
+                return UNSAMPLED
+            # X-Ray's shape (module docstring): epoch seconds, then 24 + 16 random hex digits.
+            ids = f"{int(time.time()) & 0xFFFFFFFF:08x}{random.getrandbits(160):040x}"
             trace_id_var.set(ids[:32])
-            return ServerSpan(None, None, _outbound.set(f"00-{ids[:32]}-{ids[32:]}-00"))
+            _outbound.set(f"00-{ids[:32]}-{ids[32:]}-00")
+            return UNSAMPLED
         ctx = None
         if parent is not None:
             remote = SpanContext(
