@@ -260,3 +260,80 @@ async def test_status_page_shows_each_component_and_refreshes_itself(
         "misses": 1,
     }
     assert "error" in status["services"]["orders"]  # its admin port does not answer
+
+
+async def test_internal_client_calls_counted_by_target_method_and_code(
+    start_catalog: StartCatalog, database_url: str, unique: str
+) -> None:
+    from colonnade.orders.app import OrdersSettings
+    from colonnade.orders.app import create_server as create_orders
+    from colonnade.orders.v1 import orders_pb2, orders_pb2_grpc
+    from tests.conftest import make_settings
+
+    _, catalog_target = await start_catalog()
+    orders, port = await create_orders(
+        OrdersSettings(make_settings(database_url, "none", service_name="orders-m"), catalog_target)
+    )
+    await orders.start()
+    try:
+        async with grpc.aio.insecure_channel(catalog_target) as channel:
+            await catalog_pb2_grpc.CatalogServiceStub(channel).CreateProduct(
+                catalog_pb2.CreateProductRequest(
+                    product=new_product(unique, stock=3), product_id=f"c-{unique}"
+                )
+            )
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = orders_pb2_grpc.OrdersServiceStub(channel)
+
+            def order(quantity: int) -> orders_pb2.CreateOrderRequest:
+                req = orders_pb2.CreateOrderRequest()
+                req.order.currency_code = "EUR"
+                item = req.order.line_items.add()
+                item.product, item.quantity = f"products/c-{unique}", quantity
+                return req
+
+            await stub.CreateOrder(order(2))
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stub.CreateOrder(order(5))  # 1 left
+            assert err.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    finally:
+        await orders.stop(grace=0)
+    calls = {
+        (labels["target"], labels["method"], labels["code"]): v
+        for labels, v in orders.observability.metrics.samples("colonnade_rpc_client_requests_total")
+    }
+    t = catalog_target
+    assert calls == {
+        (t, "GetProduct", "OK"): 2,  # each order prices its item first
+        (t, "ReserveStock", "OK"): 1,
+        (t, "CommitReservation", "OK"): 1,
+        (t, "ReserveStock", "FAILED_PRECONDITION"): 1,
+        (t, "ReleaseReservation", "OK"): 1,  # the refusal is compensated (README: the saga)
+    }
+    served = {
+        (labels["method"], labels["code"]): v
+        for labels, v in orders.observability.metrics.samples("colonnade_rpc_server_requests_total")
+    }
+    assert (
+        served[("CreateOrder", "OK")] == 1 and served[("CreateOrder", "FAILED_PRECONDITION")] == 1
+    )
+
+
+async def test_pool_exhaustion_is_counted(start_catalog: StartCatalog, unique: str) -> None:
+    server, target = await start_catalog(db_pool_min=1, db_pool_max=1, service_name="catalog-pool")
+    metrics = server.observability.metrics
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        before = metrics.sample(
+            "colonnade_db_pool_acquire_duration_seconds_count", service="catalog-pool"
+        )
+        await asyncio.gather(
+            *(stub.ListProducts(catalog_pb2.ListProductsRequest(page_size=5)) for _ in range(12))
+        )
+    acquired = metrics.sample(
+        "colonnade_db_pool_acquire_duration_seconds_count", service="catalog-pool"
+    )
+    assert acquired - before == 12  # one connection per call
+    exhausted = metrics.sample("colonnade_db_pool_exhausted_total", service="catalog-pool")
+    assert 1 <= exhausted <= 11  # twelve at once on one connection: the others waited
+    assert metrics.sample("colonnade_db_pool_connections", service="catalog-pool", state="max") == 1
