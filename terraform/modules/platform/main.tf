@@ -123,9 +123,11 @@ locals {
   # serving and only its spans are lost.
   collector_definition = {
     for n in keys(var.services) : n => {
-      name                   = "otel-collector"
-      image                  = local.obs.collector_image
+      name  = "otel-collector"
+      image = local.obs.collector_image
+      # The image's bundled ECS pipeline: OTLP in on loopback, traces out to X-Ray.
       command                = ["--config=/etc/ecs/ecs-default-config.yaml"]
+      environment            = [{ name = "AWS_REGION", value = local.region }]
       essential              = false
       user                   = "10001"
       readonlyRootFilesystem = true
