@@ -5,8 +5,10 @@ arrives with a ``traceparent`` follows its sampled flag; one without is sampled 
 probability ``ratio`` (``TRACE_SAMPLE_RATIO``; 1 locally, a few percent in prod). An
 unsampled request costs no SDK work at all (a span the SDK would not record still costs
 ~10 µs: BUILD.md), but it still gets a trace id, which goes into every log line written
-while serving it and travels on to the next service with the flag off, so one request's
-logs can be joined across processes whether or not it was sampled.
+while serving it and travels on to the next service (a new one with the flag off; a caller's
+unchanged, its flag included, W3C), so one request's logs can be joined across processes
+whether or not it was sampled. With no exporter a service records nothing, even for a
+sampled caller, and passes the caller's context on.
 
 A sampled request gets a span through the SDK (parent: the caller's span, remote) that is
 made current; spans for SQL statements, cache commands and internal client calls are its
