@@ -12,7 +12,9 @@ One run, two stacks side by side on the same PostgreSQL and memcached, the same 
   OTLP/gRPC (batched) to a span sink in this process, which counts what arrives.
 
 `GET /v1/products/{id}` of a cached product through each gateway with wrk; CPU microseconds per
-request of each gateway and catalog from /proc/<pid>/stat. Reports the on/off ratio per process
+request of each gateway and catalog from /proc/<pid>/stat, at the same fixed offered rate for every
+stack (h2load --rps; `--closed-loop` for wrk as fast as it goes, where a slower backend also
+raises the gateway's CPU per request through less batching). Reports the on/off ratio per process
 (median of the rounds; the aim is ≤ 1.10) into build/bench/observability.{json,md}.
 """
 
@@ -23,6 +25,7 @@ import asyncio
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -127,6 +130,17 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--baseline", default="", help="revision without observability (merge base)")
     ap.add_argument(
+        "--rate",
+        type=int,
+        default=600,
+        help="offered requests/s (h2load --rps), the same for every stack: below their capacity",
+    )
+    ap.add_argument(
+        "--closed-loop",
+        action="store_true",
+        help="wrk as fast as it goes instead (the gateway's CPU then depends on the backend)",
+    )
+    ap.add_argument(
         "--tracing",
         default="otlp",
         help="the traced stack's TRACE_EXPORTERS (otlp as in prod; '' for metrics alone)",
@@ -207,6 +221,35 @@ def main() -> int:
             gw0, cat0 = cpu_seconds(gw), cpu_seconds(cat)
             text, gen = load_cpu(pinned(0, ["wrk", "-t1", f"-c{c}", f"-d{d}s", "--latency", url]))
             out = parse_wrk(text)
+            return per_request(out, gw0, cat0, gen, d, s)
+
+        def fixed_rate(label: str) -> dict[str, Any]:
+            # The same offered load for every stack: CPU per request then compares the same
+            # batching (a slower backend under closed-loop load makes the gateway's event loop
+            # wake more often per request, which is not the gateway's own cost).
+            s = stacks[label]
+            url = f"http://127.0.0.1:{s['port']}{path}"
+            clients, d = 12, args.duration
+            load_cpu(pinned(0, ["wrk", "-t1", "-c12", f"-d{args.warmup}s", url]))
+            gw, cat = s["gateway"].pid, s["catalog"].pid
+            gw0, cat0 = cpu_seconds(gw), cpu_seconds(cat)
+            rps = max(1, args.rate // clients)
+            cmd = ["h2load", "--h1", "-c", str(clients), "--rps", str(rps), "-D", str(d), url]
+            text, gen = load_cpu(pinned(0, cmd))
+            match = re.search(
+                r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", text
+            )
+            if match is None:
+                raise SystemExit(f"h2load: {text[-400:]}")
+            out: dict[str, Any] = {"requests": int(match.group(1)), "rps": int(match.group(1)) / d}
+            if int(match.group(2)) != out["requests"]:
+                raise SystemExit(f"h2load: failed requests against {label}: {text[-400:]}")
+            return per_request(out, gw0, cat0, gen, d, s)
+
+        def per_request(
+            out: dict[str, Any], gw0: float, cat0: float, gen: float, d: float, s: dict[str, Any]
+        ) -> dict[str, Any]:
+            gw, cat = s["gateway"].pid, s["catalog"].pid
             n = max(1, out["requests"])
             out["gateway_cpu_us_per_request"] = (cpu_seconds(gw) - gw0) / n * 1e6
             out["catalog_cpu_us_per_request"] = (cpu_seconds(cat) - cat0) / n * 1e6
@@ -220,7 +263,7 @@ def main() -> int:
         for i in range(args.repeats):
             print(f"round {i + 1}/{args.repeats}", flush=True)
             for label in orders[i % 3]:
-                result = wrk(label)
+                result = wrk(label) if args.closed_loop else fixed_rate(label)
                 runs[label].append(result)
                 if label == "on":
                     on_requests += result["requests"]
@@ -234,7 +277,11 @@ def main() -> int:
             "on_note": "metrics, EMF every 60 s, spans sampled at 0.05 exported over OTLP/gRPC",
             "duration_s": args.duration,
             "repeats": args.repeats,
-            "connections": args.connections,
+            "load": (
+                f"wrk closed loop, {args.connections} connections"
+                if args.closed_loop
+                else f"h2load --h1 at a fixed {args.rate} requests/s offered, 12 clients"
+            ),
             "loadavg_1m": round(os.getloadavg()[0], 2),
             "off": {k: summary([float(r[k]) for r in runs["off"]]) for k in keys},
             "on": {k: summary([float(r[k]) for r in runs["on"]]) for k in keys},
@@ -283,7 +330,7 @@ def markdown(r: dict[str, Any]) -> str:
         "# Observability cost (make bench)",
         "",
         f"{r['when']}, {r['request']}, {r['repeats']} interleaved rounds of {r['duration_s']} s, "
-        f"{r['connections']} connections; {r['placement']}; load average {r['loadavg_1m']}.",
+        f"{r['load']}; {r['placement']}; load average {r['loadavg_1m']}.",
         f"off = {r['baseline'][:10]} (before observability); on = {r['on_note']}.",
         "",
         "| | gateway CPU µs/request | catalog CPU µs/request | requests/s |",
