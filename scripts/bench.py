@@ -237,6 +237,20 @@ def start_data_stores(pg: Any, mc: Any, services: tuple[str, ...]) -> dict[str, 
     return env
 
 
+def tear_down(procs: list[subprocess.Popen[bytes]], tmp: Path, pg: Any, mc: Any) -> None:
+    """Stop ``procs`` (last started first), then memcached and PostgreSQL; remove ``tmp``."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    mc.stop()
+    pg.remove()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def summary(values: list[float]) -> dict[str, float]:
     """Median and range of repeated measurements."""
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
@@ -567,16 +581,7 @@ def main() -> int:
         print(markdown(report))
         return 0
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        mc.stop()
-        pg.remove()
-        shutil.rmtree(tmp, ignore_errors=True)
+        tear_down(procs, tmp, pg, mc)
 
 
 def versions() -> dict[str, str]:

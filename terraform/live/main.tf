@@ -78,6 +78,7 @@ module "platform" {
   deletion_protection      = var.deletion_protection
   log_retention_days       = var.log_retention_days
   alarm_emails             = var.alarm_emails
+  observability            = var.observability
   openapi_body             = file(local.openapi_document)
   api                      = var.api
   cdn = {

@@ -147,6 +147,34 @@ variable "log_retention_days" {
   type        = number
 }
 
+variable "observability" {
+  description = "Metrics and traces of the services. Metrics: CloudWatch EMF lines in the logs every `emf_interval_seconds` (0: none), so CloudWatch makes metrics of them with no agent. Traces (`tracing`): spans over OTLP to an ADOT collector sidecar (`collector_image`) that sends them to X-Ray; requests arriving without a traceparent are sampled with `trace_sample_ratio`. `thresholds`: the alarm thresholds (the observability module's `thresholds`; unset ones keep its defaults)."
+  type = object({
+    emf_interval_seconds = optional(number, 60)
+    tracing              = optional(bool, false)
+    trace_sample_ratio   = optional(number, 0.05)
+    collector_image      = optional(string, "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.1")
+    thresholds = optional(object({
+      error_rate_percent           = optional(number)
+      p99_latency_seconds          = optional(number)
+      aurora_cpu_percent           = optional(number)
+      aurora_acu_percent           = optional(number)
+      cache_evictions_per5m        = optional(number)
+      service_error_rate_percent   = optional(number)
+      service_p99_seconds          = optional(number)
+      cache_degraded_minutes       = optional(number)
+      db_pool_exhausted_per_minute = optional(number)
+    }), {})
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.observability.trace_sample_ratio >= 0 && var.observability.trace_sample_ratio <= 1 && var.observability.emf_interval_seconds >= 0
+    error_message = "trace_sample_ratio must be between 0 and 1, emf_interval_seconds 0 or more."
+  }
+}
+
 variable "alarm_emails" {
   description = "Alarm recipients."
   type        = set(string)

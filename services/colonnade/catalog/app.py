@@ -18,6 +18,7 @@ from colonnade.catalog.v2 import catalog_pb2_grpc as catalog_v2_pb2_grpc
 from colonnade.runtime.cachecluster import CacheCluster
 from colonnade.runtime.db import create_pool, migrate, wait_for_database
 from colonnade.runtime.entrypoint import run_service
+from colonnade.runtime.observability import Observability
 from colonnade.runtime.periodic import start_periodic
 from colonnade.runtime.server import ServiceServer, build_server
 from colonnade.runtime.settings import Settings
@@ -40,11 +41,13 @@ async def create_server(
     await wait_for_database(settings)
     if settings.db_migrate:
         await migrate(settings, COMPONENT, MIGRATIONS)
+    obs = Observability(settings.observability())
     cluster = CacheCluster.from_settings(settings)
     if cluster is not None:
+        cluster.observe(obs)
         await cluster.start()
     try:
-        pool = await create_pool(settings)
+        pool = await create_pool(settings, obs)
     except BaseException:
         if cluster is not None:
             await cluster.close()
@@ -64,7 +67,7 @@ async def create_server(
         )
         return [SERVICE_NAME, servicer_v2.SERVICE_NAME]
 
-    server, port = build_server(settings, register)
+    server, port = build_server(settings, register, observability=obs)
     server.add_cleanup(pool.close)
     if cluster is not None:
         server.add_cleanup(cluster.close)

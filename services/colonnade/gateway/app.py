@@ -20,10 +20,12 @@ from colonnade.gateway.endpoint import Endpoint
 from colonnade.gateway.errors import BackendConfigError
 from colonnade.gateway.exchange import Exchange, Receive, Scope, Send
 from colonnade.gateway.jsonconv import Converters
+from colonnade.gateway.observe import Observed, StatusSources
 from colonnade.gateway.pipeline import Pipeline, Step
 from colonnade.gateway.responses import status_error_page
 from colonnade.gateway.routing import Router, load_routes
 from colonnade.gateway.transform import SecurityHeaders, Transform, load_rules
+from colonnade.runtime.observability import Observability
 
 
 class Gateway:
@@ -33,7 +35,12 @@ class Gateway:
     error_page = staticmethod(status_error_page)
 
     def __init__(
-        self, cfg: GatewayConfig, registry: Registry, *, policies: Sequence[Step] = ()
+        self,
+        cfg: GatewayConfig,
+        registry: Registry,
+        *,
+        policies: Sequence[Step] = (),
+        observability: Observability | None = None,
     ) -> None:
         self.cfg = cfg
         self.registry = registry
@@ -79,6 +86,14 @@ class Gateway:
                 ),
             ]
         )
+        #: Metrics, tracing, access log, /metrics and /status around the pipeline (observe.py).
+        self.observability = observability or Observability(cfg.observability())
+        self.observed = Observed(
+            self.pipeline,
+            self.observability,
+            access_log=cfg.access_log,
+            status=StatusSources.parse(self.backends, cfg.status_sources),
+        )
         self.started = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -89,6 +104,7 @@ class Gateway:
             self.backends.start()
             if self.edge is not None:
                 await self.edge.start()
+            await self.observability.start()
             self.started = True
 
     async def shutdown(self) -> None:
@@ -97,6 +113,7 @@ class Gateway:
             await self.backends.close()
             if self.edge is not None:
                 await self.edge.close()
+            await self.observability.stop()
             self.started = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -104,7 +121,7 @@ class Gateway:
         if kind == "http":
             if not self.started:
                 await self.startup()
-            await self.pipeline.run(Exchange(scope, receive), send)
+            await self.observed.run(Exchange(scope, receive), send)
         elif kind == "lifespan":
             while True:
                 msg = await receive()
@@ -120,4 +137,4 @@ class Gateway:
         """Serves one HTTP request through the pipeline."""
         if not self.started:
             await self.startup()
-        await self.pipeline.run(Exchange(scope, receive), send)
+        await self.observed.run(Exchange(scope, receive), send)

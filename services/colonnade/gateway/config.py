@@ -34,10 +34,12 @@ from colonnade.runtime.config import (
     build,
     parse_bool,
     parse_duration,
+    parse_float,
     parse_int,
     parse_list,
     read_toml,
 )
+from colonnade.runtime.observability import ObservabilityConfig
 
 ENV_PREFIX = "COLONNADE_GATEWAY_"
 #: The descriptor set `make gen` / `pip install` builds for Colonnade's own services.
@@ -103,6 +105,26 @@ class GatewayConfig:
     response_cache: bool = True  # cache GETs whose policy declares a TTL (needs the URL)
     transforms_file: str = ""  # TOML header rules per route (README "Transformation")
     security_headers: bool = True  # HSTS, X-Content-Type-Options, … on every response
+    # Observability (gateway/observe.py): spans to these exporters (otlp, stdout, file:PATH,
+    # memory), requests without a traceparent sampled with this probability; EMF lines every
+    # interval (0: none); the /status page reads each `name=http://host:port` admin port.
+    trace_exporters: list[str] = field(default_factory=list)
+    trace_sample_ratio: float = 1.0
+    otlp_endpoint: str = "http://127.0.0.1:4317"
+    metrics_emf_interval: float = 0.0
+    metrics_namespace: str = "Colonnade"
+    status_sources: list[str] = field(default_factory=list)
+
+    def observability(self) -> ObservabilityConfig:
+        """The gateway's :class:`ObservabilityConfig` (its metrics are on its own port)."""
+        return ObservabilityConfig(
+            service="gateway",
+            trace_exporters=tuple(self.trace_exporters),
+            trace_sample_ratio=self.trace_sample_ratio,
+            otlp_endpoint=self.otlp_endpoint,
+            emf_interval=self.metrics_emf_interval,
+            emf_namespace=self.metrics_namespace,
+        )
 
     def validate(self) -> GatewayConfig:
         """This configuration, checked; raises ConfigError for values the gateway cannot run
@@ -140,6 +162,8 @@ class GatewayConfig:
             cfg.auth_settings().check()
         except ValueError as exc:
             raise ConfigError(f"auth: {exc}") from None
+        if not 0 <= cfg.trace_sample_ratio <= 1:
+            raise ConfigError("trace_sample_ratio: must be between 0 and 1")
         return cfg
 
     def auth_settings(self) -> AuthSettings:
@@ -177,6 +201,10 @@ PARSERS: dict[str, Parser] = {
     "trust_forwarded_for": parse_bool,
     "response_cache": parse_bool,
     "security_headers": parse_bool,
+    "trace_exporters": parse_list,
+    "status_sources": parse_list,
+    "trace_sample_ratio": parse_float,
+    "metrics_emf_interval": parse_duration,
 }
 
 

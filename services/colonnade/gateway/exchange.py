@@ -61,6 +61,7 @@ class Exchange:
         "scope",
         "te",
         "timeout_header",
+        "traceparent",
         "values",
     )
 
@@ -74,7 +75,7 @@ class Exchange:
         self.path: str = path[:qpos] if qpos >= 0 else path  # raw: still percent-encoded
         headers: Headers = scope["headers"]
         self.headers = headers
-        rid = origin = te = content_type = timeout_header = None
+        rid = origin = te = content_type = timeout_header = traceparent = None
         content_length = -1
         accept = b""
         for name, value in headers:
@@ -95,6 +96,8 @@ class Exchange:
                     content_length = -1
             elif name == b"accept":
                 accept = value
+            elif name == b"traceparent":
+                traceparent = value
         if not rid or len(rid) > 200 or not printable(rid):
             # 128 random bits like a UUID4's hex, without uuid4's getrandom syscall and object:
             # a correlation id, not a secret (the generator is seeded per process by Python).
@@ -111,6 +114,7 @@ class Exchange:
         self.content_length = content_length
         self.accept = accept
         self.timeout_header: str | None = timeout_header
+        self.traceparent: bytes | None = traceparent  # the caller's trace context (observe.py)
         # Headers every response to this request carries, errors included.
         self.response_headers: Headers = [(b"x-request-id", rid)]
 

@@ -14,6 +14,7 @@ from colonnade.orders.v1 import orders_pb2_grpc
 from colonnade.runtime.client import Channels, identity_from_settings
 from colonnade.runtime.db import create_pool, migrate, wait_for_database
 from colonnade.runtime.entrypoint import run_service
+from colonnade.runtime.observability import Observability
 from colonnade.runtime.periodic import start_periodic
 from colonnade.runtime.server import ServiceServer, build_server
 from colonnade.runtime.settings import Settings, SettingsError
@@ -59,8 +60,9 @@ async def create_server(
     await wait_for_database(runtime)
     if runtime.db_migrate:
         await migrate(runtime, COMPONENT, MIGRATIONS)
-    pool = await create_pool(runtime)
-    channels = Channels(identity_from_settings(runtime))
+    obs = Observability(runtime.observability())
+    pool = await create_pool(runtime, obs)
+    channels = Channels(obs, identity_from_settings(runtime))
     orders = Orders(
         PostgresOrderRepository(pool),
         CatalogStock(channels, settings.catalog_target),
@@ -71,7 +73,7 @@ async def create_server(
         orders_pb2_grpc.add_OrdersServiceServicer_to_server(OrdersServicer(orders), server)
         return [SERVICE_NAME]
 
-    server, port = build_server(runtime, register)
+    server, port = build_server(runtime, register, observability=obs)
     server.add_cleanup(pool.close)
     server.add_cleanup(channels.close)
     server.add_cleanup(start_periodic("order recovery", recovery_interval, orders.recover))

@@ -83,21 +83,29 @@ class ReadThroughCache(Generic[T]):
         return raw
 
     async def _call(
-        self, raw_key: bytes, operation: Callable[[aiomcache.Client], Awaitable[Any]]
+        self,
+        raw_key: bytes,
+        operation: Callable[[aiomcache.Client], Awaitable[Any]],
+        command: str,
     ) -> Any:
         """Run one command on the node owning ``raw_key``; ``None`` when it is down."""
         if self._cluster is None:
             return None
-        return await self._cluster.call(raw_key, operation)
+        return await self._cluster.call(raw_key, operation, command)
 
     async def get_or_load(self, key: str, load: Callable[[], Awaitable[T | None]]) -> T | None:
         """The cached value for ``key``, else ``await load()`` (cached unless ``None``)."""
         raw_key = self._key(key)
-        cached = await self._call(raw_key, lambda c: c.get(raw_key))
+        cached = await self._call(raw_key, lambda c: c.get(raw_key), "get")
+        obs = None if self._cluster is None else self._cluster.observability
         if cached is not None and cached != _TOMBSTONE:
             self.hits += 1
+            if obs is not None:
+                obs.metrics.cache_lookup(True)
             return self._decode(cached)
         self.misses += 1
+        if obs is not None:
+            obs.metrics.cache_lookup(False)
         fill = cached is None  # a tombstone means "recently written": don't refill yet
         pending = self._inflight.get(raw_key)
         if pending is not None:
@@ -116,11 +124,13 @@ class ReadThroughCache(Generic[T]):
         future.set_result(value)
         if value is not None and fill:
             data = self._encode(value)
-            await self._call(raw_key, lambda c: c.add(raw_key, data, exptime=self._ttl))
+            await self._call(raw_key, lambda c: c.add(raw_key, data, exptime=self._ttl), "add")
         return value
 
     async def invalidate(self, key: str) -> None:
         """Forget ``key`` after a write committed (see the module docstring)."""
         raw_key = self._key(key)
         self._inflight.pop(raw_key, None)
-        await self._call(raw_key, lambda c: c.set(raw_key, _TOMBSTONE, exptime=self._tombstone_ttl))
+        await self._call(
+            raw_key, lambda c: c.set(raw_key, _TOMBSTONE, exptime=self._tombstone_ttl), "set"
+        )

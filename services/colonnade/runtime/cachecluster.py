@@ -52,7 +52,9 @@ from colonnade.runtime.cachediscovery import (
     fetch_cluster_config,
 )
 from colonnade.runtime.hashring import RendezvousRing
+from colonnade.runtime.observability import Observability
 from colonnade.runtime.settings import ConfigurationError, Settings, parse_cache_nodes
+from colonnade.runtime.tracing import SpanKind, end_span
 
 log = logging.getLogger("colonnade.cache")
 
@@ -270,20 +272,43 @@ class CacheNode:
             )
         return self._client
 
-    async def call(self, operation: Operation) -> Any:
+    async def call(self, operation: Operation, command: str = "get") -> Any:
         """Run one command; on failure mark the node down and return ``None``."""
         client = self._usable_client()
         if client is None:
             return None
+        obs = self._cluster.observability
+        span = None
+        if obs is not None:
+            span = obs.tracing.child(
+                f"memcached {command}",
+                SpanKind.CLIENT,
+                {
+                    "db.system": "memcached",
+                    "db.operation": command,
+                    "server.address": self.address.name,
+                },
+            )
+        started = time.perf_counter()
         try:
             # asyncio.timeout rather than wait_for: no task per command (Python 3.11).
             async with asyncio.timeout(self._cluster.timeout):
                 result = await operation(client)
         except (TimeoutError, OSError, aiomcache.exceptions.ClientException) as exc:
+            if obs is not None:
+                obs.metrics.cache_command(command, time.perf_counter() - started, True)
+                if span is not None:
+                    end_span(span, f"{type(exc).__name__}: node marked down")
             await self._mark_down(client, exc)
             return None
+        if obs is not None:
+            obs.metrics.cache_command(command, time.perf_counter() - started, False)
+            if span is not None:
+                span.set_attribute("colonnade.cache.hit", result is not None)
+                end_span(span)
         if self.down:
             self.down, self._failure, self.misconfiguration_logged = False, None, False
+            self._cluster.degraded_changed()
             log.warning(
                 "cache recovered: memcached node %s answers again",
                 self.address.name,
@@ -301,6 +326,8 @@ class CacheNode:
             await client.close()
         first, changed = not self.down, type(exc) is not self._failure
         self.down, self._failure = True, type(exc)
+        if first:
+            self._cluster.degraded_changed()
         if first or changed:  # a node down for one reason may later fail for another
             self._cluster.node_failed(self, exc, first=first, outage=outage)
 
@@ -357,6 +384,10 @@ class CacheCluster:
         self._background: set[asyncio.Task[Any]] = set()
         self._nodes: dict[str, CacheNode] = {}
         self._ring = RendezvousRing(())
+        #: Where commands report (metrics, spans); set by :meth:`observe`.
+        self.observability: Observability | None = None
+        self._degraded_since: float | None = None
+        self._degraded_total = 0.0
         self._apply(nodes)
 
     @classmethod
@@ -389,15 +420,36 @@ class CacheCluster:
         """True while some node is down, or no node is known yet."""
         return not self._nodes or any(node.down for node in self._nodes.values())
 
+    def observe(self, observability: Observability) -> None:
+        """Report commands, hits, misses and degraded time to ``observability``."""
+        self.observability = observability
+        observability.metrics.watch_cache(self)
+
+    def degraded_changed(self) -> None:
+        """A node went down or came back (or the node set changed): account degraded time."""
+        now = time.monotonic()
+        if self.degraded:
+            if self._degraded_since is None:
+                self._degraded_since = now
+        elif self._degraded_since is not None:
+            self._degraded_total += now - self._degraded_since
+            self._degraded_since = None
+
+    def degraded_seconds(self) -> float:
+        """Seconds this cluster has spent degraded (a node down), the current spell included."""
+        since = self._degraded_since
+        return self._degraded_total + (0.0 if since is None else time.monotonic() - since)
+
     def owner(self, key: bytes) -> CacheNode | None:
         """The node that owns ``key`` (down or not); ``None`` while no node is known."""
         name = self._ring.owner(key)
         return None if name is None else self._nodes[name]
 
-    async def call(self, key: bytes, operation: Operation) -> Any:
-        """Run ``operation`` on the owner of ``key``; ``None`` when that node is down."""
+    async def call(self, key: bytes, operation: Operation, command: str = "get") -> Any:
+        """Run ``operation`` (memcached ``command``) on the owner of ``key``; ``None`` when
+        that node is down."""
         node = self.owner(key)
-        return None if node is None else await node.call(operation)
+        return None if node is None else await node.call(operation, command)
 
     async def start(self) -> None:
         """Discover the nodes (with ``CACHE_DISCOVERY``) and check each one answers.
@@ -479,6 +531,8 @@ class CacheCluster:
         dropped = [node for name, node in self._nodes.items() if current.get(name) is not node]
         self._nodes = current
         self._ring = RendezvousRing(current)
+        if hasattr(self, "_degraded_total"):  # not yet during __init__
+            self.degraded_changed()
         return dropped
 
     # -- Auto Discovery -----------------------------------------------------------------------

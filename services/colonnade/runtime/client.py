@@ -13,18 +13,21 @@
   is the caller's remaining deadline (the inbound call being served, recorded by the
   server interceptor) capped by the method's default; an already expired deadline fails
   at once with DEADLINE_EXCEEDED, without a call.
-* **Context passed on**: the request id (``x-request-id``) and W3C ``traceparent`` (same
-  trace, a new parent span id) of the call being served go out with every call.
+* **Context passed on**: the request id (``x-request-id``) and W3C ``traceparent`` of the
+  call being served go out with every call: in a sampled request the parent is a CLIENT
+  span of this call, otherwise the caller's parent id with the sampled flag off.
 * **Its own identity**: with a :class:`~colonnade.runtime.auth.ServiceIdentity`
   (``SERVICE_TOKEN_KEY_FILE``), every call carries ``authorization: Bearer <token>`` for
   ``service:<name>``, so the callee's auth interceptor knows who calls (never the end
   user's token: a service acts with its own scopes).
+* **Observed**: with an :class:`~colonnade.runtime.observability.Observability`, every unary
+  call is counted by target, method and status code, and timed
+  (``colonnade_rpc_client_*``).
 """
 
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -33,8 +36,10 @@ from typing import Any
 import grpc
 
 from colonnade.runtime.auth import ServiceIdentity, SigningKey
-from colonnade.runtime.logging import call_deadline_var, request_id_var, trace_id_var
+from colonnade.runtime.logging import call_deadline_var, request_id_var
+from colonnade.runtime.observability import Observability
 from colonnade.runtime.settings import Settings
+from colonnade.runtime.tracing import SpanKind, Tracing, end_span, outbound_traceparent
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,16 +108,19 @@ def outbound_timeout(policy: MethodPolicy, now: float | None = None) -> float:
     return min(policy.timeout, remaining)
 
 
-def outbound_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> list[Any]:
-    """``metadata`` plus the request id and a ``traceparent`` of the call being served."""
+def outbound_metadata(
+    metadata: Iterable[tuple[str, str | bytes]] | None, traceparent: str | None = None
+) -> list[Any]:
+    """``metadata`` plus the request id and the ``traceparent`` of the call being served
+    (``traceparent``: a client span's, when the call has one)."""
     out: list[Any] = list(metadata or ())
     keys = {key for key, _ in out}
     request_id = request_id_var.get()
     if request_id and "x-request-id" not in keys:
         out.append(("x-request-id", request_id))
-    trace_id = trace_id_var.get()
-    if trace_id and "traceparent" not in keys:
-        out.append(("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01"))
+    parent = traceparent or outbound_traceparent()
+    if parent and "traceparent" not in keys:
+        out.append(("traceparent", parent))
     return out
 
 
@@ -133,18 +141,28 @@ class _ContextInterceptor(
 ):
     """Applies :func:`outbound_timeout` and :func:`outbound_metadata` to every call."""
 
-    def __init__(self, config: ClientConfig, identity: ServiceIdentity | None = None) -> None:
+    def __init__(
+        self,
+        config: ClientConfig,
+        target: str = "",
+        observability: Observability | None = None,
+        identity: ServiceIdentity | None = None,
+    ) -> None:
         self._config = config
+        self._target = target
+        self._obs = observability
         self._identity = identity
 
-    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+    def _details(
+        self, details: grpc.aio.ClientCallDetails, traceparent: str | None = None
+    ) -> grpc.aio.ClientCallDetails:
         method = details.method.decode() if isinstance(details.method, bytes) else details.method
         timeout = outbound_timeout(self._config.policy(method))
         if details.timeout is not None:
             timeout = min(timeout, details.timeout)
         if timeout <= 0:
             raise _DeadlineExceeded(method)
-        metadata = outbound_metadata(details.metadata)
+        metadata = outbound_metadata(details.metadata, traceparent)
         if self._identity is not None and all(k != "authorization" for k, _ in metadata):
             metadata.append(("authorization", self._identity.authorization()))
         return grpc.aio.ClientCallDetails(
@@ -161,10 +179,52 @@ class _ContextInterceptor(
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        return await continuation(self._details(client_call_details), request)
+        obs = self._obs
+        if obs is None:
+            return await continuation(self._details(client_call_details), request)
+        raw = client_call_details.method
+        method = raw.decode() if isinstance(raw, bytes) else raw
+        span = obs.tracing.child(
+            method.lstrip("/"),
+            SpanKind.CLIENT,
+            {
+                "rpc.system": "grpc",
+                "rpc.method": method.rsplit("/", 1)[-1],
+                "server.address": self._target,
+            },
+        )
+        started = time.perf_counter()
+        code = "UNKNOWN"
+        try:
+            parent = None if span is None else Tracing.traceparent_of(span)
+            call = await continuation(self._details(client_call_details, parent), request)
+            # Awaited here, inside the interceptor, to learn the status code: the caller then
+            # gets the response (or this AioRpcError) exactly as from the call itself.
+            response = await call
+            code = "OK"
+            return response
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code().name
+            raise
+        except BaseException:
+            code = "CANCELLED"
+            raise
+        finally:
+            short = method.rsplit("/", 1)[-1]
+            obs.metrics.client_call(self._target, short, code, time.perf_counter() - started)
+            if span is not None:
+                span.set_attribute("rpc.grpc.status_code", code)
+                end_span(span, None if code == "OK" else code)
 
-    # A server-streaming call needs exactly the same: its deadline covers the whole stream.
-    intercept_unary_stream = intercept_unary_unary
+    async def intercept_unary_stream(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        # The same deadline and context; its deadline covers the whole stream. Streams are
+        # not counted: their status is known only when the caller has read them to the end.
+        return await continuation(self._details(client_call_details), request)
 
 
 def normalise_target(target: str) -> str:
@@ -179,8 +239,13 @@ def normalise_target(target: str) -> str:
 class Channels:
     """One channel per (target, service), created on first use, closed together."""
 
-    def __init__(self, identity: ServiceIdentity | None = None) -> None:
+    def __init__(
+        self,
+        observability: Observability | None = None,
+        identity: ServiceIdentity | None = None,
+    ) -> None:
         self._channels: dict[tuple[str, str], grpc.aio.Channel] = {}
+        self._obs = observability
         self.identity = identity
 
     def get(self, target: str, config: ClientConfig) -> grpc.aio.Channel:
@@ -195,7 +260,7 @@ class Channels:
                     ("grpc.enable_retries", 1),
                     ("grpc.keepalive_time_ms", 60_000),
                 ],
-                interceptors=[_ContextInterceptor(config, self.identity)],
+                interceptors=[_ContextInterceptor(config, target, self._obs, self.identity)],
             )
             self._channels[key] = channel
         return channel

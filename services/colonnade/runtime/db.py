@@ -32,7 +32,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 
+from colonnade.runtime.dbobserve import (
+    ObservedPool,
+    acquisition_done,
+    acquisition_started,
+    observed_connection_class,
+)
 from colonnade.runtime.errors import DomainError, unavailable
+from colonnade.runtime.observability import Observability
 from colonnade.runtime.settings import ConfigurationError, Settings
 
 log = logging.getLogger("colonnade.db")
@@ -197,23 +204,43 @@ async def connect(settings: Settings) -> asyncpg.Connection:
         )
 
 
-async def create_pool(settings: Settings) -> asyncpg.Pool:
-    """A pool of no-reset connections; fails fast if the database is unreachable."""
+async def create_pool(
+    settings: Settings, observability: Observability | None = None
+) -> asyncpg.Pool:
+    """A pool of no-reset connections; fails fast if the database is unreachable.
+
+    With ``observability``, every statement and every acquisition is measured (and traced in
+    sampled requests): :mod:`colonnade.runtime.dbobserve`.
+    """
+    options: dict[str, Any] = {
+        "min_size": settings.db_pool_min,
+        "max_size": settings.db_pool_max,
+        "timeout": settings.db_connect_timeout,
+        "command_timeout": max(settings.db_statement_timeout_ms / 1000, 1) + 5,
+        **connect_options(settings),
+        "max_inactive_connection_lifetime": 300,
+        "server_settings": {
+            "application_name": settings.service_name,
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+        },
+    }
     with _configuration_errors(settings):
-        pool = await asyncpg.create_pool(
-            dsn=settings.database_url,
-            min_size=settings.db_pool_min,
-            max_size=settings.db_pool_max,
-            timeout=settings.db_connect_timeout,
-            command_timeout=max(settings.db_statement_timeout_ms / 1000, 1) + 5,
-            connection_class=NoResetConnection,
-            **connect_options(settings),
-            max_inactive_connection_lifetime=300,
-            server_settings={
-                "application_name": settings.service_name,
-                "statement_timeout": str(settings.db_statement_timeout_ms),
-            },
-        )
+        if observability is None:
+            pool = await asyncpg.create_pool(
+                dsn=settings.database_url, connection_class=NoResetConnection, **options
+            )
+        else:
+            # asyncpg.create_pool is `Pool(dsn, **options)`; the subclass carries where to report.
+            pool = await ObservedPool(
+                settings.database_url,
+                connection_class=observed_connection_class(NoResetConnection, observability),
+                record_class=asyncpg.Record,
+                max_queries=50000,  # create_pool's defaults
+                loop=None,
+                observability=observability,
+                **options,
+            )
+            observability.metrics.watch_pool(pool)
     assert pool is not None
     return pool
 
@@ -357,8 +384,11 @@ async def run_on_pool(
     The one place repositories turn :data:`CONNECTION_ERRORS` into
     :func:`database_unavailable`, so a query error is never mistaken for an outage.
     """
+    obs, started, exhausted = acquisition_started(pool)
     try:
         async with pool.acquire() as conn:
+            if obs is not None:
+                acquisition_done(obs, started, exhausted)
             return await work(conn)
     except CONNECTION_ERRORS as exc:
         raise database_unavailable(exc) from exc

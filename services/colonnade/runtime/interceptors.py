@@ -4,7 +4,9 @@ One interceptor (one wrapper per call, not three) does the cross-cutting work:
 
 * request id: taken from the ``x-request-id`` metadata or generated, put in the
   logging context and echoed back in the trailing metadata;
-* trace id: taken from a W3C ``traceparent`` when the caller sends one;
+* observation (:class:`~colonnade.runtime.observability.Observability`): the trace id
+  (from a W3C ``traceparent``, or a new one) for every log line of the call, a server span
+  when the call is sampled, and the RED metrics (calls by code, latency, in flight);
 * deadline: the call's deadline recorded for the internal client, which caps
   outbound calls by it (Python does not propagate deadlines by itself);
 * error mapping: a :class:`~colonnade.runtime.errors.DomainError` becomes a rich
@@ -14,6 +16,7 @@ One interceptor (one wrapper per call, not three) does the cross-cutting work:
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import re
@@ -25,29 +28,26 @@ from typing import Any
 import grpc
 
 from colonnade.runtime.errors import DomainError
-from colonnade.runtime.logging import call_deadline_var, request_id_var, trace_id_var
+from colonnade.runtime.logging import call_deadline_var, request_id_var
+from colonnade.runtime.observability import Observability
 from colonnade.runtime.status import grpc_code, internal_status, to_grpc_status
+from colonnade.runtime.tracing import ServerSpan, SpanKind
 
 log = logging.getLogger("colonnade.access")
 error_log = logging.getLogger("colonnade.errors")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
-
-
-def _metadata_value(metadata: Any, key: str) -> str | None:
-    for item in metadata or ():
-        if item[0] == key:
-            value = item[1]
-            return value if isinstance(value, str) else None
-    return None
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
     """Request id, trace id, domain-error mapping and access logs for every call."""
 
-    def __init__(self, *, access_log: bool = True) -> None:
+    def __init__(
+        self, *, access_log: bool = True, observability: Observability | None = None
+    ) -> None:
         self._access_log = access_log
+        self._obs = observability or Observability.disabled("service")
+        self._spans: dict[str, tuple[str, dict[str, str]]] = {}
 
     async def intercept_service(
         self,
@@ -80,18 +80,51 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             )
         return handler  # streaming requests: no service of ours uses them yet
 
-    def _begin(self, context: grpc.aio.ServicerContext[Any, Any]) -> tuple[str, float]:
-        metadata = context.invocation_metadata()
-        request_id = _metadata_value(metadata, "x-request-id")
+    def _begin(
+        self, method: str, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> tuple[str, float, ServerSpan]:
+        request_id = traceparent = None
+        for item in context.invocation_metadata() or ():  # one pass for both
+            key = item[0]
+            if key == "x-request-id" and isinstance(item[1], str):
+                request_id = item[1]
+            elif key == "traceparent" and isinstance(item[1], str):
+                traceparent = item[1]
         if not request_id or not _REQUEST_ID.match(request_id):
             request_id = uuid.uuid4().hex
         request_id_var.set(request_id)
-        traceparent = _metadata_value(metadata, "traceparent")
-        match = _TRACEPARENT.match(traceparent) if traceparent else None
-        trace_id_var.set(match.group(1) if match else None)
         remaining = context.time_remaining()
         call_deadline_var.set(None if remaining is None else time.monotonic() + remaining)
-        return request_id, time.perf_counter()
+        span = self._span_of(method)
+        server_span = self._obs.tracing.begin(span[0], traceparent, SpanKind.SERVER, span[1])
+        return request_id, time.perf_counter(), server_span
+
+    def _span_of(self, method: str) -> tuple[str, dict[str, str]]:
+        """The span name and attributes of ``/pkg.Service/Method`` (computed once)."""
+        found = self._spans.get(method)
+        if found is None:
+            service, _, name = method.lstrip("/").rpartition("/")
+            found = self._spans[method] = (
+                method.lstrip("/"),
+                {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
+            )
+        return found
+
+    def _finish(
+        self,
+        method: str,
+        context: grpc.aio.ServicerContext[Any, Any],
+        started: float,
+        span: ServerSpan,
+        cancelled: bool,
+    ) -> None:
+        code = "CANCELLED" if cancelled else (context.code() or grpc.StatusCode.OK).name
+        name = method.rsplit("/", 1)[-1]
+        self._obs.metrics.rpc_finished(name, code, time.perf_counter() - started)
+        if span.span is None:
+            span.end()
+        else:
+            span.end(None if code == "OK" else code, {"rpc.grpc.status_code": code})
 
     @staticmethod
     def _echo_request_id(context: grpc.aio.ServicerContext[Any, Any], request_id: str) -> None:
@@ -131,34 +164,50 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_unary(
         self, method: str, behaviour: Callable[..., Any]
     ) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]:
+        name = method.rsplit("/", 1)[-1]
+
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            request_id, started = self._begin(context)
+            request_id, started, span = self._begin(method, context)
+            self._obs.metrics.rpc_started(name)
             self._echo_request_id(context, request_id)
+            cancelled = False
             try:
                 return await behaviour(request, context)
             except grpc.aio.AbortError:
+                raise
+            except asyncio.CancelledError:
+                cancelled = True
                 raise
             except Exception as exc:
                 await self._fail(context, method, exc)
             finally:
                 self._log(method, context, started)
+                self._finish(method, context, started, span, cancelled)
 
         return unary
 
     def _wrap_stream(
         self, method: str, behaviour: Callable[..., Any]
     ) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Any]]:
+        name = method.rsplit("/", 1)[-1]
+
         async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            request_id, started = self._begin(context)
+            request_id, started, span = self._begin(method, context)
+            self._obs.metrics.rpc_started(name)
             self._echo_request_id(context, request_id)
+            cancelled = False
             try:
                 async for response in behaviour(request, context):
                     yield response
             except grpc.aio.AbortError:
                 raise
+            except (asyncio.CancelledError, GeneratorExit):
+                cancelled = True
+                raise
             except Exception as exc:
                 await self._fail(context, method, exc)
             finally:
                 self._log(method, context, started)
+                self._finish(method, context, started, span, cancelled)
 
         return stream

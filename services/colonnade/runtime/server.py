@@ -26,6 +26,7 @@ from colonnade.runtime.authz import AuthInterceptor
 from colonnade.runtime.config import SettingsError
 from colonnade.runtime.interceptors import ServiceInterceptor
 from colonnade.runtime.policy import EdgePolicy, PolicyError, service_policies
+from colonnade.runtime.observability import Observability
 from colonnade.runtime.settings import Settings
 
 log = logging.getLogger("colonnade.server")
@@ -47,8 +48,11 @@ class ServiceServer:
         service_names: Sequence[str],
         grace: float,
         delay: float = 0.0,
+        observability: Observability | None = None,
     ) -> None:
         self.grpc_server = server
+        #: Metrics, tracing and the admin port (started and stopped with the server).
+        self.observability = observability or Observability.disabled("service")
         self.health = health_servicer
         self.service_names = tuple(service_names)
         self.grace = grace
@@ -63,6 +67,7 @@ class ServiceServer:
     async def start(self) -> None:
         """Start listening, then report SERVING for the server and each service."""
         await self.grpc_server.start()
+        await self.observability.start()
         for name in ("", *self.service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", extra={"services": list(self.service_names)})
@@ -90,6 +95,7 @@ class ServiceServer:
                 await cleanup()
             except Exception:
                 log.exception("cleanup failed")
+        await self.observability.stop()
         log.info("stopped")
 
     async def wait_for_termination(self) -> None:
@@ -119,13 +125,17 @@ def build_server(
     *,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     max_connection_age_ms: int = MAX_CONNECTION_AGE_MS,
+    observability: Observability | None = None,
 ) -> tuple[ServiceServer, int]:
     """Create a server bound to ``settings.grpc_host:grpc_port`` (port 0 picks a free one).
 
     ``register`` adds the service's servicers and returns their full names
     (e.g. ``colonnade.catalog.v1.CatalogService``) for health and reflection.
-    Returns the server and the bound port.
+    Returns the server and the bound port. ``observability`` (by default one built from
+    ``settings``) is what the interceptor reports to; the pool and cache the service wires
+    should report to the same one (``server.observability``).
     """
+    obs = observability or Observability(settings.observability())
     options = [
         ("grpc.so_reuseport", 0),
         ("grpc.keepalive_time_ms", 60_000),
@@ -141,7 +151,11 @@ def build_server(
     if auth_interceptor is not None:
         auth.append(auth_interceptor)
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(access_log=settings.log_access), *auth, *interceptors],
+        interceptors=[
+            ServiceInterceptor(access_log=settings.log_access, observability=obs),
+            *auth,
+            *interceptors,
+        ],
         options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
     )
@@ -163,6 +177,7 @@ def build_server(
         service_names,
         settings.shutdown_grace_seconds,
         settings.shutdown_delay_seconds,
+        obs,
     )
     return service_server, port
 

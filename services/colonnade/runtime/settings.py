@@ -21,9 +21,11 @@ from colonnade.runtime.config import (
     SettingsError,
     parse_bool,
     parse_duration,
+    parse_float,
     parse_int,
     parse_list,
 )
+from colonnade.runtime.observability import ObservabilityConfig
 
 __all__ = [
     "CacheNodeAddress",
@@ -132,6 +134,16 @@ class Settings:
     shutdown_delay_seconds: float = 0.0
     max_concurrent_rpcs: int = 0
     reflection: bool = True
+    # Observability (colonnade.runtime.observability): the admin port serves /metrics and
+    # /status.json (-1: off, 0: a free port); spans go to the listed exporters.
+    admin_host: str = "127.0.0.1"
+    admin_port: int = -1
+    trace_exporters: tuple[str, ...] = ()
+    trace_sample_ratio: float = 1.0
+    otlp_endpoint: str = "http://127.0.0.1:4317"
+    metrics_emf_interval: float = 0.0
+    metrics_namespace: str = "Colonnade"
+
     #: "enforce": every call needs credentials its method's policy accepts; "off": none are
     #: checked. Unset: "enforce" when AUTH_JWKS (or the local HS256 secret) is set.
     auth_mode: str = "off"
@@ -225,6 +237,17 @@ class Settings:
             service_token_key_file=env.get("SERVICE_TOKEN_KEY_FILE", "").strip(),
             service_token_kid=env.get("SERVICE_TOKEN_KID", "").strip(),
             service_token_scopes=tuple(get("SERVICE_TOKEN_SCOPES", parse_list, [])),
+            admin_host=env.get("ADMIN_HOST", defaults.admin_host).strip(),
+            admin_port=get("ADMIN_PORT", lambda n, r: parse_int(n, r, -1, 65535), -1),
+            trace_exporters=tuple(get("TRACE_EXPORTERS", parse_list, [])),
+            trace_sample_ratio=get(
+                "TRACE_SAMPLE_RATIO", lambda n, r: parse_float(n, r, 0.0, 1.0), 1.0
+            ),
+            otlp_endpoint=env.get("OTLP_ENDPOINT", defaults.otlp_endpoint).strip(),
+            metrics_emf_interval=get(
+                "METRICS_EMF_INTERVAL", lambda n, r: parse_duration(n, r, 0, 3600), 0.0
+            ),
+            metrics_namespace=env.get("METRICS_NAMESPACE", defaults.metrics_namespace).strip(),
         )
         has_keys = bool(settings.auth_jwks or settings.auth_hs256_secret)
         mode = env.get("AUTH_MODE", "enforce" if has_keys else "off").strip().lower()
@@ -258,6 +281,19 @@ class Settings:
                 f"DB_POOL_MAX ({settings.db_pool_max})"
             )
         return settings
+
+    def observability(self) -> ObservabilityConfig:
+        """What :class:`~colonnade.runtime.observability.Observability` needs of these."""
+        return ObservabilityConfig(
+            service=self.service_name,
+            trace_exporters=self.trace_exporters,
+            trace_sample_ratio=self.trace_sample_ratio,
+            otlp_endpoint=self.otlp_endpoint,
+            emf_interval=self.metrics_emf_interval,
+            emf_namespace=self.metrics_namespace,
+            admin_host=self.admin_host,
+            admin_port=self.admin_port,
+        )
 
     @classmethod
     def variable_names(cls) -> list[str]:

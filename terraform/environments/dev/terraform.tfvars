@@ -34,3 +34,18 @@ api = {
 }
 
 cdn = { rate_limit = 1000 }
+
+# The services' own metrics (EMF lines in the logs, every minute) and their alarm thresholds;
+# traces sampled at this ratio when tracing is on (the ADOT sidecar to X-Ray; off until the
+# account runs it: the deploy rehearsal cannot pull its image here).
+observability = {
+  emf_interval_seconds = 60
+  tracing              = false
+  trace_sample_ratio   = 1
+  thresholds = {
+    service_error_rate_percent   = 5
+    service_p99_seconds          = 1
+    cache_degraded_minutes       = 15
+    db_pool_exhausted_per_minute = 50
+  }
+}

@@ -40,3 +40,18 @@ backup_copy = { region = "eu-central-1", vault_name = "colonnade-dr" }
 eks = {
   admin_role_names = ["colonnade-platform-admin"]
 }
+
+# The services' own metrics (EMF lines in the logs, every minute) and their alarm thresholds;
+# traces sampled at this ratio when tracing is on (the ADOT sidecar to X-Ray; off until the
+# account runs it: the deploy rehearsal cannot pull its image here).
+observability = {
+  emf_interval_seconds = 60
+  tracing              = false
+  trace_sample_ratio   = 0.05
+  thresholds = {
+    service_error_rate_percent   = 1
+    service_p99_seconds          = 0.25
+    cache_degraded_minutes       = 5
+    db_pool_exhausted_per_minute = 10
+  }
+}

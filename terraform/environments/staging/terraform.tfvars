@@ -26,3 +26,18 @@ api = {
   }
   web = { rate_limit = 50, burst_limit = 100 }
 }
+
+# The services' own metrics (EMF lines in the logs, every minute) and their alarm thresholds;
+# traces sampled at this ratio when tracing is on (the ADOT sidecar to X-Ray; off until the
+# account runs it: the deploy rehearsal cannot pull its image here).
+observability = {
+  emf_interval_seconds = 60
+  tracing              = false
+  trace_sample_ratio   = 0.2
+  thresholds = {
+    service_error_rate_percent   = 2
+    service_p99_seconds          = 0.5
+    cache_degraded_minutes       = 10
+    db_pool_exhausted_per_minute = 20
+  }
+}

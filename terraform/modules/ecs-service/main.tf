@@ -96,7 +96,7 @@ resource "aws_iam_role" "task" {
 }
 
 data "aws_iam_policy_document" "task" {
-  count = var.db_iam_auth != null || var.enable_execute_command ? 1 : 0
+  count = var.db_iam_auth != null || var.enable_execute_command || var.xray_tracing ? 1 : 0
 
   dynamic "statement" {
     for_each = var.db_iam_auth != null ? [var.db_iam_auth] : []
@@ -116,10 +116,22 @@ data "aws_iam_policy_document" "task" {
       resources = ["*"]
     }
   }
+
+  dynamic "statement" {
+    for_each = var.xray_tracing ? [1] : []
+    content {
+      sid = "SendTracesToXRay"
+      # The ADOT collector sidecar's X-Ray exporter; X-Ray has no resource-level permissions
+      # for these (AWS ECS guide, "Required IAM permissions for AWS Distro for OpenTelemetry
+      # integration with AWS X-Ray").
+      actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries"]
+      resources = ["*"]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "task" {
-  count = var.db_iam_auth != null || var.enable_execute_command ? 1 : 0
+  count = var.db_iam_auth != null || var.enable_execute_command || var.xray_tracing ? 1 : 0
 
   name   = "application"
   role   = aws_iam_role.task.id
@@ -201,7 +213,7 @@ resource "aws_ecs_task_definition" "this" {
   memory                   = var.memory
   execution_role_arn       = aws_iam_role.execution.arn
   task_role_arn            = aws_iam_role.task.arn
-  container_definitions    = jsonencode([var.container_definition])
+  container_definitions    = jsonencode(concat([var.container_definition], var.sidecar_definitions))
 
   runtime_platform {
     operating_system_family = "LINUX"

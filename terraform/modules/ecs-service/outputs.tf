@@ -47,3 +47,8 @@ output "service_connect_endpoint" {
   description = "Address other services use through Service Connect (null when not published)."
   value       = var.create_service && var.publish_in_namespace ? "${var.name}:${var.container_port}" : null
 }
+
+output "container_definitions" {
+  description = "The task's container definitions: the service's own, then its sidecars."
+  value       = concat([var.container_definition], var.sidecar_definitions)
+}

@@ -290,6 +290,20 @@ variable "db_iam_auth" {
   default = null
 }
 
+variable "sidecar_definitions" {
+  description = "More container definitions for the task, after the service's own (for example the ADOT collector that forwards the service's spans to X-Ray)."
+  type        = list(any)
+  default     = []
+  nullable    = false
+}
+
+variable "xray_tracing" {
+  description = "Let the task role send traces to X-Ray (the ADOT collector sidecar's X-Ray exporter)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "wait_for_steady_state" {
   description = "Make `terraform apply` wait until the deployment is steady (fails the apply when the circuit breaker rolls back)."
   type        = bool

@@ -389,6 +389,182 @@ resource "aws_cloudwatch_metric_alarm" "threshold" {
 }
 
 ################################################################################
+# The services' own metrics (EMF lines in their logs: colonnade.runtime.emf)
+################################################################################
+
+locals {
+  app   = var.application
+  ns    = local.app == null ? "Colonnade" : local.app.namespace
+  rpcs  = local.app == null ? [] : sort(local.app.rpc_services)
+  https = local.app == null ? [] : sort(local.app.http_services)
+
+  # Error rate and p99 per service (the Service-only dimension set every EMF line also
+  # carries); per method and route they are on the dashboard (SEARCH over Method/Route).
+  app_rate_alarms = merge(
+    { for s in local.rpcs : "${s}-error-rate" => { service = s, requests = "rpc_server_requests", errors = "rpc_server_errors", what = "gRPC calls" } },
+    { for s in local.https : "${s}-error-rate" => { service = s, requests = "http_requests", errors = "http_errors", what = "HTTP requests" } },
+  )
+  app_alarms = merge(
+    { for s in local.rpcs : "${s}-p99" => {
+      description        = "${s}: p99 gRPC call latency above ${local.t.service_p99_seconds}s for 3 of 5 minutes."
+      metric             = "rpc_server_duration_seconds", statistic = null, extended = "p99", service = s
+      evaluation_periods = 5, datapoints = 3, threshold = local.t.service_p99_seconds, comparison = "GreaterThanThreshold"
+    } },
+    { for s in local.https : "${s}-p99" => {
+      description        = "${s}: p99 request latency above ${local.t.service_p99_seconds}s for 3 of 5 minutes."
+      metric             = "http_request_duration_seconds", statistic = null, extended = "p99", service = s
+      evaluation_periods = 5, datapoints = 3, threshold = local.t.service_p99_seconds, comparison = "GreaterThanThreshold"
+    } },
+    { for s in(local.app == null ? [] : sort(local.app.cache_services)) : "${s}-cache-degraded" => {
+      description        = "${s}: a memcached node has been unreachable for ${local.t.cache_degraded_minutes} minutes (its keys are read from Aurora)."
+      metric             = "cache_degraded", statistic = "Maximum", extended = null, service = s
+      evaluation_periods = local.t.cache_degraded_minutes, datapoints = local.t.cache_degraded_minutes, threshold = 1, comparison = "GreaterThanOrEqualToThreshold"
+    } },
+    { for s in(local.app == null ? [] : sort(local.app.database_services)) : "${s}-db-pool-exhausted" => {
+      description        = "${s}: more than ${local.t.db_pool_exhausted_per_minute} requests a minute found the database pool exhausted, for 3 of 5 minutes: raise DB_POOL_MAX or the task count."
+      metric             = "db_pool_exhausted", statistic = "Sum", extended = null, service = s
+      evaluation_periods = 5, datapoints = 3, threshold = local.t.db_pool_exhausted_per_minute, comparison = "GreaterThanThreshold"
+    } },
+  )
+}
+
+resource "aws_cloudwatch_metric_alarm" "app_rate" {
+  for_each = local.app_rate_alarms
+
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = "${each.value.service}: more than ${local.t.service_error_rate_percent}% of ${each.value.what} failed on the server's side for 3 of 5 minutes."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = local.t.service_error_rate_percent
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+
+  metric_query {
+    id          = "rate"
+    expression  = "IF(requests > 0, 100 * FILL(errors, 0) / requests, 0)"
+    label       = "server error rate (%)"
+    return_data = true
+  }
+
+  metric_query {
+    id = "requests"
+    metric {
+      namespace   = local.ns
+      metric_name = each.value.requests
+      dimensions  = { Service = each.value.service }
+      period      = 60
+      stat        = "Sum"
+    }
+  }
+
+  metric_query {
+    id = "errors"
+    metric {
+      namespace   = local.ns
+      metric_name = each.value.errors
+      dimensions  = { Service = each.value.service }
+      period      = 60
+      stat        = "Sum"
+    }
+  }
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "app" {
+  for_each = local.app_alarms
+
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = local.ns
+  metric_name         = each.value.metric
+  dimensions          = { Service = each.value.service }
+  statistic           = each.value.statistic
+  extended_statistic  = each.value.extended
+  period              = 60
+  evaluation_periods  = each.value.evaluation_periods
+  datapoints_to_alarm = each.value.datapoints
+  comparison_operator = each.value.comparison
+  threshold           = each.value.threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+
+  tags = var.tags
+}
+
+locals {
+  # SEARCH finds every Method (Route) the services reported, so no method list is kept here.
+  app_widgets = concat(
+    flatten([for s in local.rpcs : [
+      {
+        type = "metric", width = 12, height = 6
+        properties = {
+          title  = "${s}: calls and server errors by method"
+          region = local.region
+          period = 60
+          metrics = [
+            [{ expression = "SEARCH('{${local.ns},Service,Method} Service=\"${s}\" MetricName=\"rpc_server_requests\"', 'Sum', 60)", id = "calls", label = "" }],
+            [{ expression = "SEARCH('{${local.ns},Service,Method} Service=\"${s}\" MetricName=\"rpc_server_errors\"', 'Sum', 60)", id = "errors", label = "errors" }],
+          ]
+        }
+      },
+      {
+        type = "metric", width = 12, height = 6
+        properties = {
+          title  = "${s}: p99 latency by method (s)"
+          region = local.region
+          period = 60
+          metrics = [
+            [{ expression = "SEARCH('{${local.ns},Service,Method} Service=\"${s}\" MetricName=\"rpc_server_duration_seconds\"', 'p99', 60)", id = "p99", label = "" }],
+          ]
+        }
+      },
+    ]]),
+    flatten([for s in local.https : [
+      {
+        type = "metric", width = 12, height = 6
+        properties = {
+          title  = "${s}: requests and 5xx by route"
+          region = local.region
+          period = 60
+          metrics = [
+            [{ expression = "SEARCH('{${local.ns},Service,Route} Service=\"${s}\" MetricName=\"http_requests\"', 'Sum', 60)", id = "requests", label = "" }],
+            [{ expression = "SEARCH('{${local.ns},Service,Route} Service=\"${s}\" MetricName=\"http_errors\"', 'Sum', 60)", id = "errors", label = "5xx" }],
+          ]
+        }
+      },
+      {
+        type = "metric", width = 12, height = 6
+        properties = {
+          title  = "${s}: p99 latency by route (s)"
+          region = local.region
+          period = 60
+          metrics = [
+            [{ expression = "SEARCH('{${local.ns},Service,Route} Service=\"${s}\" MetricName=\"http_request_duration_seconds\"', 'p99', 60)", id = "p99", label = "" }],
+          ]
+        }
+      },
+    ]]),
+    local.app == null ? [] : [{
+      type = "metric", width = 24, height = 6
+      properties = {
+        title  = "Cache degraded, database pool in use and exhausted"
+        region = local.region
+        period = 60
+        metrics = concat(
+          [for s in sort(local.app.cache_services) : [local.ns, "cache_degraded", "Service", s, { stat = "Maximum", label = "${s} cache degraded" }]],
+          [for s in sort(local.app.database_services) : [local.ns, "db_pool_in_use", "Service", s, { stat = "Maximum", label = "${s} pool in use" }]],
+          [for s in sort(local.app.database_services) : [local.ns, "db_pool_exhausted", "Service", s, { stat = "Sum", label = "${s} pool exhausted", yAxis = "right" }]],
+        )
+      }
+    }],
+  )
+}
+
+################################################################################
 # Dashboard
 ################################################################################
 
@@ -477,7 +653,7 @@ locals {
 resource "aws_cloudwatch_dashboard" "this" {
   dashboard_name = var.name
   dashboard_body = jsonencode({
-    widgets = concat(local.alb_widgets, local.api_widgets, local.data_widgets, [{
+    widgets = concat(local.alb_widgets, local.api_widgets, local.data_widgets, local.app_widgets, [{
       type   = "alarm"
       width  = 24
       height = 4
@@ -487,6 +663,8 @@ resource "aws_cloudwatch_dashboard" "this" {
           aws_cloudwatch_metric_alarm.alb_5xx_rate[*].arn,
           [for k in local.tg_keys : aws_cloudwatch_metric_alarm.unhealthy_targets[k].arn],
           [for k in sort(keys(local.threshold_alarms)) : aws_cloudwatch_metric_alarm.threshold[k].arn],
+          [for k in sort(keys(local.app_rate_alarms)) : aws_cloudwatch_metric_alarm.app_rate[k].arn],
+          [for k in sort(keys(local.app_alarms)) : aws_cloudwatch_metric_alarm.app[k].arn],
         )
       }
     }])

@@ -48,5 +48,12 @@ output "alarm_names" {
     aws_cloudwatch_metric_alarm.alb_5xx_rate[*].alarm_name,
     [for k in local.tg_keys : aws_cloudwatch_metric_alarm.unhealthy_targets[k].alarm_name],
     [for k in sort(keys(local.threshold_alarms)) : aws_cloudwatch_metric_alarm.threshold[k].alarm_name],
+    [for k in sort(keys(local.app_rate_alarms)) : aws_cloudwatch_metric_alarm.app_rate[k].alarm_name],
+    [for k in sort(keys(local.app_alarms)) : aws_cloudwatch_metric_alarm.app[k].alarm_name],
   )
+}
+
+output "dashboard_body" {
+  description = "The dashboard's JSON (what the tests cross-check against the metrics the code writes)."
+  value       = aws_cloudwatch_dashboard.this.dashboard_body
 }

@@ -92,16 +92,37 @@ variable "cache" {
 }
 
 variable "thresholds" {
-  description = "Alarm thresholds: 5xx rate in percent of requests, p99 latency in seconds, Aurora CPU and ACU utilisation in percent, cache evictions per 5 minutes."
+  description = "Alarm thresholds: 5xx rate in percent of requests, p99 latency in seconds, Aurora CPU and ACU utilisation in percent, cache evictions per 5 minutes; for the services' own metrics: server-error rate in percent of calls, p99 call latency in seconds, minutes a cache may stay degraded, acquisitions per minute that may find the database pool exhausted."
   type = object({
-    error_rate_percent    = optional(number, 1)
-    p99_latency_seconds   = optional(number, 1)
-    aurora_cpu_percent    = optional(number, 80)
-    aurora_acu_percent    = optional(number, 90)
-    cache_evictions_per5m = optional(number, 100)
+    error_rate_percent           = optional(number, 1)
+    p99_latency_seconds          = optional(number, 1)
+    aurora_cpu_percent           = optional(number, 80)
+    aurora_acu_percent           = optional(number, 90)
+    cache_evictions_per5m        = optional(number, 100)
+    service_error_rate_percent   = optional(number, 1)
+    service_p99_seconds          = optional(number, 0.5)
+    cache_degraded_minutes       = optional(number, 5)
+    db_pool_exhausted_per_minute = optional(number, 10)
   })
   default  = {}
   nullable = false
+
+  validation {
+    condition     = var.thresholds.cache_degraded_minutes >= 1 && var.thresholds.cache_degraded_minutes <= 60 && var.thresholds.service_p99_seconds > 0
+    error_message = "cache_degraded_minutes must be 1-60 and service_p99_seconds positive."
+  }
+}
+
+variable "application" {
+  description = "The services' own metrics, written as CloudWatch EMF lines into their logs (colonnade.runtime.emf; namespace `namespace`): `rpc_services` (gRPC: calls, server errors, p99 by Service and Method), `http_services` (the gateway: requests, 5xx, p99 by Service and Route), `cache_services` (cache degraded) and `database_services` (pool exhaustion). Each gets alarms and dashboard widgets. Null: none."
+  type = object({
+    namespace         = optional(string, "Colonnade")
+    rpc_services      = optional(set(string), [])
+    http_services     = optional(set(string), [])
+    cache_services    = optional(set(string), [])
+    database_services = optional(set(string), [])
+  })
+  default = null
 }
 
 variable "kms_key_arn" {

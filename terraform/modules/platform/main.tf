@@ -62,18 +62,28 @@ locals {
   # (ElastiCache Auto Discovery) and talks TLS to every node.
   cache_url = "memcached://${module.cache.cluster_address}:${module.cache.port}"
 
+  # Metrics as EMF lines in the logs; traces (when on) to the ADOT sidecar on loopback.
+  obs = var.observability
+  observability_environment = merge(
+    {
+      METRICS_EMF_INTERVAL = tostring(local.obs.emf_interval_seconds)
+      TRACE_SAMPLE_RATIO   = tostring(local.obs.trace_sample_ratio)
+    },
+    local.obs.tracing ? { TRACE_EXPORTERS = "otlp", OTLP_ENDPOINT = "http://127.0.0.1:4317" } : {},
+  )
+
   environment = {
     for n, s in var.services : n => merge(
-      s.protocol == "http" ? {
+      s.protocol == "http" ? merge({
         COLONNADE_GATEWAY_HOST     = "0.0.0.0"
         COLONNADE_GATEWAY_PORT     = tostring(s.port)
         COLONNADE_GATEWAY_BACKENDS = local.gateway_backends
-        } : {
+        }, { for k, v in local.observability_environment : "COLONNADE_GATEWAY_${k}" => v }) : merge({
         SERVICE_NAME = n
         GRPC_HOST    = "0.0.0.0"
         GRPC_PORT    = tostring(s.port)
         AWS_REGION   = local.region
-      },
+      }, local.observability_environment),
       s.database ? {
         # No password: the task role signs an IAM authentication token.
         DATABASE_URL = local.database_url[n]
@@ -106,6 +116,31 @@ locals {
     DB_IAM_AUTH    = "true"
     DB_SERVICES    = join(",", local.db_services)
     AWS_REGION     = local.region
+  }
+
+  # The ADOT collector beside each task (with `observability.tracing`): OTLP on loopback in,
+  # X-Ray out (its built-in ECS configuration). Not essential: if it stops, the service keeps
+  # serving and only its spans are lost.
+  collector_definition = {
+    for n in keys(var.services) : n => {
+      name  = "otel-collector"
+      image = local.obs.collector_image
+      # The image's bundled ECS pipeline: OTLP in on loopback, traces out to X-Ray.
+      command                = ["--config=/etc/ecs/ecs-default-config.yaml"]
+      environment            = [{ name = "AWS_REGION", value = local.region }]
+      essential              = false
+      user                   = "10001"
+      readonlyRootFilesystem = true
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = module.observability.log_group_names[n]
+          awslogs-region        = local.region
+          awslogs-stream-prefix = "otel-collector"
+          mode                  = "non-blocking"
+        }
+      }
+    }
   }
 
   tags = merge(var.tags, { Environment = var.environment })
@@ -196,7 +231,15 @@ module "observability" {
   }
   aurora = { cluster_id = module.aurora.cluster_id }
   cache  = { cluster_id = module.cache.cluster_id }
-  tags   = local.tags
+  # The services' own metrics (EMF), alarmed per service with the environment's thresholds.
+  application = {
+    rpc_services      = keys(local.grpc_services)
+    http_services     = local.gateway == null ? [] : [local.gateway]
+    cache_services    = [for n, s in var.services : n if s.cache]
+    database_services = local.db_services
+  }
+  thresholds = { for k, v in local.obs.thresholds : k => v if v != null }
+  tags       = local.tags
 }
 
 ################################################################################
@@ -328,6 +371,8 @@ module "ecs_service" {
   vpc_id                        = module.network.vpc_id
   subnet_ids                    = module.network.private_subnet_ids
   container_definition          = module.service_container[each.key].definition
+  sidecar_definitions           = local.obs.tracing ? [local.collector_definition[each.key]] : []
+  xray_tracing                  = local.obs.tracing
   image_repository_arn          = local.image_repository_arn
   secret_arns                   = module.service_container[each.key].secret_arns
   cpu                           = local.sizing[each.key].cpu

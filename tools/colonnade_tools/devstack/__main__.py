@@ -49,6 +49,10 @@ class Stack:
         self.catalog_port = _port("CATALOG_PORT", 50051)
         self.orders_port = _port("ORDERS_PORT", 50052)
         self.gateway_port = _port("GATEWAY_PORT", 8080)
+        # Each service's admin port: /metrics (Prometheus) and /status.json (the gateway's
+        # /status page reads it).
+        self.catalog_admin_port = _port("CATALOG_ADMIN_PORT", 9464)
+        self.orders_admin_port = _port("ORDERS_ADMIN_PORT", 9465)
         self.postgres: PostgresServer | None = None
         self.memcached: MemcachedServer | None = None
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -76,6 +80,10 @@ class Stack:
             self.memcached.start()
             cache_url = self.memcached.url
         return database_url, cache_url
+
+    def admin_ports(self) -> dict[str, int]:
+        """The services' admin ports by name."""
+        return {"catalog": self.catalog_admin_port, "orders": self.orders_admin_port}
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         process = subprocess.Popen(args, env=env, start_new_session=True)
@@ -144,6 +152,7 @@ def main() -> int:
                 **auth.service_env(),
                 "SERVICE_NAME": "catalog",
                 "GRPC_PORT": str(stack.catalog_port),
+                "ADMIN_PORT": str(stack.catalog_admin_port),
             },
         )
         wait_healthy(lambda: check_grpc(catalog_target, timeout=1), 60)
@@ -156,6 +165,7 @@ def main() -> int:
                 **auth.service_env("orders"),
                 "SERVICE_NAME": "orders",
                 "GRPC_PORT": str(stack.orders_port),
+                "ADMIN_PORT": str(stack.orders_admin_port),
                 "CATALOG_TARGET": catalog_target,
             },
         )
@@ -190,6 +200,16 @@ def main() -> int:
                     "SERVICE_NAME": "gateway",
                     # throttling counters and the response cache live in the same memcached
                     "COLONNADE_GATEWAY_POLICY_CACHE_URL": "" if cache_url == "none" else cache_url,
+                    "COLONNADE_GATEWAY_STATUS_SOURCES": ",".join(
+                        f"{name}=http://{stack.host}:{port}"
+                        for name, port in stack.admin_ports().items()
+                    ),
+                    # TRACE_EXPORTERS (e.g. stdout, file:/tmp/spans.jsonl) traces the gateway too.
+                    **(
+                        {"COLONNADE_GATEWAY_TRACE_EXPORTERS": env["TRACE_EXPORTERS"]}
+                        if env.get("TRACE_EXPORTERS")
+                        else {}
+                    ),
                 },
             )
             readyz = f"http://{stack.host}:{stack.gateway_port}/readyz"
@@ -197,8 +217,10 @@ def main() -> int:
             gateway = True
 
         print(
-            _banner(catalog_target, orders_target, stack.gateway_port if gateway else None)
-            + _credentials(token, api_key, stack.gateway_port if gateway else None),
+            _banner(catalog_target, orders_target, stack.gateway_port if gateway else None),
+            _metrics_banner(stack, gateway, os.environ.get("TRACE_EXPORTERS", "")),
+            _credentials(token, api_key, stack.gateway_port if gateway else None),
+            sep="",
             flush=True,
         )
         while stop["signal"] is None:
@@ -263,6 +285,24 @@ def _banner(catalog_target: str, orders_target: str, gateway_port: int | None) -
             f"  Browser          {base}/        (the catalog's web UI)",
             f"                   {base}/docs    (API docs: try every operation)",
         ]
+    return "\n".join(lines) + "\n"
+
+
+def _metrics_banner(stack: Stack, gateway: bool, exporters: str) -> str:
+    """Where the metrics and the status page are (the admin ports are set by the stack)."""
+    lines = ["  Metrics (Prometheus text)"]
+    if gateway:
+        base = f"http://{stack.host}:{stack.gateway_port}"
+        lines.append(f"    gateway        {base}/metrics")
+    for name, port in stack.admin_ports().items():
+        lines.append(f"    {name:<14} http://{stack.host}:{port}/metrics")
+    if gateway:
+        lines.append(f"  Status page      http://{stack.host}:{stack.gateway_port}/status")
+    lines.append(
+        f"  Traces           TRACE_EXPORTERS={exporters}"
+        if exporters
+        else "  Traces           off (TRACE_EXPORTERS=stdout, file:PATH or otlp make run: on)"
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -112,6 +112,93 @@ run "nothing_to_watch" {
   }
 }
 
+# The services' own metrics (EMF): per-service error rate and p99, cache degraded, pool
+# exhaustion, with the environment's thresholds. Every metric of the services' namespace that
+# the dashboard and the alarms read must be one the services write:
+# tests/terraform/test_observability.py runs this file with `emitted_metrics` replaced by the
+# names found in real EMF lines; the list below only serves running this file alone.
+run "application_alarms_and_dashboard" {
+  command = apply
+
+  variables {
+    alb         = null
+    api_gateway = null
+    aurora      = null
+    cache       = null
+    application = {
+      rpc_services      = ["catalog", "orders"]
+      http_services     = ["gateway"]
+      cache_services    = ["catalog"]
+      database_services = ["catalog", "orders"]
+    }
+    emitted_metrics = [
+      "rpc_server_requests", "rpc_server_errors", "rpc_server_duration_seconds",
+      "http_requests", "http_errors", "http_request_duration_seconds",
+      "cache_degraded", "db_pool_in_use", "db_pool_exhausted",
+    ]
+    thresholds = {
+      service_error_rate_percent   = 2
+      service_p99_seconds          = 0.25
+      cache_degraded_minutes       = 3
+      db_pool_exhausted_per_minute = 5
+    }
+  }
+
+  assert {
+    condition     = length(output.alarm_names) == 9
+    error_message = "3 error-rate, 3 p99, 1 cache-degraded and 2 pool-exhausted alarms (and none of the AWS ones)."
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.app_rate["catalog-error-rate"].threshold == 2
+      && aws_cloudwatch_metric_alarm.app["orders-p99"].threshold == 0.25
+      && aws_cloudwatch_metric_alarm.app["orders-p99"].extended_statistic == "p99"
+      && aws_cloudwatch_metric_alarm.app["orders-p99"].metric_name == "rpc_server_duration_seconds"
+      && aws_cloudwatch_metric_alarm.app["gateway-p99"].metric_name == "http_request_duration_seconds"
+    )
+    error_message = "Error rate and p99 use the environment's thresholds and the services' metric names."
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.app["catalog-cache-degraded"].evaluation_periods == 3
+      && aws_cloudwatch_metric_alarm.app["catalog-cache-degraded"].comparison_operator == "GreaterThanOrEqualToThreshold"
+      && aws_cloudwatch_metric_alarm.app["catalog-db-pool-exhausted"].threshold == 5
+      && aws_cloudwatch_metric_alarm.app["catalog-db-pool-exhausted"].namespace == "Colonnade"
+      && aws_cloudwatch_metric_alarm.app["catalog-db-pool-exhausted"].dimensions.Service == "catalog"
+    )
+    error_message = "Cache degraded for N minutes, pool exhaustion per minute, by Service."
+  }
+
+  assert {
+    condition     = length(jsondecode(output.dashboard_body).widgets) == 8
+    error_message = "Two widgets per gRPC service and for the gateway, the data widget, the alarm widget."
+  }
+
+  assert {
+    condition = length(toset(compact(concat(
+      flatten([for w in jsondecode(output.dashboard_body).widgets : [for m in try(w.properties.metrics, []) :
+        try(regex("MetricName=\"([a-z0-9_]+)\"", m[0].expression)[0], m[0] == "Colonnade" ? m[1] : null)
+      ]]),
+      [for a in aws_cloudwatch_metric_alarm.app : a.metric_name],
+      flatten([for a in aws_cloudwatch_metric_alarm.app_rate : [for q in a.metric_query : [for m in q.metric : m.metric_name]]]),
+    )))) >= 9
+    error_message = "The dashboard and alarms read at least 9 of the services' metrics."
+  }
+
+  assert {
+    condition = length(setsubtract(toset(compact(concat(
+      flatten([for w in jsondecode(output.dashboard_body).widgets : [for m in try(w.properties.metrics, []) :
+        try(regex("MetricName=\"([a-z0-9_]+)\"", m[0].expression)[0], m[0] == "Colonnade" ? m[1] : null)
+      ]]),
+      [for a in aws_cloudwatch_metric_alarm.app : a.metric_name],
+      flatten([for a in aws_cloudwatch_metric_alarm.app_rate : [for q in a.metric_query : [for m in q.metric : m.metric_name]]]),
+    ))), toset(var.emitted_metrics))) == 0
+    error_message = "The dashboard or an alarm reads a metric the services never write (emitted: ${join(", ", var.emitted_metrics)})."
+  }
+}
+
 run "rejects_invalid_retention" {
   command = plan
 

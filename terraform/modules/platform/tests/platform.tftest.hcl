@@ -136,15 +136,20 @@ run "containers_get_what_the_code_reads" {
       CACHE_URL       = "memcached://colonnade-dev.abc.cfg.euw1.cache.amazonaws.com:11211"
       CACHE_TLS       = "true"
       CACHE_DISCOVERY = "true"
+      # EMF lines every minute; traces off (no sidecar) unless observability.tracing.
+      METRICS_EMF_INTERVAL = "60"
+      TRACE_SAMPLE_RATIO   = "0.05"
     }
-    error_message = "A data service: IAM-authenticated verify-full PostgreSQL with the image's RDS bundle, no start-up migrations, memcached over TLS through the configuration endpoint."
+    error_message = "A data service: IAM-authenticated verify-full PostgreSQL with the image's RDS bundle, no start-up migrations, memcached over TLS through the configuration endpoint, EMF metrics."
   }
 
   assert {
     condition = { for e in output.container_definitions["gateway"].environment : e.name => e.value } == {
-      COLONNADE_GATEWAY_HOST     = "0.0.0.0"
-      COLONNADE_GATEWAY_PORT     = "8080"
-      COLONNADE_GATEWAY_BACKENDS = "colonnade.catalog.v1=catalog:50051,colonnade.catalog.v2=catalog:50051"
+      COLONNADE_GATEWAY_HOST                 = "0.0.0.0"
+      COLONNADE_GATEWAY_PORT                 = "8080"
+      COLONNADE_GATEWAY_BACKENDS             = "colonnade.catalog.v1=catalog:50051,colonnade.catalog.v2=catalog:50051"
+      COLONNADE_GATEWAY_METRICS_EMF_INTERVAL = "60"
+      COLONNADE_GATEWAY_TRACE_SAMPLE_RATIO   = "0.05"
     }
     error_message = "The gateway gets the COLONNADE_GATEWAY_* variables it reads, with a backend for each package of each existing service only (catalog serves v1 and v2)."
   }
@@ -157,6 +162,42 @@ run "containers_get_what_the_code_reads" {
   assert {
     condition     = output.container_definitions["catalog"].command == tolist(["colonnade-catalog"]) && output.container_definitions["gateway"].command == tolist(["colonnade-gateway"])
     error_message = "One image; the command picks the process."
+  }
+}
+
+run "tracing_adds_the_collector_sidecar" {
+  command = plan
+
+  variables {
+    observability = {
+      tracing            = true
+      trace_sample_ratio = 0.1
+      thresholds         = { service_p99_seconds = 0.3 }
+    }
+  }
+
+  assert {
+    condition = (
+      length(module.ecs_service["catalog"].container_definitions) == 2
+      && module.ecs_service["catalog"].container_definitions[1].name == "otel-collector"
+      && module.ecs_service["catalog"].container_definitions[1].essential == false
+    )
+    error_message = "With tracing, each task gets the ADOT collector beside it, not essential."
+  }
+
+  assert {
+    condition = (
+      { for e in output.container_definitions["catalog"].environment : e.name => e.value }["TRACE_EXPORTERS"] == "otlp"
+      && { for e in output.container_definitions["catalog"].environment : e.name => e.value }["OTLP_ENDPOINT"] == "http://127.0.0.1:4317"
+      && { for e in output.container_definitions["gateway"].environment : e.name => e.value }["COLONNADE_GATEWAY_TRACE_EXPORTERS"] == "otlp"
+      && { for e in output.container_definitions["gateway"].environment : e.name => e.value }["COLONNADE_GATEWAY_TRACE_SAMPLE_RATIO"] == "0.1"
+    )
+    error_message = "Services and the gateway export OTLP to the sidecar on loopback, at the environment's ratio."
+  }
+
+  assert {
+    condition     = contains(module.observability.alarm_names, "colonnade-dev-catalog-cache-degraded") && contains(module.observability.alarm_names, "colonnade-dev-gateway-p99")
+    error_message = "The services' own metrics are alarmed per service."
   }
 }
 
