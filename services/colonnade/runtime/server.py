@@ -25,8 +25,8 @@ from colonnade.runtime.auth import TokenVerifier
 from colonnade.runtime.authz import AuthInterceptor
 from colonnade.runtime.config import SettingsError
 from colonnade.runtime.interceptors import ServiceInterceptor
-from colonnade.runtime.policy import EdgePolicy, PolicyError, service_policies
 from colonnade.runtime.observability import Observability
+from colonnade.runtime.policy import EdgePolicy, PolicyError, service_policies
 from colonnade.runtime.settings import Settings
 
 log = logging.getLogger("colonnade.server")
