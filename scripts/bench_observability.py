@@ -4,8 +4,7 @@
 One run, two stacks side by side on the same PostgreSQL and memcached, the same placement
 (catalogs on the last CPU, gateways and wrk on CPU 0), interleaved rounds (off, on, off, on…):
 
-* **off**: the commit this branch started from (``--baseline``, default the merge base with
-  ``integrate``), exported with ``git archive`` and its protobuf code generated: the code
+* **off**: the last commit before observability (``--baseline``, default ``BASELINE``), exported with ``git archive`` and its protobuf code generated: the code
   without any of the observability work;
 * **on**: this tree, configured as prod runs it: metrics always, EMF lines every 60 s, spans
   sampled at ``TRACE_SAMPLE_RATIO=0.05`` (requests without a traceparent) and exported over
@@ -86,6 +85,10 @@ class SpanSink:
         self.server.stop(0)
 
 
+#: The last commit before observability (metrics cannot be switched off in the code after it).
+BASELINE = "7ea4848"
+
+
 def baseline_tree(rev: str, dest: Path) -> Path:
     """``rev`` exported to ``dest`` with its generated protobuf code; returns its services/."""
     archive = subprocess.run(
@@ -107,8 +110,20 @@ def start(
     )
 
 
-def gateway_args(target: str, port: int) -> list[str]:
+def gateway_args(target: str, port: int, *, baseline: bool) -> list[str]:
+    """The gateway's flags; this tree's gateway also routes catalog v2 and has edge policies,
+    which are off here (the baseline has none: only observability is compared)."""
+    current = (
+        []
+        if baseline
+        else [
+            "--backend",
+            f"colonnade.catalog.v2.CatalogService={target}",
+            "--no-policies",
+        ]
+    )
     return [
+        *current,
         "--backend",
         f"colonnade.catalog.v1.CatalogService={target}",
         "--backend",
@@ -128,7 +143,9 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=int(os.environ.get("BENCH_REPEATS", "5")))
     ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--baseline", default="", help="revision without observability (merge base)")
+    ap.add_argument(
+        "--baseline", default="", help=f"revision without observability (default {BASELINE})"
+    )
     ap.add_argument(
         "--rate",
         type=int,
@@ -150,15 +167,7 @@ def main() -> int:
     from colonnade.runtime.healthcheck import check_grpc, check_http, wait_healthy
     from colonnade_tools.devstack.ports import free_port
 
-    baseline = (
-        args.baseline
-        or subprocess.run(
-            ["git", "-C", str(ROOT), "merge-base", "HEAD", "integrate"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    )
+    baseline = args.baseline or BASELINE
     backend_cpu = (os.cpu_count() or 1) - 1
     tmp, pg, mc = data_stores("colonnade-bench-obs-")
     sink = SpanSink()
@@ -190,7 +199,12 @@ def main() -> int:
             procs.append(catalog)
             target = f"127.0.0.1:{cport}"
             wait_healthy(lambda t=target: check_grpc(t, timeout=1), 60)  # type: ignore[misc]
-            gateway = start(0, "colonnade.gateway", stack_env, gateway_args(target, gport))
+            gateway = start(
+                0,
+                "colonnade.gateway",
+                stack_env,
+                gateway_args(target, gport, baseline=label == "off"),
+            )
             procs.append(gateway)
             readyz = f"http://127.0.0.1:{gport}/readyz"
             wait_healthy(functools.partial(check_http, readyz, timeout=1), 60)

@@ -219,8 +219,10 @@ async def test_status_page_shows_each_component_and_refreshes_itself(
         descriptors=[str(CATALOG_DESCRIPTORS)],
         backends=[
             f"colonnade.catalog.v1.CatalogService={target}",
+            f"colonnade.catalog.v2.CatalogService={target}",
             "colonnade.orders.v1.OrdersService=127.0.0.1:1",  # nothing listens: NOT SERVING
         ],
+        policies=False,
         port=0,
         status_sources=[f"catalog=http://127.0.0.1:{admin}", "orders=http://127.0.0.1:1"],
     )

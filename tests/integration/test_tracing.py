@@ -103,6 +103,9 @@ def stack(database_url: str, memcached: Any, tmp_path: Path) -> Iterator[dict[st
                 "--backend",
                 f"colonnade.catalog.v1.CatalogService=127.0.0.1:{catalog_port}",
                 "--backend",
+                f"colonnade.catalog.v2.CatalogService=127.0.0.1:{catalog_port}",
+                "--no-policies",  # the trace is the subject here, not the credentials
+                "--backend",
                 f"colonnade.orders.v1.OrdersService=127.0.0.1:{orders_port}",
                 "--port",
                 str(gateway_port),
