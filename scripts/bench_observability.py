@@ -4,7 +4,8 @@
 One run, two stacks side by side on the same PostgreSQL and memcached, the same placement
 (catalogs on the last CPU, gateways and wrk on CPU 0), interleaved rounds (off, on, off, on…):
 
-* **off**: the last commit before observability (``--baseline``, default ``BASELINE``), exported with ``git archive`` and its protobuf code generated: the code
+* **off**: the last commit before observability (``--baseline``, default ``BASELINE``),
+  exported with ``git archive`` and its protobuf code generated: the code
   without any of the observability work;
 * **on**: this tree, configured as prod runs it: metrics always, EMF lines every 60 s, spans
   sampled at ``TRACE_SAMPLE_RATIO=0.05`` (requests without a traceparent) and exported over
