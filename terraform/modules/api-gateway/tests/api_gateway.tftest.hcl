@@ -251,6 +251,7 @@ run "contract_policies_from_the_document" {
   assert {
     condition = toset([for k, m in aws_api_gateway_method_settings.cached : "${m.method_path}=${m.settings[0].cache_ttl_in_seconds}"]) == toset([
       "~1v1~1products/GET=30", "~1v1~1products~1{product}/GET=30", "~1v1~1orders/GET=5", "~1v1~1orders~1{order}/GET=5",
+      "~1v2~1products/GET=30", "~1v2~1products~1{product}/GET=30",
     ])
     error_message = "Exactly the GETs whose policy declares a TTL are cached, each for its TTL."
   }
@@ -284,6 +285,8 @@ run "contract_policies_from_the_document" {
     condition = toset(flatten([for s in aws_api_gateway_usage_plan.this["gold"].api_stages : [for t in s.throttle : "${t.path}=${t.rate_limit}"]])) == toset([
       "/v1/products/GET=50", "/v1/products/{product}/GET=50", "/v1/orders/GET=50", "/v1/orders/{order}/GET=50",
       "/v1/products/POST=10", "/v1/products/{product}/PATCH=10", "/v1/products/{product}/DELETE=10", "/v1/orders/POST=10",
+      "/v2/products/GET=50", "/v2/products/{product}/GET=50",
+      "/v2/products/POST=10", "/v2/products/{product}/PATCH=10", "/v2/products/{product}/DELETE=10",
     ])
     error_message = "Each tier throttles every method by its contract's rate-limit class."
   }
