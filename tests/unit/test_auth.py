@@ -109,8 +109,10 @@ async def test_scp_list_claim_is_read_too(setup: Setup, keys: Keys) -> None:
 @pytest.mark.parametrize(
     ("claims", "reason"),
     [
-        ({"exp": int(time.time()) - 60}, "expired"),
-        ({"nbf": int(time.time()) + 120}, "not valid yet"),
+        # times relative to when the test runs (parameters are built at collection, which
+        # may be many minutes earlier in a long session): resolved in the test
+        ({"exp": -60}, "expired"),
+        ({"nbf": +120}, "not valid yet"),
         ({"iss": "https://evil.test"}, "another issuer"),
         ({"aud": "someone-else"}, "another audience"),
         ({"exp": None}, "'exp'"),
@@ -122,6 +124,10 @@ async def test_claims_are_checked(
     setup: Setup, keys: Keys, claims: dict[str, object], reason: str
 ) -> None:
     verifier, _, _ = setup
+    now = int(time.time())
+    claims = {
+        k: now + v if k in ("exp", "nbf") and isinstance(v, int) else v for k, v in claims.items()
+    }
     with pytest.raises(AuthError, match=reason):
         await verifier.verify(mint(keys["ec"], **claims))
 
