@@ -43,8 +43,10 @@ async def emitted_documents(
         descriptors=[str(CATALOG_DESCRIPTORS)],
         backends=[
             f"colonnade.catalog.v1.CatalogService={catalog_target}",
+            f"colonnade.catalog.v2.CatalogService={catalog_target}",
             f"colonnade.orders.v1.OrdersService=127.0.0.1:{orders_port}",
         ],
+        policies=False,  # the metric names are the subject, not the credentials
         port=0,
     )
     app = Gateway(cfg, load_registry(cfg.descriptors))
