@@ -81,13 +81,12 @@ release: venv ## build, push to REPOSITORY (the account's ECR repository URL) an
 rehearse: setup ## run ENV's ECS task definitions (ENV=dev|staging|prod, applied to moto) here, against TLS PostgreSQL and memcached
 	$(PY) -m pytest "tests/terraform/test_rehearsal.py::test_rehearsal[$(or $(ENV),dev)]" -s -p no:cacheprovider
 
+UV_COMPILE = UV_NATIVE_TLS=1 $(VENV)/bin/uv pip compile --universal --python-version 3.11 \
+	--quiet --custom-compile-command 'make lock'
 lock: venv ## re-resolve requirements/image.txt (the image, hash-pinned) and requirements/dev.txt (the venv)
-	UV_NATIVE_TLS=1 $(VENV)/bin/uv pip compile pyproject.toml --extra aws --generate-hashes \
-		--universal --python-version 3.11 --quiet --custom-compile-command 'make lock' \
-		-o requirements/image.txt
-	UV_NATIVE_TLS=1 $(VENV)/bin/uv pip compile requirements/dev.in --universal --python-version 3.11 \
-		--quiet --no-emit-package colonnade --no-emit-package colonnade-tools \
-		--custom-compile-command 'make lock' -o requirements/dev.txt
+	$(UV_COMPILE) pyproject.toml --extra aws --generate-hashes -o requirements/image.txt
+	$(UV_COMPILE) requirements/dev.in --no-emit-package colonnade --no-emit-package colonnade-tools \
+		-o requirements/dev.txt
 
 clean: ## remove the virtualenv, generated code and local data
 	rm -rf $(VENV) .local build *.egg-info

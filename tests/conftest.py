@@ -43,7 +43,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """One xdist group per test file (its session fixtures, e.g. one module's applies, are then
     built by one worker only), or the shared group its file belongs to."""
     for item in items:
-        rel = Path(str(item.path)).relative_to(REPO_ROOT).as_posix()
+        rel = item.path.relative_to(REPO_ROOT).as_posix()
         item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(rel, rel)))
 
 
