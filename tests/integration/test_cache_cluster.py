@@ -8,6 +8,7 @@ a throwaway CA (trustme).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import subprocess
 import sys
@@ -383,6 +384,95 @@ async def test_a_cancelled_command_never_leaves_its_reply_to_the_next_one(
         assert loader.loads["j"] == 0  # a hit: the answer to its own get, not to k's
         assert not cluster.degraded
         assert len(connections) >= 2, "the cancelled command's connection was reused"
+    finally:
+        server.close()
+
+
+@pytest.mark.timeout(30)
+async def test_concurrent_commands_use_up_to_the_pool_size_in_connections(
+    clusters: Callable[..., Awaitable[CacheCluster]],
+) -> None:
+    """Eight gets at once on a pool of eight: eight connections, each get answered within the
+    timeout. (aiomcache's own pool stayed at one connection and queued the others behind it.)"""
+    connections = 0
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while line := await reader.readline():
+            if line.startswith(b"version"):
+                writer.write(b"VERSION 1.6.18\r\n")
+            elif line.startswith(b"get "):
+                await asyncio.sleep(0.3)
+                writer.write(b"VALUE %s 0 2\r\nok\r\nEND\r\n" % line.split()[1])
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(slow, "127.0.0.1", 0)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        cluster = await clusters(
+            cache_settings(f"memcached://127.0.0.1:{port}", cache_timeout=1.0, cache_pool_size=8)
+        )
+        cache = text_cache(cluster, "pool")
+        loader = Loader()
+        keys = [f"k{i}" for i in range(8)]
+        values = await asyncio.gather(*(cache.get_or_load(k, loader(k)) for k in keys))
+        assert values == ["ok"] * 8, values  # one after another, most would have timed out
+        assert not loader.loads, "a get timed out and fell back to the loader"
+        assert connections == 8  # the pool's eight (the start-up check opened the first)
+        assert not cluster.degraded
+    finally:
+        server.close()
+
+
+@pytest.mark.timeout(30)
+async def test_calls_in_flight_when_a_node_goes_down_do_not_bring_it_back(
+    clusters: Callable[..., Awaitable[CacheCluster]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """One timeout marks the node down; a call sent before that and answered after it says
+    nothing about the node now (under load the two alternated every few milliseconds, each
+    flip logged). The node comes back only when a call made after the outage succeeds."""
+    delays = {b"slow": 3.0, b"late": 0.7}
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while line := await reader.readline():
+            if line.startswith(b"version"):
+                writer.write(b"VERSION 1.6.18\r\n")
+            elif line.startswith(b"get "):
+                key = line.split()[1]
+                await asyncio.sleep(next((d for k, d in delays.items() if key.endswith(k)), 0))
+                writer.write(b"VALUE %s 0 2\r\nok\r\nEND\r\n" % key)
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        cluster = await clusters(cache_settings(f"memcached://127.0.0.1:{port}", cache_timeout=1.0))
+        cluster.retry_after = 0.5
+        cache = text_cache(cluster, "flap")
+        loader = Loader()
+        caplog.set_level(logging.WARNING, logger="colonnade.cache")
+        slow = asyncio.create_task(cache.get_or_load("slow", loader("slow")))  # times out at 1.0
+        await asyncio.sleep(0.5)
+        late = asyncio.create_task(cache.get_or_load("late", loader("late")))  # answers at 1.2
+        await slow
+        assert cluster.degraded
+        await late
+        assert cluster.degraded, "a call sent before the outage brought the node back"
+        assert not messages(caplog, logging.WARNING, "cache recovered")
+        await asyncio.sleep(0.6)  # retry_after: the next call tries the node again
+        assert await cache.get_or_load("fresh", loader("fresh")) == "ok"
+        assert not cluster.degraded
+        # the outage is logged once its cause is told apart (a probe in the background)
+        await wait_for(
+            lambda: bool(messages(caplog, logging.WARNING, "cache degraded")), 5, "the outage log"
+        )
+        assert len(messages(caplog, logging.WARNING, "cache degraded")) == 1
+        assert len(messages(caplog, logging.WARNING, "cache recovered")) == 1
     finally:
         server.close()
 

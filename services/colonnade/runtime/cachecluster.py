@@ -121,8 +121,9 @@ def connection_args(tls: CacheTLS | None, tls_name: str) -> dict[str, Any]:
 
 
 class _Pool(MemcachePool):
-    """aiomcache's pool, except that it never reuses a connection whose command was cancelled,
-    and closes every connection handed back after the client was closed.
+    """aiomcache's pool, except that it opens connections up to its size as calls need them,
+    never reuses a connection whose command was cancelled, and closes every connection handed
+    back after the client was closed.
 
     aiomcache 0.8.2 returns a connection to the pool after any command, also one cancelled
     half-way (a timeout, or the gRPC call that waited on it ending): its reply is still on the
@@ -132,6 +133,26 @@ class _Pool(MemcachePool):
     """
 
     closed = False
+
+    async def acquire(self) -> Connection:
+        """An idle connection, else a new one while there are fewer than ``maxsize``, else the
+        next one released. (aiomcache 0.8.2 opens connections only up to ``minsize`` and then
+        waits for one to come back: with a ``minsize`` of 1 every command of the process went
+        through one connection, one after another, and a slow reply held up all the others
+        until their timeouts.)"""
+        while True:
+            if self._pool.empty() and self.size() < self._maxsize:
+                # None: others opened the last ones meanwhile; then wait for a released one
+                conn = await self._create_new_conn()
+                if conn is None:
+                    continue
+            else:
+                conn = await self._pool.get()
+            if conn.reader.at_eof() or conn.reader.exception() is not None:
+                self._do_close(conn)
+                continue
+            self._in_use.add(conn)
+            return conn
 
     def release(self, conn: Connection) -> None:
         task = asyncio.current_task()
@@ -299,14 +320,19 @@ class CacheNode:
                 obs.metrics.cache_command(command, time.perf_counter() - started, True)
                 if span is not None:
                     end_span(span, f"{type(exc).__name__}: node marked down")
-            await self._mark_down(client, exc)
+            if client is self._client or not self.down:
+                await self._mark_down(client, exc)
+            # else: a call sent before the node went down, on the client already discarded
             return None
         if obs is not None:
             obs.metrics.cache_command(command, time.perf_counter() - started, False)
             if span is not None:
                 span.set_attribute("colonnade.cache.hit", result is not None)
                 end_span(span)
-        if self.down:
+        # Only a call on the client made after the node went down shows that it answers again:
+        # calls already in flight then may still succeed, and each of those used to log a
+        # recovery and the next timeout another outage, every few milliseconds under load.
+        if self.down and client is self._client:
             self.down, self._failure, self.misconfiguration_logged = False, None, False
             self._cluster.degraded_changed()
             log.warning(
