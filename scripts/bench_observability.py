@@ -223,7 +223,8 @@ def main() -> int:
             with urllib.request.urlopen(f"http://127.0.0.1:{stacks['off']['port']}/metrics"):
                 raise SystemExit("the baseline gateway serves /metrics: it is not the code without")
         except urllib.error.HTTPError as exc:
-            assert exc.code == 404
+            with exc:
+                assert exc.code == 404
         with urllib.request.urlopen(f"http://127.0.0.1:{stacks['on']['port']}/metrics") as r:
             assert b"colonnade_http_requests_total" in r.read()
 

@@ -7,6 +7,7 @@ Fixtures start what a test asks for and stop it at the end of the session.
 
 from __future__ import annotations
 
+import gc
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -37,6 +38,15 @@ SHARED_GROUPS = {
     "tests/terraform/test_live.py": "environment-roots",
     "tests/terraform/test_rehearsal.py": "environment-roots",
 }
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _collect_garbage_after_each_file() -> Iterator[None]:
+    """Collect the garbage a test file leaves before the next file starts: an object it leaked
+    (an unclosed socket, a server never stopped) then warns, and fails, in that file's last
+    teardown instead of in whichever later test the collector happens to run."""
+    yield
+    gc.collect()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

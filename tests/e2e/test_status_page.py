@@ -40,7 +40,8 @@ async def test_status_page_renders_and_refreshes_itself(gateway_port: int, uniqu
                     with urllib.request.urlopen(f"{base}/v1/products/none-{unique}"):
                         return 200
                 except urllib.error.HTTPError as exc:
-                    return exc.code
+                    with exc:  # its response holds the socket until closed
+                        return exc.code
 
             assert await asyncio.to_thread(get) == 404
             row = page.locator("tr", has_text=route)

@@ -84,7 +84,8 @@ class LocalRegistry:
             with urllib.request.urlopen(request, timeout=10) as response:
                 digest = response.headers.get("Docker-Content-Digest")
                 return str(digest) if digest else None
-        except urllib.error.HTTPError:
+        except urllib.error.HTTPError as exc:
+            exc.close()
             return None
 
     def stop(self) -> None:

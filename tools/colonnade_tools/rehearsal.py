@@ -621,7 +621,8 @@ class Rehearsal:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
+            with exc:
+                return exc.code, exc.read()
 
     def _check_catalog(self) -> None:
         import grpc
