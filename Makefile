@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv gen openapi system-deps setup run check test test-fast lint fmt typecheck bench clean \
+.PHONY: help venv gen openapi system-deps setup run status check test test-fast lint fmt typecheck bench clean \
 	release rehearse breaking image base-image lock
 
 help: ## list the targets
@@ -34,8 +34,13 @@ system-deps: venv ## install memcached (and, for tests, chromium and go + grpc-g
 
 setup: gen system-deps
 
+# The stack prints how long it took to be ready counted from here, the setup steps included.
+run: export COLONNADE_RUN_STARTED := $(shell date +%s.%N)
 run: setup ## run the whole system locally (PostgreSQL, memcached, services, gateway)
 	$(PY) -m colonnade_tools.devstack
+
+status: venv ## each component of the running local stack: health and address
+	@$(PY) -m colonnade_tools.devstack.status
 
 check: ## what CI runs (.ci/run): make lint, then make test
 	$(MAKE) lint
