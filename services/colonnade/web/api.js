@@ -56,6 +56,9 @@ export async function call(method, path, body) {
         method,
         headers: headers(Boolean(body)),
         body: body ? JSON.stringify(body) : undefined,
+        // Reads are cacheable (max-age, ETag): revalidate each time, so a stock that an order
+        // changed shows at once (the gateway answers 304 while nothing was written).
+        cache: "no-cache",
       });
     } catch {
       throw transportError("The server cannot be reached. Check your connection and try again.");

@@ -166,8 +166,14 @@ class Stack:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.components: list[Component] = []
 
-    def choose_service_ports(self) -> None:
+    def choose_ports(self) -> None:
+        """Every port, before anything starts: a taken one stops the start at once."""
         choose = self.ports.choose
+        if not os.environ.get("DATABASE_URL"):
+            port = choose("POSTGRES_PORT", 15432, "PostgreSQL")
+            self.postgres = PostgresServer(self.state / "pgdata", port)
+        if not os.environ.get("CACHE_URL"):
+            self.memcached = MemcachedServer(choose("MEMCACHED_PORT", 11212, "memcached"))
         self.catalog_port = choose("CATALOG_PORT", 50051, "catalog")
         self.orders_port = choose("ORDERS_PORT", 50052, "orders")
         self.gateway_port = choose("GATEWAY_PORT", 8080, "the gateway")
@@ -179,13 +185,6 @@ class Stack:
     def start_data_stores(self) -> tuple[str, str]:
         database_url = os.environ.get("DATABASE_URL")
         cache_url = os.environ.get("CACHE_URL")
-        if not database_url:
-            port = self.ports.choose("POSTGRES_PORT", 15432, "PostgreSQL")
-            self.postgres = PostgresServer(self.state / "pgdata", port)
-        if not cache_url:
-            self.memcached = MemcachedServer(
-                self.ports.choose("MEMCACHED_PORT", 11212, "memcached")
-            )
         if database_url:
             self.progress.say("PostgreSQL: using DATABASE_URL")
             self.components.append(Component("PostgreSQL", "external", "DATABASE_URL"))
@@ -300,8 +299,8 @@ def main() -> int:
     stack.state.mkdir(parents=True, exist_ok=True)
     runstate.write(stack.state, run)
     try:
+        stack.choose_ports()
         database_url, cache_url = stack.start_data_stores()
-        stack.choose_service_ports()
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -501,9 +500,9 @@ def _banner(catalog_target: str, orders_target: str, gateway_port: int | None) -
         f"    {cli} get products/fountain-pen",
         f"    {cli} update products/fountain-pen --title 'Fountain pen, blue'",
         f"    {cli} delete products/<id>",
-        f"    grpcurl -plaintext {catalog_target} list   (if you have grpcurl: reflection is on)",
+        f"    grpcurl -plaintext {catalog_target} list   # with grpcurl: reflection is on",
         f"  gRPC (orders)    {orders_target}   services: colonnade.orders.v1.OrdersService"
-        " (place an order:)",
+        ",  place an order:",
         GRPC_ORDER.format(target=orders_target),
     ]
     if gateway_port is not None:
@@ -515,11 +514,11 @@ def _banner(catalog_target: str, orders_target: str, gateway_port: int | None) -
             f"  REST (gateway)   {base}   ({base}/openapi.json describes it)",
             f"    curl {base}/v1/products",
             f"    curl {base}/v1/products/fountain-pen",
-            f"    curl {base}/v2/products/fountain-pen   (v2: displayName, decimal price)",
+            f"    curl {base}/v2/products/fountain-pen   # v2: displayName, decimal price",
             f"    curl -X POST {base}/v1/products {json} {auth} \\",
             '         -d \'{"sku":"MUG-1","title":"Mug",'
             '"price":{"currencyCode":"EUR","units":"9"}}\'',
-            f"    export REQUEST_ID={uuid.uuid4()}   (the same id twice places one order)",
+            f"    export REQUEST_ID={uuid.uuid4()}   # the same id twice places one order",
             f'    curl -X POST "{base}/v1/orders?requestId=$REQUEST_ID" {json} {auth} \\',
             '         -d \'{"currencyCode":"EUR",'
             '"lineItems":[{"product":"products/desk-lamp","quantity":"1"}]}\'',
