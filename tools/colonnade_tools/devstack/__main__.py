@@ -383,8 +383,13 @@ def main() -> int:
         run.state, run.ready_after = "ready", round(ready_after, 2)
         stack.record(run)
         print(
-            _banner(catalog_target, orders_target, stack.gateway_port if gateway else None),
-            _credentials(token, api_key, stack.gateway_port if gateway else None),
+            _summary(
+                catalog_target,
+                orders_target,
+                stack.gateway_port if gateway else None,
+                token,
+                api_key,
+            ),
             _metrics_banner(stack, gateway, os.environ.get("TRACE_EXPORTERS", "")),
             sep="",
             flush=True,
@@ -453,19 +458,49 @@ def _gateway_env(
     }
 
 
-def _credentials(token: str, api_key: str, gateway_port: int | None) -> str:
-    """The local credentials: every method but public reads needs one (make run enforces
-    the contracts' policies like AWS does)."""
-    lines = [
+def _summary(
+    catalog_target: str, orders_target: str, gateway_port: int | None, token: str, api_key: str
+) -> str:
+    """What runs where, the credentials, then commands to paste (they use $COLONNADE_TOKEN,
+    so its export comes first)."""
+    lines = ["", "Colonnade is running. Ctrl-C stops everything (data stays in .local/).", ""]
+    if gateway_port is not None:
+        base = f"http://127.0.0.1:{gateway_port}"
+        lines += [
+            f"  Browser          {base}/#token={token}",
+            "                   (the shop, signed in: products, cart, orders)",
+            f"                   {base}/docs    (API docs: try every operation)",
+            f"                   {base}/status  (each component's health and traffic)",
+        ]
+    lines += [
         "  Credentials (local issuer in .local/auth; `colonnade-dev-auth` mints more)",
         "    export COLONNADE_TOKEN=" + token,
-        '    curl -H "authorization: Bearer $COLONNADE_TOKEN" …     (every scope, 8 h)',
-        f"    curl -H 'x-api-key: {api_key}' …   (orders.read orders.write)",
-        "    .venv/bin/colonnade-catalog-cli reads COLONNADE_TOKEN for create/update/delete",
+        f"    # every scope, 8 h; an API key with orders.read orders.write: x-api-key: {api_key}",
     ]
     if gateway_port is not None:
-        lines.append(f"  Web UI signed in  http://127.0.0.1:{gateway_port}/#token={token}")
+        lines += _rest_examples(f"http://127.0.0.1:{gateway_port}")
+    lines += _grpc_examples(catalog_target, orders_target)
     return "\n".join(lines) + "\n"
+
+
+def _rest_examples(base: str) -> list[str]:
+    auth = '-H "authorization: Bearer $COLONNADE_TOKEN"'
+    json = "-H 'content-type: application/json'"
+    return [
+        f"  REST (gateway)   {base}   ({base}/openapi.json describes it)",
+        f"    curl {base}/v1/products",
+        f"    curl {base}/v1/products/fountain-pen",
+        f"    curl {base}/v2/products/fountain-pen   # v2: displayName, decimal price",
+        f"    curl -X POST {base}/v1/products {json} {auth} \\",
+        '         -d \'{"sku":"MUG-1","title":"Mug","price":{"currencyCode":"EUR","units":"9"}}\'',
+        f"    export REQUEST_ID={uuid.uuid4()}   # the same id twice places one order",
+        f'    curl -X POST "{base}/v1/orders?requestId=$REQUEST_ID" {json} {auth} \\',
+        '         -d \'{"currencyCode":"EUR",'
+        '"lineItems":[{"product":"products/desk-lamp","quantity":"1"}]}\'',
+        f"    curl {base}/v1/orders {auth}",
+        f"    curl -N {base}/v1/orders/<id>:watch -H 'accept: text/event-stream' {auth}",
+        f"    curl -X POST {base}/v1/orders/<id>:cancel {json} {auth} -d '{{}}'",
+    ]
 
 
 #: Placing an order over gRPC with the generated stubs (grpcurl works too: reflection is on).
@@ -483,15 +518,11 @@ print(stub.CreateOrder(request, metadata=auth))
 EOF"""
 
 
-def _banner(catalog_target: str, orders_target: str, gateway_port: int | None) -> str:
-    """Where everything answers, with commands to paste (they use $COLONNADE_TOKEN)."""
+def _grpc_examples(catalog_target: str, orders_target: str) -> list[str]:
     cli = ".venv/bin/colonnade-catalog-cli"
     if catalog_target != "127.0.0.1:50051":
         cli += f" --target {catalog_target}"
-    lines = [
-        "",
-        "Colonnade is running. Ctrl-C stops everything (data stays in .local/).",
-        "",
+    return [
         f"  gRPC (catalog)   {catalog_target}   services: colonnade.catalog.v1.CatalogService,"
         " colonnade.catalog.v2.CatalogService, grpc.health.v1.Health, reflection",
         f"    {cli} list",
@@ -501,34 +532,10 @@ def _banner(catalog_target: str, orders_target: str, gateway_port: int | None) -
         f"    {cli} update products/fountain-pen --title 'Fountain pen, blue'",
         f"    {cli} delete products/<id>",
         f"    grpcurl -plaintext {catalog_target} list   # with grpcurl: reflection is on",
-        f"  gRPC (orders)    {orders_target}   services: colonnade.orders.v1.OrdersService"
-        ",  place an order:",
+        f"  gRPC (orders)    {orders_target}   services: colonnade.orders.v1.OrdersService",
+        "    # place an order: paste the whole here-document",
         GRPC_ORDER.format(target=orders_target),
     ]
-    if gateway_port is not None:
-        base = f"http://127.0.0.1:{gateway_port}"
-        auth = '-H "authorization: Bearer $COLONNADE_TOKEN"'
-        json = "-H 'content-type: application/json'"
-        lines += [
-            "",
-            f"  REST (gateway)   {base}   ({base}/openapi.json describes it)",
-            f"    curl {base}/v1/products",
-            f"    curl {base}/v1/products/fountain-pen",
-            f"    curl {base}/v2/products/fountain-pen   # v2: displayName, decimal price",
-            f"    curl -X POST {base}/v1/products {json} {auth} \\",
-            '         -d \'{"sku":"MUG-1","title":"Mug",'
-            '"price":{"currencyCode":"EUR","units":"9"}}\'',
-            f"    export REQUEST_ID={uuid.uuid4()}   # the same id twice places one order",
-            f'    curl -X POST "{base}/v1/orders?requestId=$REQUEST_ID" {json} {auth} \\',
-            '         -d \'{"currencyCode":"EUR",'
-            '"lineItems":[{"product":"products/desk-lamp","quantity":"1"}]}\'',
-            f"    curl {base}/v1/orders {auth}",
-            f"    curl -N {base}/v1/orders/<id>:watch -H 'accept: text/event-stream' {auth}",
-            f"    curl -X POST {base}/v1/orders/<id>:cancel {json} {auth} -d '{{}}'",
-            f"  Browser          {base}/        (the shop: products, cart, orders)",
-            f"                   {base}/docs    (API docs: try every operation)",
-        ]
-    return "\n".join(lines) + "\n"
 
 
 def _metrics_banner(stack: Stack, gateway: bool, exporters: str) -> str:
@@ -539,8 +546,6 @@ def _metrics_banner(stack: Stack, gateway: bool, exporters: str) -> str:
         lines.append(f"    gateway        {base}/metrics")
     for name, port in stack.admin_ports().items():
         lines.append(f"    {name:<14} http://{stack.host}:{port}/metrics")
-    if gateway:
-        lines.append(f"  Status page      http://{stack.host}:{stack.gateway_port}/status")
     lines.append(
         f"  Traces           TRACE_EXPORTERS={exporters}"
         if exporters
