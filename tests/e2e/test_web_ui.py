@@ -284,3 +284,95 @@ async def test_served_from_a_sub_path_as_cloudfront_does(gateway_port: int, uniq
         await page.wait_for_selector("#product-stock:text-is('3')")
         assert page.url == f"{origin}/shop/#/products/shop-{unique}"
     assert "api/v1/products" in " ".join(api_calls)
+
+
+# Visible form controls without an accessible name (a label, aria-label, or a button's text).
+UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), textarea, button')]
+  .filter((el) => el.offsetParent)
+  .filter((el) => !(el.labels?.length || el.getAttribute('aria-label')
+                    || (el.tagName === 'BUTTON' && el.textContent.trim())))
+  .map((el) => el.outerHTML.slice(0, 80))"""
+
+# Visible text below WCAG AA contrast (4.5:1, 3:1 for large text) against the first opaque
+# background behind it.
+LOW_CONTRAST = """() => {
+  const channel = (c) => {
+    c /= 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  };
+  const luminance = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const parse = (text) => (text.match(/[\\d.]+/g) || []).map(Number);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = parse(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || c[3] > 0) return c;
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (!el.getClientRects().length) continue;
+    if (![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const style = getComputedStyle(el);
+    const [a, b] = [luminance(parse(style.color)), luminance(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    const text = el.textContent.trim().slice(0, 30);
+    if (ratio < (large ? 3 : 4.5)) low.push(`${el.tagName} "${text}" ${ratio.toFixed(2)}`);
+  }
+  return low;
+}"""
+
+
+async def tab_to(page: Any, accessible_name: str, backwards: bool = False) -> None:
+    """Press Tab (Shift+Tab) until the focused element's name starts with ``accessible_name``."""
+    for _ in range(60):
+        await page.keyboard.press("Shift+Tab" if backwards else "Tab")
+        name = await page.evaluate(
+            "() => document.activeElement.getAttribute('aria-label')"
+            " || document.activeElement.textContent.trim()"
+        )
+        if name.startswith(accessible_name):
+            return
+    pytest.fail(f"the keyboard never reaches {accessible_name!r}")
+
+
+async def test_accessible_labels_keyboard_and_contrast(
+    page: Any, gateway_port: int, unique: str
+) -> None:
+    await shop_product(gateway_port, unique, stock=4)
+
+    async def check_view() -> None:
+        assert await page.evaluate(UNLABELLED) == []
+        assert await page.evaluate(LOW_CONTRAST) == []
+
+    # The whole purchase with the keyboard alone.
+    await page.focus("#query [name=filter]")
+    await page.keyboard.type(f'category = "shop-{unique}"')
+    await page.keyboard.press("Enter")
+    await page.locator(f"tr[data-name='products/shop-{unique}']").wait_for()
+    await check_view()
+    await tab_to(page, f"Add to cart: Teapot {unique}", backwards=True)
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#cart-count:text-is('1')")
+    await tab_to(page, "Cart", backwards=True)
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#view-cart:visible")
+    # focus moved to the new view's heading, so the next Tab goes into the view
+    assert await page.evaluate("() => document.activeElement.id") == "cart-title"
+    await check_view()
+    await tab_to(page, "Place order")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#order-state:text-is('Confirmed')")
+    await check_view()
+    await tab_to(page, "Cancel this order")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#order-state:text-is('Cancelled')")
+    await check_view()
+    await page.goto(f"http://127.0.0.1:{gateway_port}/#/products/shop-{unique}")
+    await page.wait_for_selector("#product-stock:text-is('4')")
+    await check_view()
+    await page.goto(f"http://127.0.0.1:{gateway_port}/#/orders")
+    await page.locator("#orders tbody tr").first.wait_for()
+    await check_view()
