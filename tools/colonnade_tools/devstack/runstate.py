@@ -88,7 +88,19 @@ def alive(pid: int) -> bool:
     return True
 
 
+def is_stack(pid: int) -> bool:
+    """Whether ``pid`` is a ``make run`` process (not another that reused a dead one's pid);
+    without /proc, any live process counts."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return alive(pid) and not Path("/proc/self").exists()
+    except OSError:
+        return alive(pid)
+    return b"colonnade_tools.devstack" in command
+
+
 def running(state_dir: Path) -> RunState | None:
     """The stack using ``state_dir``, when its process is still there."""
     run = read(state_dir)
-    return run if run is not None and alive(run.pid) else None
+    return run if run is not None and is_stack(run.pid) else None
