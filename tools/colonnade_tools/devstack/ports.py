@@ -93,7 +93,7 @@ def port_holder(port: int) -> str | None:
                 argv = raw.read().rstrip(b"\0").decode(errors="replace").split("\0")
         except OSError:  # it exited meanwhile, or it is not ours to read
             continue
-        command = " ".join(argv)
+        command = " ".join(" ".join(argv).split())  # one line, whatever the arguments hold
         if len(command) > 80:
             command = command[:77] + "…"
         return f"{os.path.basename(argv[0])} (pid {entry.name}: {command})"
