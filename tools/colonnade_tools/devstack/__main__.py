@@ -275,10 +275,10 @@ class Stack:
                 process.kill()
                 process.wait()
         self.children.clear()
-        if self.memcached is not None:
+        if self.memcached is not None and self.memcached.running:
             self.progress.say("stopping memcached")
             self.memcached.stop()
-        if self.postgres is not None:
+        if self.postgres is not None and self.postgres.running:
             self.progress.say("stopping PostgreSQL (fast shutdown: the data stays consistent)")
             self.postgres.stop()
         self.progress.say("stopped: no process of the stack is left")
