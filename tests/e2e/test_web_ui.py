@@ -235,7 +235,26 @@ async def test_an_order_changed_elsewhere_shows_up_live(
     await page.wait_for_selector("#order-state:text-is('Shipped')")
     await page.wait_for_selector("#order-live:has-text('final')")
     assert await page.locator("#order-cancel").is_hidden()
-    del name
+
+    # The orders list follows its open orders too: one cancelled elsewhere changes its row.
+    await page.goto(f"http://127.0.0.1:{gateway_port}/#/{name}")
+    await page.click("#product-add")
+    await page.goto(f"http://127.0.0.1:{gateway_port}/#/cart")
+    await page.click("#place-order")
+    await page.wait_for_selector("#order-state:text-is('Confirmed')")
+    second = "orders/" + page.url.rsplit("/", 1)[1]
+    await page.get_by_role("link", name="Orders", exact=True).click()
+    row = page.locator(f"#orders tr[data-name='{second}'] .state")
+    await row.wait_for()
+    assert await row.inner_text() == "CONFIRMED"
+    await asyncio.sleep(0.5)  # the row's stream is open (its first event is the same state)
+    status, cancelled = await asyncio.to_thread(
+        rest, gateway_port, "POST", f"v1/{second}:cancel", {}
+    )
+    assert status == 200, cancelled
+    await page.wait_for_selector(f"#orders tr[data-name='{second}'] .state:text-is('CANCELLED')")
+    shipped_row = page.locator(f"#orders tr[data-name='{order}'] .state")
+    assert await shipped_row.inner_text() == "SHIPPED"
 
 
 async def test_a_backend_that_is_down_is_reported_in_plain_words(

@@ -29,7 +29,7 @@ function render() {
     if (link.dataset.view === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  if (view !== "order") orders.stop();
+  if (view !== "order" && view !== "orders") orders.stop();
   if (view === "products") catalog.load();
   if (view === "product") catalog.show(name);
   if (view === "cart") cart.render();

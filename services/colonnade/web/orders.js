@@ -2,7 +2,11 @@
 import { $, API_BASE, call, describe, element, headers, price, say } from "./api.js";
 
 let pageToken = "";
-let watching = null; // the AbortController of the order being watched
+let watching = null; // aborts every stream this view opened
+// Browsers open at most six HTTP/1.1 connections per host and each stream holds one: the list
+// follows its newest open orders only, leaving connections for everything else.
+const LIST_STREAMS = 3;
+const FINAL = new Set(["SHIPPED", "CANCELLED"]);
 
 const STATE_TEXT = {
   PENDING: "Pending: reserving the stock",
@@ -31,9 +35,17 @@ function orderRow(order) {
   return row;
 }
 
+function updateRow(order) {
+  const row = [...document.querySelectorAll("#orders tbody tr")].find(
+    (tr) => tr.dataset.name === order.name,
+  );
+  if (row) row.replaceWith(orderRow(order));
+}
+
 export async function list(append = false) {
   const params = new URLSearchParams({ pageSize: "20" });
   if (append && pageToken) params.set("pageToken", pageToken);
+  const controller = restart(append);
   try {
     const reply = await call("GET", `v1/orders?${params}`);
     const body = $("#orders tbody");
@@ -42,6 +54,12 @@ export async function list(append = false) {
     pageToken = reply.nextPageToken ?? "";
     $("#orders-next").hidden = !pageToken;
     $("#orders-empty").hidden = body.children.length > 0;
+    if (append) return;
+    const open = (reply.orders ?? []).filter((order) => !FINAL.has(order.state));
+    for (const order of open.slice(0, LIST_STREAMS)) {
+      // a stream that fails leaves the row as it was loaded; the list still works
+      stream(order.name, controller.signal, updateRow).catch(() => {});
+    }
   } catch (status) {
     say(describe(status), "error");
   }
@@ -77,8 +95,7 @@ function live(text) {
 
 // The watch endpoint as server-sent events, read with fetch (EventSource cannot send the
 // authorization header): the order now, then after each change, until it is final.
-async function watch(name, signal) {
-  live("connecting for live updates…");
+async function stream(name, signal, onOrder, onOpen = () => {}) {
   const response = await fetch(`${API_BASE}v1/${name}:watch`, {
     headers: { ...headers(false), accept: "text/event-stream" },
     signal,
@@ -92,7 +109,7 @@ async function watch(name, signal) {
     }
     throw status;
   }
-  live("live: changes show up as they happen");
+  onOpen();
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   for (;;) {
@@ -111,20 +128,27 @@ async function watch(name, signal) {
       if (!data) continue;
       const message = JSON.parse(data);
       if (message.error) throw message.error;
-      if (message.order) draw(message.order);
+      if (message.order) onOrder(message.order);
     }
   }
-  live("final: this order will not change any more");
+}
+
+// Stop the streams of the view being left (or of the list being reloaded); a new signal.
+function restart(keep = false) {
+  if (keep && watching) return watching;
+  stop();
+  watching = new AbortController();
+  return watching;
 }
 
 export async function show(name) {
-  stop();
-  const controller = new AbortController();
-  watching = controller;
+  const controller = restart();
   $("#order-title").textContent = `Order ${name.split("/")[1]}`;
   try {
     draw(await call("GET", `v1/${name}`));
-    await watch(name, controller.signal);
+    live("connecting for live updates…");
+    await stream(name, controller.signal, draw, () => live("live: changes show up as they happen"));
+    live("final: this order will not change any more");
   } catch (status) {
     if (controller.signal.aborted) return;
     live("not live: reload the page to see changes");
