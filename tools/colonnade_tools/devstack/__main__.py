@@ -286,6 +286,8 @@ class Stack:
 
 def main() -> int:
     progress = Progress(_started_at())
+    # What make did first (code generation, the system check) and this process's imports.
+    progress.say("set-up checked; starting the stack")
     requests = StopRequests()
     requests.install()
     stack = Stack(progress, requests)
