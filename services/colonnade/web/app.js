@@ -42,7 +42,7 @@ function render() {
 
 function showSignIn() {
   const current = token();
-  $("#who").textContent = current ? `signed in as ${subject(current)}` : "not signed in (reads only)";
+  $("#who").textContent = current ? `signed in as ${subject(current)}` : "not signed in";
   $("#sign-out").hidden = !current;
 }
 
