@@ -153,3 +153,11 @@ def test_cache_tls_and_discovery_settings() -> None:
 def test_bad_cache_and_migrate_values_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         Settings.from_env(env)
+
+
+def test_access_log_sample() -> None:
+    assert Settings.from_env({}).log_access_sample == 1.0
+    assert Settings.from_env({"LOG_ACCESS_SAMPLE": "0.01"}).log_access_sample == 0.01
+    assert "LOG_ACCESS_SAMPLE" in Settings.variable_names()
+    with pytest.raises(SettingsError, match="LOG_ACCESS_SAMPLE"):
+        Settings.from_env({"LOG_ACCESS_SAMPLE": "2"})

@@ -152,7 +152,11 @@ def build_server(
         auth.append(auth_interceptor)
     server = grpc.aio.server(
         interceptors=[
-            ServiceInterceptor(access_log=settings.log_access, observability=obs),
+            ServiceInterceptor(
+                access_log=settings.log_access,
+                access_log_sample=settings.log_access_sample,
+                observability=obs,
+            ),
             *auth,
             *interceptors,
         ],

@@ -130,6 +130,8 @@ class Settings:
     db_migrate: bool = True
     log_level: str = "INFO"
     log_access: bool = True
+    #: The share of successful calls that get an access line (failed calls always do).
+    log_access_sample: float = 1.0
     shutdown_grace_seconds: float = 10.0
     shutdown_delay_seconds: float = 0.0
     max_concurrent_rpcs: int = 0
@@ -215,6 +217,9 @@ class Settings:
             db_migrate=get("DB_MIGRATE", parse_bool, True),
             log_level=level,
             log_access=get("LOG_ACCESS", parse_bool, True),
+            log_access_sample=get(
+                "LOG_ACCESS_SAMPLE", lambda n, r: parse_float(n, r, 0.0, 1.0), 1.0
+            ),
             shutdown_grace_seconds=get(
                 "SHUTDOWN_GRACE_SECONDS", lambda n, r: parse_duration(n, r, 0, 600), 10.0
             ),
