@@ -161,3 +161,12 @@ def test_access_log_sample() -> None:
     assert "LOG_ACCESS_SAMPLE" in Settings.variable_names()
     with pytest.raises(SettingsError, match="LOG_ACCESS_SAMPLE"):
         Settings.from_env({"LOG_ACCESS_SAMPLE": "2"})
+
+
+def test_cache_local_ttl() -> None:
+    assert Settings.from_env({}).cache_local_ttl == 0.0
+    assert Settings.from_env({"CACHE_LOCAL_TTL": "500ms"}).cache_local_ttl == 0.5
+    assert "CACHE_LOCAL_TTL" in Settings.variable_names()
+    for bad in ("-1", "2m"):
+        with pytest.raises(SettingsError, match="CACHE_LOCAL_TTL"):
+            Settings.from_env({"CACHE_LOCAL_TTL": bad})

@@ -127,6 +127,9 @@ class Settings:
     cache_tls_server_name: str = ""
     cache_discovery: bool = False
     cache_discovery_interval: float = 60.0
+    #: Seconds an entry read from memcached (or loaded) is also served from this process's
+    #: memory: the staleness bound for writes made by other processes (0: off).
+    cache_local_ttl: float = 0.0
     db_migrate: bool = True
     log_level: str = "INFO"
     log_access: bool = True
@@ -214,6 +217,7 @@ class Settings:
             cache_discovery_interval=get(
                 "CACHE_DISCOVERY_INTERVAL", lambda n, r: parse_duration(n, r, 0.1, 86400), 60.0
             ),
+            cache_local_ttl=get("CACHE_LOCAL_TTL", lambda n, r: parse_duration(n, r, 0, 60), 0.0),
             db_migrate=get("DB_MIGRATE", parse_bool, True),
             log_level=level,
             log_access=get("LOG_ACCESS", parse_bool, True),
