@@ -96,10 +96,7 @@ def test_two_workers_share_the_port_and_stop_together(
 
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(30) == 0
-        deadline = time.monotonic() + 10
-        while any(alive(w) for w in workers) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not any(alive(w) for w in workers)
+        assert gone(workers, 10)
         text = (tmp_path / "catalog.log").read_text()
         assert text.count('"message":"stopped"') == 2, text[-2000:]
     finally:
@@ -124,18 +121,50 @@ def test_a_worker_that_dies_takes_the_others_down(
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_healthy(lambda: check_grpc(f"127.0.0.1:{port}", timeout=1), 60)
-        deadline = time.monotonic() + 30
-        while len(workers := children(parent.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(workers) == 2
+        workers = started_workers(parent, port)
         os.kill(workers[0], signal.SIGKILL)
         assert parent.wait(30) == 1
-        deadline = time.monotonic() + 10
-        while alive(workers[1]) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not alive(workers[1])
+        assert gone(workers[1:], 10)
     finally:
         if parent.poll() is None:
             parent.kill()
             parent.wait(10)
+
+
+def test_workers_stop_when_the_supervisor_is_killed(
+    database_url: str, memcached: MemcachedServer
+) -> None:
+    port = free_port()
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "colonnade.catalog"],
+        env=two_workers(database_url, memcached, port, SHUTDOWN_GRACE_SECONDS="1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers: list[int] = []
+    try:
+        workers = started_workers(parent, port)
+        parent.kill()  # no chance to pass anything on
+        parent.wait(10)
+        assert gone(workers, 20)
+    finally:
+        for pid in workers:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def started_workers(parent: subprocess.Popen[bytes], port: int) -> list[int]:
+    """The two workers' pids, once the port answers and both are running."""
+    wait_healthy(lambda: check_grpc(f"127.0.0.1:{port}", timeout=1), 60)
+    deadline = time.monotonic() + 30
+    while len(workers := children(parent.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(workers) == 2
+    return workers
+
+
+def gone(pids: list[int], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not any(alive(p) for p in pids)

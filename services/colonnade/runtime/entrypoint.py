@@ -87,6 +87,16 @@ def run_service(
     return 0
 
 
+def _stop_with_parent() -> None:
+    """In a worker before it runs (Linux): SIGTERM when the supervisor dies, so a supervisor
+    killed outright (SIGKILL) does not leave workers holding the port."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def supervise(workers: int, command: list[str]) -> int:
     """Run ``command`` as ``workers`` processes (``WORKER_INDEX`` 0…N-1) until they end.
 
@@ -112,7 +122,14 @@ def supervise(workers: int, command: list[str]) -> int:
     code = 0
     try:
         for index in range(workers):
-            proc = subprocess.Popen(command, env={**os.environ, "WORKER_INDEX": str(index)})
+            proc = subprocess.Popen(
+                command,
+                env={**os.environ, "WORKER_INDEX": str(index)},
+                # Its own process group: a terminal's Ctrl-C reaches the supervisor alone,
+                # which passes it on once (twice would interrupt a worker's drain).
+                process_group=0,
+                preexec_fn=_stop_with_parent,
+            )
             procs[proc.pid] = proc
             if stopping:
                 stop_all(stopping[0])
