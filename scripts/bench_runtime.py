@@ -23,8 +23,10 @@ deltas from /proc/<pid>/stat) of:
 
 Headline ratios: (b)/(a) (aim ≤ 1.3) and ((c) - (a))/(e) (aim ≤ 1.3). Then throughput: the
 catalog with ``WORKERS=2`` on both CPUs vs one worker on one CPU, closed loop (aim ≥ 1.8 times).
-Writes build/bench/runtime.json and build/bench/runtime.md. `--profile` also records a py-spy
-profile (``pip install py-spy``) of the cached and uncached catalogs into build/bench/.
+Writes build/bench/runtime.json and build/bench/runtime.md. `--profile` also records py-spy
+samples (``pip install py-spy``) of every server under closed-loop load into
+build/bench/profile-*.txt and the functions on most samples into the report; `--profile-only`
+does only that.
 
 Internal modes (started by the run itself): ``--bare-server PORT RESPONSE_HEX`` and
 ``--asyncpg-floor DATABASE_URL PRODUCT_ID SECONDS``.
@@ -279,20 +281,54 @@ def start_catalog(
     )
 
 
-def profile(pid: int, target: str, method: str, frame: Path, seconds: int, name: str) -> str:
-    """A py-spy flame graph of ``pid`` under closed-loop load, into build/bench/."""
+def profile(
+    pid: int, target: str, method: str, frame: Path, seconds: int, name: str, native: bool = False
+) -> str:
+    """py-spy samples of ``pid`` under closed-loop load: build/bench/profile-NAME.txt (collapsed
+    stacks, for flame graph tools) and the functions on most samples, as text."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         return "py-spy not installed (pip install py-spy)"
-    out = OUT / f"profile-{name}.svg"
+    OUT.mkdir(parents=True, exist_ok=True)
+    out = OUT / f"profile-{name}.txt"
     recorder = subprocess.Popen(
-        [spy, "record", "-p", str(pid), "-d", str(seconds), "-r", "250", "-o", str(out)],
+        [
+            spy,
+            "record",
+            "-p",
+            str(pid),
+            "-d",
+            str(seconds),
+            "-r",
+            "200",
+            *(["--native"] if native else []),
+            "-f",
+            "raw",
+            "-o",
+            str(out),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    time.sleep(1)  # py-spy attached
     h2load(target, method, frame, seconds, 16, None)
     recorder.wait(60)
-    return str(out.relative_to(OUT.parent.parent))
+    return top_frames(out)
+
+
+def top_frames(collapsed: Path, count: int = 30) -> str:
+    """The functions on the most samples (each counted once per stack), with their share."""
+    total = 0
+    inclusive: dict[str, int] = {}
+    for line in collapsed.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        total += int(n)
+        for frame in set(stack.split(";")):
+            inclusive[frame] = inclusive.get(frame, 0) + int(n)
+    ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])[:count]
+    return "\n".join(f"{100 * n / max(1, total):5.1f}% {f}" for f, n in ranked)
 
 
 def main() -> int:
@@ -302,11 +338,13 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=int(os.environ.get("BENCH_REPEATS", "5")))
     ap.add_argument("--clients", type=int, default=16, help="h2load connections")
     ap.add_argument(
-        "--rate", type=int, default=1000, help="offered calls/s, the same for every server"
+        "--rate", type=int, default=600, help="offered calls/s, the same for every server"
     )
     ap.add_argument("--no-workers", action="store_true", help="skip the workers' throughput")
     ap.add_argument("--baseline", default=BASELINE, help="the code before ('' to skip it)")
-    ap.add_argument("--profile", action="store_true", help="py-spy flame graphs too")
+    ap.add_argument("--profile", action="store_true", help="py-spy profiles too")
+    ap.add_argument("--profile-only", action="store_true", help="py-spy profiles, no rounds")
+    ap.add_argument("--native", action="store_true", help="profiles with C frames (slower)")
     ap.add_argument("--bare-server", nargs=2, metavar=("PORT", "RESPONSE_HEX"))
     ap.add_argument("--asyncpg-floor", nargs=3, metavar=("DATABASE_URL", "PRODUCT_ID", "SECONDS"))
     args = ap.parse_args()
@@ -393,6 +431,17 @@ def main() -> int:
             proc, target, admin = catalogs["cached" if label == "list" else label]
             method, frame = (LIST, list_frame) if label == "list" else (GET, get_frame)
             cases.append(Case(label, proc, target, method, frame, (admin,)))
+        if args.profile_only:
+            for case in cases:
+                assert case.proc is not None and case.frame is not None
+                print(f"== {case.label}", flush=True)
+                print(
+                    profile(
+                        *(case.proc.pid, case.target, case.method, case.frame, 10, case.label),
+                        native=args.native,
+                    )
+                )
+            return 0
         floor_runs: list[dict[str, float]] = []
         floor_cmd = [
             "taskset",
@@ -418,9 +467,10 @@ def main() -> int:
             workers = workers_throughput(args, env, prod, get_frame)
         profiles = {}
         if args.profile:
-            for label in ("cached", "uncached"):
-                proc, target, _ = catalogs[label]
-                profiles[label] = profile(proc.pid, target, GET, get_frame, 10, label)
+            for case in cases:
+                assert case.proc is not None and case.frame is not None
+                top = profile(case.proc.pid, case.target, case.method, case.frame, 10, case.label)
+                profiles[case.label] = top.splitlines()
 
         med = {c.label: summary([r["cpu_us"] for r in c.runs]) for c in cases}
         med["asyncpg"] = summary([r["cpu_us"] for r in floor_runs])

@@ -165,14 +165,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
     def _finish(
         self,
-        method: str,
+        name: str,
         context: grpc.aio.ServicerContext[Any, Any],
         started: float,
         span: ServerSpan,
         cancelled: bool,
     ) -> None:
         code = "CANCELLED" if cancelled else (context.code() or grpc.StatusCode.OK).name
-        name = method.rsplit("/", 1)[-1]
         self._obs.metrics.rpc_finished(name, code, time.perf_counter() - started)
         if span.span is None:
             span.end()
@@ -237,7 +236,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 await self._fail(context, method, exc)
             finally:
                 self._log(method, context, started)
-                self._finish(method, context, started, span, cancelled)
+                self._finish(name, context, started, span, cancelled)
 
         return unary
 
@@ -263,6 +262,6 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 await self._fail(context, method, exc)
             finally:
                 self._log(method, context, started)
-                self._finish(method, context, started, span, cancelled)
+                self._finish(name, context, started, span, cancelled)
 
         return stream
