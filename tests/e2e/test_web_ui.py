@@ -388,6 +388,8 @@ async def test_accessible_labels_keyboard_and_contrast(
     await tab_to(page, "Cancel this order")
     await page.keyboard.press("Enter")
     await page.wait_for_selector("#order-state:text-is('Cancelled')")
+    # Watchers see CANCELLED before the stock is back; the stream ends once it is.
+    await page.wait_for_selector("#order-live:has-text('final')")
     await check_view()
     await page.goto(f"http://127.0.0.1:{gateway_port}/#/products/shop-{unique}")
     await page.wait_for_selector("#product-stock:text-is('4')")
