@@ -32,6 +32,9 @@ locals {
   grpc_services = { for n, s in var.services : n => s if s.protocol == "grpc" }
   db_services   = sort([for n, s in var.services : n if s.database])
   sizing        = { for n, s in var.services : n => s.sizing[var.environment] }
+  # One process per vCPU (1024 CPU units), sharing the port (SO_REUSEPORT): a Python
+  # process (grpc.aio or aiohttp) uses one core, so a larger task would leave the rest idle.
+  workers = { for n, s in local.sizing : n => tostring(max(1, floor(s.cpu / 1024))) }
 
   # The gateway maps every gRPC package to the service serving it; Service
   # Connect (ECS) or the Kubernetes Service (EKS) resolves the service name.
@@ -79,14 +82,13 @@ locals {
         COLONNADE_GATEWAY_HOST     = "0.0.0.0"
         COLONNADE_GATEWAY_PORT     = tostring(s.port)
         COLONNADE_GATEWAY_BACKENDS = local.gateway_backends
+        COLONNADE_GATEWAY_WORKERS  = local.workers[n]
         }, { for k, v in local.observability_environment : "COLONNADE_GATEWAY_${k}" => v }) : merge({
-        SERVICE_NAME = n
-        GRPC_HOST    = "0.0.0.0"
-        GRPC_PORT    = tostring(s.port)
-        AWS_REGION   = local.region
-        # One process per vCPU (1024 CPU units), sharing the port: a grpc.aio process
-        # uses one core, so a larger task would leave the rest idle.
-        WORKERS           = tostring(max(1, floor(local.sizing[n].cpu / 1024)))
+        SERVICE_NAME      = n
+        GRPC_HOST         = "0.0.0.0"
+        GRPC_PORT         = tostring(s.port)
+        AWS_REGION        = local.region
+        WORKERS           = local.workers[n]
         LOG_ACCESS_SAMPLE = tostring(local.obs.access_log_sample)
       }, local.observability_environment),
       s.database ? {

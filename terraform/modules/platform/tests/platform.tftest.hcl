@@ -152,6 +152,7 @@ run "containers_get_what_the_code_reads" {
       COLONNADE_GATEWAY_HOST                 = "0.0.0.0"
       COLONNADE_GATEWAY_PORT                 = "8080"
       COLONNADE_GATEWAY_BACKENDS             = "colonnade.catalog.v1=catalog:50051,colonnade.catalog.v2=catalog:50051"
+      COLONNADE_GATEWAY_WORKERS              = "1"
       COLONNADE_GATEWAY_METRICS_EMF_INTERVAL = "60"
       COLONNADE_GATEWAY_TRACE_SAMPLE_RATIO   = "0.05"
     }
@@ -249,7 +250,7 @@ run "adding_a_service_is_one_entry" {
         command  = ["colonnade-gateway"]
         protocol = "http"
         port     = 8080
-        sizing   = { dev = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 } }
+        sizing   = { dev = { cpu = 2048, memory = 4096, min_tasks = 1, max_tasks = 2 } }
       }
       catalog = {
         command       = ["colonnade-catalog"]
@@ -306,9 +307,10 @@ run "adding_a_service_is_one_entry" {
     condition = (
       { for e in output.container_definitions["orders"].environment : e.name => e.value }["WORKERS"] == "2"
       && { for e in output.container_definitions["catalog"].environment : e.name => e.value }["WORKERS"] == "1"
+      && { for e in output.container_definitions["gateway"].environment : e.name => e.value }["COLONNADE_GATEWAY_WORKERS"] == "2"
       && !contains(keys({ for e in output.container_definitions["orders"].environment : e.name => e.value }), "CACHE_LOCAL_TTL")
     )
-    error_message = "A gRPC service runs one worker per vCPU of its task (2048 units: 2, 256: 1); no hot cache entries without a cache."
+    error_message = "A gRPC service and the gateway run one worker per vCPU of their task (2048 units: 2, 256: 1); no hot cache entries without a cache."
   }
 }
 
