@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
@@ -43,6 +44,8 @@ T = TypeVar("T")
 
 _TOMBSTONE = b"\x00tombstone"
 _MAX_KEY = 250
+#: What memcached's text protocol forbids in a key: control characters, space and DEL.
+_KEY_UNSAFE = re.compile(rb"[\x00-\x20\x7f]")
 
 
 class ReadThroughCache(Generic[T]):
@@ -97,7 +100,7 @@ class ReadThroughCache(Generic[T]):
 
     def _key(self, key: str) -> bytes:
         raw = f"{self._namespace}:{key}".encode()
-        if len(raw) > _MAX_KEY or any(b <= 32 or b == 127 for b in raw):
+        if len(raw) > _MAX_KEY or _KEY_UNSAFE.search(raw):
             raw = f"{self._namespace}:sha256:{hashlib.sha256(raw).hexdigest()}".encode()
         return raw
 
@@ -156,7 +159,7 @@ class ReadThroughCache(Generic[T]):
         future.set_result(value)
         if value is not None:
             self._remember(key, value, epoch)
-        if value is not None and fill:
+        if value is not None and fill and self._cluster is not None:
             data = self._encode(value)
             await self._call(raw_key, lambda c: c.add(raw_key, data, exptime=self._ttl), "add")
         return value
