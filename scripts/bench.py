@@ -256,6 +256,14 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def write_report(name: str, report: dict[str, Any], md: str) -> None:
+    """build/bench/NAME.json and NAME.md, and the markdown on stdout."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (OUT / f"{name}.md").write_text(md)
+    print(md)
+
+
 def load_cpu(cmd: list[str]) -> tuple[str, float]:
     """Runs a load generator; returns its stdout and the CPU seconds it used (wait4 rusage)."""
     with tempfile.TemporaryFile() as out:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import json
 import os
 import re
 import subprocess
@@ -37,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from bench import (  # scripts/ is on sys.path (run as a script)
-    OUT,
     ROOT,
     cpu_seconds,
     data_stores,
@@ -49,6 +47,7 @@ from bench import (  # scripts/ is on sys.path (run as a script)
     start_data_stores,
     summary,
     tear_down,
+    write_report,
 )
 
 PROD_RATIO = "0.05"
@@ -317,11 +316,7 @@ def main() -> int:
                 "target": 1.10,
             }
         report["cpu_ratio_on_vs_off"] = ratios
-        OUT.mkdir(parents=True, exist_ok=True)
-        (OUT / "observability.json").write_text(json.dumps(report, indent=2) + "\n")
-        md = markdown(report)
-        (OUT / "observability.md").write_text(md)
-        print(md)
+        write_report("observability", report, markdown(report))
         return 0
     finally:
         sink.stop()

@@ -148,11 +148,12 @@ variable "log_retention_days" {
 }
 
 variable "observability" {
-  description = "Metrics and traces of the services. Metrics: CloudWatch EMF lines in the logs every `emf_interval_seconds` (0: none), so CloudWatch makes metrics of them with no agent. Traces (`tracing`): spans over OTLP to an ADOT collector sidecar (`collector_image`) that sends them to X-Ray; requests arriving without a traceparent are sampled with `trace_sample_ratio`. `thresholds`: the alarm thresholds (the observability module's `thresholds`; unset ones keep its defaults)."
+  description = "Metrics and traces of the services. Metrics: CloudWatch EMF lines in the logs every `emf_interval_seconds` (0: none), so CloudWatch makes metrics of them with no agent. Traces (`tracing`): spans over OTLP to an ADOT collector sidecar (`collector_image`) that sends them to X-Ray; requests arriving without a traceparent are sampled with `trace_sample_ratio`. Access log: the gRPC services write an access line for this share of their successful calls (`access_log_sample`; failed calls always get one; metrics and traces count every call). `thresholds`: the alarm thresholds (the observability module's `thresholds`; unset ones keep its defaults)."
   type = object({
     emf_interval_seconds = optional(number, 60)
     tracing              = optional(bool, false)
     trace_sample_ratio   = optional(number, 0.05)
+    access_log_sample    = optional(number, 0.01)
     collector_image      = optional(string, "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.1")
     thresholds = optional(object({
       error_rate_percent           = optional(number)
@@ -170,8 +171,8 @@ variable "observability" {
   nullable = false
 
   validation {
-    condition     = var.observability.trace_sample_ratio >= 0 && var.observability.trace_sample_ratio <= 1 && var.observability.emf_interval_seconds >= 0
-    error_message = "trace_sample_ratio must be between 0 and 1, emf_interval_seconds 0 or more."
+    condition     = var.observability.trace_sample_ratio >= 0 && var.observability.trace_sample_ratio <= 1 && var.observability.emf_interval_seconds >= 0 && var.observability.access_log_sample >= 0 && var.observability.access_log_sample <= 1
+    error_message = "trace_sample_ratio and access_log_sample must be between 0 and 1, emf_interval_seconds 0 or more."
   }
 }
 

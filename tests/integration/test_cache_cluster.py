@@ -19,6 +19,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
 
 from colonnade.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from colonnade.runtime.cache import ReadThroughCache
@@ -658,3 +659,117 @@ async def test_the_configuration_endpoint_stand_in_runs_from_the_command_line(
         if process.stdout is not None:
             process.stdout.close()
         assert await asyncio.to_thread(process.wait, 10) == 0
+
+
+# -- hot entries in process (CACHE_LOCAL_TTL) ---------------------------------------------------
+
+
+def hot_cache(
+    cluster: CacheCluster | None, namespace: str, local_ttl: float, entries: int = 100
+) -> ReadThroughCache[str]:
+    return ReadThroughCache(
+        cluster,
+        namespace=namespace,
+        encode=str.encode,
+        decode=bytes.decode,
+        ttl=60,
+        local_ttl=local_ttl,
+        local_entries=entries,
+    )
+
+
+async def test_hot_entries_hide_other_processes_writes_for_at_most_their_ttl(
+    memcached: MemcachedServer, clusters: Callable[..., Awaitable[CacheCluster]], unique: str
+) -> None:
+    cluster = await clusters(cache_settings(memcached.url))
+    here = hot_cache(cluster, f"hot-{unique}", local_ttl=0.5)
+    elsewhere = text_cache(await clusters(cache_settings(memcached.url)), f"hot-{unique}")
+    loader = Loader()
+    assert await here.get_or_load("a", loader("a")) == "a=v1"
+    # Another process writes: its tombstone is in memcached, but this one still answers from
+    # memory, without asking memcached (which would send it to the loader).
+    loader.version = "v2"
+    await elsewhere.invalidate("a")
+    assert await here.get_or_load("a", loader("a")) == "a=v1"
+    assert (loader.loads["a"], here.local_hits) == (1, 1)
+    # The bound: once the entry is older than local_ttl, the write shows.
+    await asyncio.sleep(0.6)
+    assert await here.get_or_load("a", loader("a")) == "a=v2"
+    assert loader.loads["a"] == 2
+
+
+async def test_a_local_write_drops_the_hot_entry_at_once(
+    memcached: MemcachedServer, clusters: Callable[..., Awaitable[CacheCluster]], unique: str
+) -> None:
+    cache = hot_cache(await clusters(cache_settings(memcached.url)), f"hot-{unique}", 30)
+    loader = Loader()
+    assert await cache.get_or_load("a", loader("a")) == "a=v1"
+    assert await cache.get_or_load("a", loader("a")) == "a=v1"
+    assert cache.local_hits == 1
+    loader.version = "v2"
+    await cache.invalidate("a")
+    assert await cache.get_or_load("a", loader("a")) == "a=v2"
+    assert (loader.loads["a"], cache.local_hits) == (2, 1)
+
+
+async def test_a_read_that_began_before_a_local_write_is_not_kept(
+    memcached: MemcachedServer, clusters: Callable[..., Awaitable[CacheCluster]], unique: str
+) -> None:
+    cache = hot_cache(await clusters(cache_settings(memcached.url)), f"hot-{unique}", 30)
+    release = asyncio.Event()
+
+    async def slow_old_row() -> str:
+        await release.wait()
+        return "a=old"
+
+    reading = asyncio.create_task(cache.get_or_load("a", slow_old_row))
+    await asyncio.sleep(0.05)  # the read is loading
+    await cache.invalidate("a")  # the write committed meanwhile
+    release.set()
+    assert await reading == "a=old"  # its caller asked before the write: fine
+    loader = Loader()
+    loader.version = "new"
+    assert await cache.get_or_load("a", loader("a")) == "a=new"
+    assert cache.local_hits == 0
+
+
+async def test_hot_entries_are_bounded_and_off_without_memcached(
+    memcached: MemcachedServer, clusters: Callable[..., Awaitable[CacheCluster]], unique: str
+) -> None:
+    cache = hot_cache(await clusters(cache_settings(memcached.url)), f"hot-{unique}", 30, 2)
+    loader = Loader()
+    for key in ("a", "b", "c"):
+        await cache.get_or_load(key, loader(key))
+    await cache.get_or_load("c", loader("c"))
+    assert cache.local_hits == 1
+    await cache.get_or_load("a", loader("a"))  # the oldest went: from memcached this time
+    assert (cache.local_hits, loader.loads["a"]) == (1, 1)
+    no_cache = hot_cache(None, f"hot-{unique}", 30)
+    await no_cache.get_or_load("a", loader("a"))
+    await no_cache.get_or_load("a", loader("a"))
+    assert (no_cache.local_hits, loader.loads["a"]) == (0, 3)
+
+
+async def test_the_catalog_with_hot_entries_shows_its_own_writes_at_once(
+    start_catalog: StartCatalog, unique: str
+) -> None:
+    _, target = await start_catalog(cache_local_ttl=30)
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        created = await stub.CreateProduct(
+            catalog_pb2.CreateProductRequest(product=new_product(unique), product_id=f"h-{unique}")
+        )
+        get = catalog_pb2.GetProductRequest(name=created.name)
+        assert (await stub.GetProduct(get)).title == created.title
+        assert (await stub.GetProduct(get)).title == created.title  # from memory
+        changed = catalog_pb2.Product(name=created.name, title="Renamed")
+        await stub.UpdateProduct(
+            catalog_pb2.UpdateProductRequest(
+                product=changed, update_mask=field_mask_pb2.FieldMask(paths=["title"])
+            )
+        )
+        assert (await stub.GetProduct(get)).title == "Renamed"
+        await stub.DeleteProduct(catalog_pb2.DeleteProductRequest(name=created.name))
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.GetProduct(get)
+        assert err.value.code() is grpc.StatusCode.NOT_FOUND

@@ -153,3 +153,44 @@ def test_cache_tls_and_discovery_settings() -> None:
 def test_bad_cache_and_migrate_values_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         Settings.from_env(env)
+
+
+def test_access_log_sample() -> None:
+    assert Settings.from_env({}).log_access_sample == 1.0
+    assert Settings.from_env({"LOG_ACCESS_SAMPLE": "0.01"}).log_access_sample == 0.01
+    assert "LOG_ACCESS_SAMPLE" in Settings.variable_names()
+    with pytest.raises(SettingsError, match="LOG_ACCESS_SAMPLE"):
+        Settings.from_env({"LOG_ACCESS_SAMPLE": "2"})
+
+
+def test_cache_local_ttl() -> None:
+    assert Settings.from_env({}).cache_local_ttl == 0.0
+    assert Settings.from_env({"CACHE_LOCAL_TTL": "500ms"}).cache_local_ttl == 0.5
+    assert "CACHE_LOCAL_TTL" in Settings.variable_names()
+    for bad in ("-1", "2m"):
+        with pytest.raises(SettingsError, match="CACHE_LOCAL_TTL"):
+            Settings.from_env({"CACHE_LOCAL_TTL": bad})
+
+
+def test_workers_and_their_admin_ports() -> None:
+    settings = Settings.from_env({"WORKERS": "4", "WORKER_INDEX": "2", "ADMIN_PORT": "9100"})
+    assert (settings.workers, settings.worker_index) == (4, 2)
+    # Each worker serves its own metrics: ADMIN_PORT + its index.
+    assert settings.observability().admin_port == 9102
+    alone = Settings.from_env({"ADMIN_PORT": "9100"})
+    assert (alone.workers, alone.worker_index, alone.observability().admin_port) == (1, -1, 9100)
+    assert Settings.from_env({"WORKERS": "2", "ADMIN_PORT": "0"}).observability().admin_port == 0
+    assert "WORKERS" in Settings.variable_names()
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"WORKERS": "0"}, "WORKERS"),
+        ({"WORKERS": "2", "GRPC_PORT": "0"}, "GRPC_PORT"),
+        ({"WORKERS": "2", "WORKER_INDEX": "2"}, "WORKER_INDEX"),
+    ],
+)
+def test_bad_worker_values_name_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(env)

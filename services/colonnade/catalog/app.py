@@ -52,7 +52,7 @@ async def create_server(
         if cluster is not None:
             await cluster.close()
         raise
-    cache = product_cache(cluster, settings.cache_ttl_seconds)
+    cache = product_cache(cluster, settings.cache_ttl_seconds, settings.cache_local_ttl)
     catalog = Catalog(CachedProductRepository(PostgresProductRepository(pool), cache))
     reservations = StockReservations(
         CachedReservationRepository(PostgresReservationRepository(pool), cache)

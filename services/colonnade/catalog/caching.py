@@ -50,10 +50,18 @@ def decode_product(data: bytes) -> Product:
     )
 
 
-def product_cache(cluster: CacheCluster | None, ttl: int) -> ReadThroughCache[Product]:
-    """The products' cache on ``cluster`` (``None``: no caching), shared by both wrappers."""
+def product_cache(
+    cluster: CacheCluster | None, ttl: int, local_ttl: float = 0.0
+) -> ReadThroughCache[Product]:
+    """The products' cache on ``cluster`` (``None``: no caching), shared by both wrappers;
+    ``local_ttl``: seconds a product is also served from this process's memory."""
     return ReadThroughCache(
-        cluster, namespace=NAMESPACE, encode=encode_product, decode=decode_product, ttl=ttl
+        cluster,
+        namespace=NAMESPACE,
+        encode=encode_product,
+        decode=decode_product,
+        ttl=ttl,
+        local_ttl=local_ttl,
     )
 
 

@@ -9,22 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from google.protobuf import empty_pb2, timestamp_pb2
+from google.protobuf import empty_pb2
 from google.type import money_pb2
 
 from colonnade.catalog.domain import Catalog
 from colonnade.catalog.model import NAME_PREFIX, Money, Product, ProductFields
 from colonnade.catalog.reservations import Reservation, StockReservations
 from colonnade.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from colonnade.runtime.responses import ByIdentity, timestamp
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
-
-
-def timestamp(value: Any) -> timestamp_pb2.Timestamp:
-    """A datetime as a ``google.protobuf.Timestamp`` (shared by v1 and v2)."""
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def product_to_proto(product: Product) -> catalog_pb2.Product:
@@ -80,11 +74,13 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):  # type: ignore[
     def __init__(self, catalog: Catalog, reservations: StockReservations) -> None:
         self._catalog = catalog
         self._reservations = reservations
+        # A product from the cache's hot entries is the same object call after call.
+        self._product_proto = ByIdentity(product_to_proto)
 
     async def GetProduct(
         self, request: catalog_pb2.GetProductRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> catalog_pb2.Product:
-        return product_to_proto(await self._catalog.get(request.name))
+        return self._product_proto(await self._catalog.get(request.name))
 
     async def ListProducts(
         self, request: catalog_pb2.ListProductsRequest, context: grpc.aio.ServicerContext[Any, Any]

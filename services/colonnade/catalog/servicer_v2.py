@@ -24,10 +24,10 @@ from google.protobuf import empty_pb2
 from colonnade.catalog.domain import Catalog
 from colonnade.catalog.filters import SORT_FIELDS, ListVocabulary
 from colonnade.catalog.model import Money, Product, ProductFields, check_mask_paths
-from colonnade.catalog.servicer import timestamp
 from colonnade.catalog.v2 import catalog_pb2, catalog_pb2_grpc
 from colonnade.runtime.errors import Code, DomainError, FieldViolation, invalid_argument
 from colonnade.runtime.money import AmountError, format_amount, parse_amount
+from colonnade.runtime.responses import ByIdentity, timestamp
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 T = TypeVar("T")
@@ -144,11 +144,13 @@ class CatalogServicerV2(catalog_pb2_grpc.CatalogServiceServicer):  # type: ignor
 
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
+        # A product from the cache's hot entries is the same object call after call.
+        self._product_proto = ByIdentity(product_to_proto)
 
     async def GetProduct(
         self, request: catalog_pb2.GetProductRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> catalog_pb2.Product:
-        return product_to_proto(await _v2(self._catalog.get(request.name)))
+        return self._product_proto(await _v2(self._catalog.get(request.name)))
 
     async def ListProducts(
         self, request: catalog_pb2.ListProductsRequest, context: grpc.aio.ServicerContext[Any, Any]

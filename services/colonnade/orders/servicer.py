@@ -6,27 +6,20 @@ Domain errors raised below are turned into rich statuses by the runtime's interc
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 import grpc
-from google.protobuf import timestamp_pb2
 from google.type import money_pb2
 
 from colonnade.orders.model import Order
 from colonnade.orders.saga import Orders
 from colonnade.orders.v1 import orders_pb2, orders_pb2_grpc
 from colonnade.runtime.money import Money
+from colonnade.runtime.responses import timestamp
 
 SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name
 
 Context = grpc.aio.ServicerContext[Any, Any]
-
-
-def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def _money(value: Money) -> money_pb2.Money:
@@ -45,8 +38,8 @@ def order_to_proto(order: Order) -> orders_pb2.Order:
         currency_code=order.currency_code,
         state=order.state.value,
         total=_money(order.total),
-        create_time=_timestamp(order.create_time),
-        update_time=_timestamp(order.update_time),
+        create_time=timestamp(order.create_time),
+        update_time=timestamp(order.update_time),
     )
 
 

@@ -17,12 +17,22 @@
   that reconnects with a fresh client. A timed-out command may leave a half-read
   reply on its connection, so the node's whole client is discarded rather than
   reused. The other nodes keep serving hits.
+* **Hot entries in process** (``local_ttl`` > 0, ``CACHE_LOCAL_TTL``): a value read from
+  memcached or loaded is also kept in this process's memory and served from there for
+  ``local_ttl`` seconds, without a memcached round trip or decoding. That is the staleness
+  bound: a write made by another process (another worker, another task) shows here at most
+  ``local_ttl`` seconds after this process read the entry. A write made through this
+  process's :meth:`ReadThroughCache.invalidate` drops the entry at once, and a read that
+  started before such an invalidation never keeps what it read. At most ``local_entries``
+  are kept (the oldest go first).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
@@ -34,6 +44,8 @@ T = TypeVar("T")
 
 _TOMBSTONE = b"\x00tombstone"
 _MAX_KEY = 250
+#: What memcached's text protocol forbids in a key: control characters, space and DEL.
+_KEY_UNSAFE = re.compile(rb"[\x00-\x20\x7f]")
 
 
 class ReadThroughCache(Generic[T]):
@@ -51,6 +63,8 @@ class ReadThroughCache(Generic[T]):
         decode: Callable[[bytes], T],
         ttl: int = 300,
         tombstone_ttl: int = 2,
+        local_ttl: float = 0.0,
+        local_entries: int = 10_000,
     ) -> None:
         self._cluster = cluster
         self._namespace = namespace
@@ -59,8 +73,16 @@ class ReadThroughCache(Generic[T]):
         self._ttl = ttl
         self._tombstone_ttl = tombstone_ttl
         self._inflight: dict[bytes, asyncio.Future[T | None]] = {}
+        # Hot entries: key → (served until, time.monotonic(); value). Off without memcached.
+        self._local_ttl = local_ttl if cluster is not None else 0.0
+        self._local_entries = max(1, local_entries)
+        self._local: dict[str, tuple[float, T]] = {}
+        #: Invalidations so far: a read keeps its value in memory only if none came meanwhile.
+        self._epoch = 0
         self.hits = 0
         self.misses = 0
+        #: Hits served from this process's memory (also counted in ``hits``).
+        self.local_hits = 0
 
     @property
     def enabled(self) -> bool:
@@ -78,7 +100,7 @@ class ReadThroughCache(Generic[T]):
 
     def _key(self, key: str) -> bytes:
         raw = f"{self._namespace}:{key}".encode()
-        if len(raw) > _MAX_KEY or any(b <= 32 or b == 127 for b in raw):
+        if len(raw) > _MAX_KEY or _KEY_UNSAFE.search(raw):
             raw = f"{self._namespace}:sha256:{hashlib.sha256(raw).hexdigest()}".encode()
         return raw
 
@@ -95,14 +117,27 @@ class ReadThroughCache(Generic[T]):
 
     async def get_or_load(self, key: str, load: Callable[[], Awaitable[T | None]]) -> T | None:
         """The cached value for ``key``, else ``await load()`` (cached unless ``None``)."""
+        obs = None if self._cluster is None else self._cluster.observability
+        if self._local_ttl:
+            entry = self._local.get(key)
+            if entry is not None:
+                if entry[0] > time.monotonic():
+                    self.hits += 1
+                    self.local_hits += 1
+                    if obs is not None:
+                        obs.metrics.cache_lookup(True)
+                    return entry[1]
+                del self._local[key]
+        epoch = self._epoch
         raw_key = self._key(key)
         cached = await self._call(raw_key, lambda c: c.get(raw_key), "get")
-        obs = None if self._cluster is None else self._cluster.observability
         if cached is not None and cached != _TOMBSTONE:
             self.hits += 1
             if obs is not None:
                 obs.metrics.cache_lookup(True)
-            return self._decode(cached)
+            hit = self._decode(cached)
+            self._remember(key, hit, epoch)
+            return hit
         self.misses += 1
         if obs is not None:
             obs.metrics.cache_lookup(False)
@@ -122,13 +157,27 @@ class ReadThroughCache(Generic[T]):
             if self._inflight.get(raw_key) is future:
                 del self._inflight[raw_key]
         future.set_result(value)
-        if value is not None and fill:
+        if value is not None:
+            self._remember(key, value, epoch)
+        if value is not None and fill and self._cluster is not None:
             data = self._encode(value)
             await self._call(raw_key, lambda c: c.add(raw_key, data, exptime=self._ttl), "add")
         return value
 
+    def _remember(self, key: str, value: T, epoch: int) -> None:
+        """Keep ``value`` in memory, unless an invalidation came since its read began."""
+        if not self._local_ttl or epoch != self._epoch:
+            return
+        local = self._local
+        local.pop(key, None)  # re-inserted last: the dict's order is the entries' age
+        if len(local) >= self._local_entries:
+            del local[next(iter(local))]
+        local[key] = (time.monotonic() + self._local_ttl, value)
+
     async def invalidate(self, key: str) -> None:
         """Forget ``key`` after a write committed (see the module docstring)."""
+        self._epoch += 1
+        self._local.pop(key, None)
         raw_key = self._key(key)
         self._inflight.pop(raw_key, None)
         await self._call(

@@ -38,6 +38,7 @@ from colonnade.runtime.dbobserve import (
     acquisition_started,
     observed_connection_class,
 )
+from colonnade.runtime.dbpool import HoldingPool
 from colonnade.runtime.errors import DomainError, unavailable
 from colonnade.runtime.observability import Observability
 from colonnade.runtime.settings import ConfigurationError, Settings
@@ -224,20 +225,26 @@ async def create_pool(
             "statement_timeout": str(settings.db_statement_timeout_ms),
         },
     }
+    # asyncpg.create_pool is `Pool(dsn, **options)` with these defaults; the subclasses keep
+    # `hold` connections lent between calls and (observed) know where to report.
+    defaults = {"record_class": asyncpg.Record, "max_queries": 50000, "loop": None}
+    hold = settings.db_pool_min
     with _configuration_errors(settings):
         if observability is None:
-            pool = await asyncpg.create_pool(
-                dsn=settings.database_url, connection_class=NoResetConnection, **options
+            pool = await HoldingPool(
+                settings.database_url,
+                connection_class=NoResetConnection,
+                hold=hold,
+                **defaults,
+                **options,
             )
         else:
-            # asyncpg.create_pool is `Pool(dsn, **options)`; the subclass carries where to report.
             pool = await ObservedPool(
                 settings.database_url,
                 connection_class=observed_connection_class(NoResetConnection, observability),
-                record_class=asyncpg.Record,
-                max_queries=50000,  # create_pool's defaults
-                loop=None,
                 observability=observability,
+                hold=hold,
+                **defaults,
                 **options,
             )
             observability.metrics.watch_pool(pool)
@@ -385,10 +392,22 @@ async def run_on_pool(
     :func:`database_unavailable`, so a query error is never mistaken for an outage.
     """
     obs, started, exhausted = acquisition_started(pool)
+    holding = isinstance(pool, HoldingPool)
     try:
-        async with pool.acquire() as conn:
-            if obs is not None:
-                acquisition_done(obs, started, exhausted)
-            return await work(conn)
+        conn = pool.lend() if holding else None
+        if conn is None:
+            conn = await (pool.acquire_one() if holding else pool.acquire())
+        if obs is not None:
+            acquisition_done(obs, started, exhausted)
+        try:
+            result = await work(conn)
+        except BaseException:
+            await pool.release(conn)  # the pool's checks run on a connection a call failed on
+            raise
+        if holding:
+            await pool.give_back(conn)
+        else:
+            await pool.release(conn)
+        return result
     except CONNECTION_ERRORS as exc:
         raise database_unavailable(exc) from exc

@@ -9,9 +9,10 @@ parameterised SQL (never the values) as ``db.statement``. asyncpg's public metho
 private ones (``_execute``), never each other, so nothing is counted twice; a transaction's
 ``BEGIN``/``COMMIT`` go through ``execute`` and are counted as the round trips they are.
 
-:class:`ObservedPool` is asyncpg's pool with its :class:`Observability` attached, so
-:func:`colonnade.runtime.db.run_on_pool` can time the acquisition and count those that found
-a full pool with no idle connection (``colonnade_db_pool_exhausted_total``).
+:class:`ObservedPool` is the service's pool (:class:`~colonnade.runtime.dbpool.HoldingPool`)
+with its :class:`Observability` attached, so :func:`colonnade.runtime.db.run_on_pool` can time
+the acquisition and count those that found a full pool with no idle connection
+(``colonnade_db_pool_exhausted_total``).
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import asyncpg
-
+from colonnade.runtime.dbpool import HoldingPool
 from colonnade.runtime.observability import Observability
 from colonnade.runtime.tracing import SpanKind, end_span
 
 
-class ObservedPool(asyncpg.Pool):  # type: ignore[misc]
-    """An ``asyncpg.Pool`` that knows where to report."""
+class ObservedPool(HoldingPool):
+    """A :class:`HoldingPool` that knows where to report."""
 
     __slots__ = ("observability",)
 

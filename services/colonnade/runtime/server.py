@@ -137,7 +137,9 @@ def build_server(
     """
     obs = observability or Observability(settings.observability())
     options = [
-        ("grpc.so_reuseport", 0),
+        # Workers of one service share the port (the kernel spreads connections over them);
+        # one process alone keeps it exclusive, so a second copy by mistake fails to bind.
+        ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ("grpc.keepalive_time_ms", 60_000),
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.keepalive_permit_without_calls", 1),
@@ -152,7 +154,11 @@ def build_server(
         auth.append(auth_interceptor)
     server = grpc.aio.server(
         interceptors=[
-            ServiceInterceptor(access_log=settings.log_access, observability=obs),
+            ServiceInterceptor(
+                access_log=settings.log_access,
+                access_log_sample=settings.log_access_sample,
+                observability=obs,
+            ),
             *auth,
             *interceptors,
         ],

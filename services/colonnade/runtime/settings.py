@@ -127,9 +127,18 @@ class Settings:
     cache_tls_server_name: str = ""
     cache_discovery: bool = False
     cache_discovery_interval: float = 60.0
+    #: Seconds an entry read from memcached (or loaded) is also served from this process's
+    #: memory: the staleness bound for writes made by other processes (0: off).
+    cache_local_ttl: float = 0.0
     db_migrate: bool = True
     log_level: str = "INFO"
     log_access: bool = True
+    #: The share of successful calls that get an access line (failed calls always do).
+    log_access_sample: float = 1.0
+    #: Processes serving the gRPC port (SO_REUSEPORT), each with its own pools; the first
+    #: process supervises them. ``worker_index`` is set by it for each worker (-1: not one).
+    workers: int = 1
+    worker_index: int = -1
     shutdown_grace_seconds: float = 10.0
     shutdown_delay_seconds: float = 0.0
     max_concurrent_rpcs: int = 0
@@ -212,9 +221,15 @@ class Settings:
             cache_discovery_interval=get(
                 "CACHE_DISCOVERY_INTERVAL", lambda n, r: parse_duration(n, r, 0.1, 86400), 60.0
             ),
+            cache_local_ttl=get("CACHE_LOCAL_TTL", lambda n, r: parse_duration(n, r, 0, 60), 0.0),
             db_migrate=get("DB_MIGRATE", parse_bool, True),
             log_level=level,
             log_access=get("LOG_ACCESS", parse_bool, True),
+            log_access_sample=get(
+                "LOG_ACCESS_SAMPLE", lambda n, r: parse_float(n, r, 0.0, 1.0), 1.0
+            ),
+            workers=get("WORKERS", lambda n, r: parse_int(n, r, 1, 64), 1),
+            worker_index=get("WORKER_INDEX", lambda n, r: parse_int(n, r, -1, 63), -1),
             shutdown_grace_seconds=get(
                 "SHUTDOWN_GRACE_SECONDS", lambda n, r: parse_duration(n, r, 0, 600), 10.0
             ),
@@ -275,6 +290,14 @@ class Settings:
                 "CACHE_DISCOVERY=true reads the node list from one configuration endpoint: "
                 f"CACHE_URL must name that one host, got {len(cache_nodes)} nodes"
             )
+        if settings.workers > 1 and settings.grpc_port == 0:
+            raise SettingsError(
+                f"WORKERS={settings.workers} share one port: GRPC_PORT must be fixed, not 0"
+            )
+        if settings.worker_index >= settings.workers:
+            raise SettingsError(
+                f"WORKER_INDEX ({settings.worker_index}) must be below WORKERS ({settings.workers})"
+            )
         if settings.db_pool_min > settings.db_pool_max:
             raise SettingsError(
                 f"DB_POOL_MIN ({settings.db_pool_min}) must not exceed "
@@ -292,8 +315,15 @@ class Settings:
             emf_interval=self.metrics_emf_interval,
             emf_namespace=self.metrics_namespace,
             admin_host=self.admin_host,
-            admin_port=self.admin_port,
+            admin_port=self.admin_port_of_worker(),
         )
+
+    def admin_port_of_worker(self) -> int:
+        """This process's admin port: worker ``i`` of a group serves ``ADMIN_PORT + i`` (each
+        worker has its own metrics), ``0`` and ``-1`` mean what they mean for one process."""
+        if self.admin_port > 0 and self.worker_index > 0:
+            return self.admin_port + self.worker_index
+        return self.admin_port
 
     @classmethod
     def variable_names(cls) -> list[str]:

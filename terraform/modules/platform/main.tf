@@ -32,6 +32,9 @@ locals {
   grpc_services = { for n, s in var.services : n => s if s.protocol == "grpc" }
   db_services   = sort([for n, s in var.services : n if s.database])
   sizing        = { for n, s in var.services : n => s.sizing[var.environment] }
+  # One process per vCPU (1024 CPU units), sharing the port (SO_REUSEPORT): a Python
+  # process (grpc.aio or aiohttp) uses one core, so a larger task would leave the rest idle.
+  workers = { for n, s in local.sizing : n => tostring(max(1, floor(s.cpu / 1024))) }
 
   # The gateway maps every gRPC package to the service serving it; Service
   # Connect (ECS) or the Kubernetes Service (EKS) resolves the service name.
@@ -79,11 +82,14 @@ locals {
         COLONNADE_GATEWAY_HOST     = "0.0.0.0"
         COLONNADE_GATEWAY_PORT     = tostring(s.port)
         COLONNADE_GATEWAY_BACKENDS = local.gateway_backends
+        COLONNADE_GATEWAY_WORKERS  = local.workers[n]
         }, { for k, v in local.observability_environment : "COLONNADE_GATEWAY_${k}" => v }) : merge({
-        SERVICE_NAME = n
-        GRPC_HOST    = "0.0.0.0"
-        GRPC_PORT    = tostring(s.port)
-        AWS_REGION   = local.region
+        SERVICE_NAME      = n
+        GRPC_HOST         = "0.0.0.0"
+        GRPC_PORT         = tostring(s.port)
+        AWS_REGION        = local.region
+        WORKERS           = local.workers[n]
+        LOG_ACCESS_SAMPLE = tostring(local.obs.access_log_sample)
       }, local.observability_environment),
       s.database ? {
         # No password: the task role signs an IAM authentication token.
@@ -96,6 +102,9 @@ locals {
         CACHE_URL       = local.cache_url
         CACHE_TLS       = "true"
         CACHE_DISCOVERY = "true"
+        # Hot entries served from the process's memory for 1 s (no memcached round trip):
+        # another task's write shows here at most 1 s later; the task's own writes at once.
+        CACHE_LOCAL_TTL = "1"
       } : s.protocol == "grpc" ? { CACHE_URL = "none" } : {},
       s.environment,
     )

@@ -136,11 +136,15 @@ run "containers_get_what_the_code_reads" {
       CACHE_URL       = "memcached://colonnade-dev.abc.cfg.euw1.cache.amazonaws.com:11211"
       CACHE_TLS       = "true"
       CACHE_DISCOVERY = "true"
+      CACHE_LOCAL_TTL = "1"
       # EMF lines every minute; traces off (no sidecar) unless observability.tracing.
       METRICS_EMF_INTERVAL = "60"
       TRACE_SAMPLE_RATIO   = "0.05"
+      # One worker per vCPU (256 CPU units: one); 1 % of the successful calls logged.
+      WORKERS           = "1"
+      LOG_ACCESS_SAMPLE = "0.01"
     }
-    error_message = "A data service: IAM-authenticated verify-full PostgreSQL with the image's RDS bundle, no start-up migrations, memcached over TLS through the configuration endpoint, EMF metrics."
+    error_message = "A data service: IAM-authenticated verify-full PostgreSQL with the image's RDS bundle, no start-up migrations, memcached over TLS through the configuration endpoint with 1 s hot entries, EMF metrics, one worker per vCPU, a sampled access log."
   }
 
   assert {
@@ -148,6 +152,7 @@ run "containers_get_what_the_code_reads" {
       COLONNADE_GATEWAY_HOST                 = "0.0.0.0"
       COLONNADE_GATEWAY_PORT                 = "8080"
       COLONNADE_GATEWAY_BACKENDS             = "colonnade.catalog.v1=catalog:50051,colonnade.catalog.v2=catalog:50051"
+      COLONNADE_GATEWAY_WORKERS              = "1"
       COLONNADE_GATEWAY_METRICS_EMF_INTERVAL = "60"
       COLONNADE_GATEWAY_TRACE_SAMPLE_RATIO   = "0.05"
     }
@@ -172,6 +177,7 @@ run "tracing_adds_the_collector_sidecar" {
     observability = {
       tracing            = true
       trace_sample_ratio = 0.1
+      access_log_sample  = 1
       thresholds         = { service_p99_seconds = 0.3 }
     }
   }
@@ -191,8 +197,9 @@ run "tracing_adds_the_collector_sidecar" {
       && { for e in output.container_definitions["catalog"].environment : e.name => e.value }["OTLP_ENDPOINT"] == "http://127.0.0.1:4317"
       && { for e in output.container_definitions["gateway"].environment : e.name => e.value }["COLONNADE_GATEWAY_TRACE_EXPORTERS"] == "otlp"
       && { for e in output.container_definitions["gateway"].environment : e.name => e.value }["COLONNADE_GATEWAY_TRACE_SAMPLE_RATIO"] == "0.1"
+      && { for e in output.container_definitions["catalog"].environment : e.name => e.value }["LOG_ACCESS_SAMPLE"] == "1"
     )
-    error_message = "Services and the gateway export OTLP to the sidecar on loopback, at the environment's ratio."
+    error_message = "Services and the gateway export OTLP to the sidecar on loopback, at the environment's ratio; the access log share follows observability too."
   }
 
   assert {
@@ -243,7 +250,7 @@ run "adding_a_service_is_one_entry" {
         command  = ["colonnade-gateway"]
         protocol = "http"
         port     = 8080
-        sizing   = { dev = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 } }
+        sizing   = { dev = { cpu = 2048, memory = 4096, min_tasks = 1, max_tasks = 2 } }
       }
       catalog = {
         command       = ["colonnade-catalog"]
@@ -260,7 +267,7 @@ run "adding_a_service_is_one_entry" {
         port          = 50051
         grpc_packages = ["colonnade.orders.v1"]
         database      = true
-        sizing        = { dev = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 } }
+        sizing        = { dev = { cpu = 2048, memory = 4096, min_tasks = 1, max_tasks = 2 } }
       }
     }
     image_digests = {
@@ -294,6 +301,16 @@ run "adding_a_service_is_one_entry" {
   assert {
     condition     = contains(keys(module.observability.log_group_names), "orders")
     error_message = "It gets a log group (and, through its target group, alarms)."
+  }
+
+  assert {
+    condition = (
+      { for e in output.container_definitions["orders"].environment : e.name => e.value }["WORKERS"] == "2"
+      && { for e in output.container_definitions["catalog"].environment : e.name => e.value }["WORKERS"] == "1"
+      && { for e in output.container_definitions["gateway"].environment : e.name => e.value }["COLONNADE_GATEWAY_WORKERS"] == "2"
+      && !contains(keys({ for e in output.container_definitions["orders"].environment : e.name => e.value }), "CACHE_LOCAL_TTL")
+    )
+    error_message = "A gRPC service and the gateway run one worker per vCPU of their task (2048 units: 2, 256: 1); no hot cache entries without a cache."
   }
 }
 
