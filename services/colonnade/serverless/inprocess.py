@@ -249,12 +249,12 @@ class InProcessChannel:
                 path, request, to_aio_metadata(metadata), call_deadline(timeout)
             )
         except CallFailed as exc:
-            raise RpcError(
-                exc.code.value[0],
-                exc.details,
-                from_aio_metadata(exc.initial),
-                from_aio_metadata(exc.trailing),
-            ) from None
+            trailers = from_aio_metadata(exc.trailing)
+            # A call failing before its headers went out is "trailers-only" on the wire, and
+            # the gateway's own client reports those trailers as the headers' metadata too
+            # (grpcaio.py's docstring): the same answer, Grpc-Metadata-* headers included.
+            headers = from_aio_metadata(exc.initial) if exc.initial else trailers
+            raise RpcError(exc.code.value[0], exc.details, headers, trailers) from None
         return UnaryResponse(data, from_aio_metadata(initial), from_aio_metadata(trailing))
 
     def stream(
