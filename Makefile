@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
 .PHONY: help venv gen openapi system-deps setup run status diagrams screenshots check test test-fast lint fmt typecheck bench clean \
-	release rehearse breaking image base-image lock
+	release rehearse breaking image base-image lock lambda
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -107,3 +107,6 @@ clean: ## remove the virtualenv, generated code and local data
 	rm -rf $(VENV) .local build *.egg-info
 	find services -name '*_pb2*.py*' -delete
 	rm -f services/colonnade/descriptors/*.binpb services/colonnade/descriptors/.inputs.sha256
+
+lambda: gen ## the AWS Lambda zip (LAMBDA_PYTHON=3.11|3.12|3.13, LAMBDA_ARCH=x86_64|aarch64): build/lambda/
+	$(PY) -m colonnade_tools.lambda_zip
