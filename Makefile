@@ -78,11 +78,12 @@ fmt: venv ## format the code
 typecheck: gen ## mypy alone (part of make lint)
 	$(PY) -m mypy
 
-bench: setup ## REST via the gateway vs gRPC and grpc-gateway (Go); orders/s vs the asyncpg floor; edge policies' and metrics+tracing's cost: build/bench/
+bench: setup ## REST via the gateway vs gRPC and grpc-gateway (Go); orders/s vs the asyncpg floor; edge policies' and metrics+tracing's cost; the Lambda handler's cold start and CPU: build/bench/
 	$(PY) scripts/bench.py $(BENCH_ARGS)
 	$(PY) scripts/bench_orders.py
 	$(PY) scripts/bench_policies.py
 	$(PY) scripts/bench_observability.py
+	$(PY) scripts/bench_lambda.py
 
 image: venv ## build the one container image (docker or podman; BASE_IMAGE=… to choose the base)
 	$(VENV)/bin/colonnade-image $(if $(BASE_IMAGE),--base $(BASE_IMAGE))
