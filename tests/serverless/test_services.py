@@ -46,6 +46,12 @@ class Lambda:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, self.function, event, LambdaContext())
 
+    async def run(self, coro: Any) -> Any:
+        """Runs `coro` on the function's own event loop (where its pools live)."""
+        loop = asyncio.get_running_loop()
+        fn_loop = self.function.event_loop()
+        return await loop.run_in_executor(self.executor, fn_loop.run_until_complete, coro)
+
     async def reset(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self.executor, self.function.reset)
 
@@ -242,6 +248,11 @@ async def test_warm_invocations_reuse_the_pool_and_a_cold_start_reconnects(
         assert result["statusCode"] == 200
     assert await _connections(database_url, catalog_app) == first  # same backends: no reconnect
     assert function.function.loop is loop  # one event loop per execution environment
+    # DB_STATEMENT_CACHE_SIZE=0 (RDS Proxy): no named prepared statement is left in the
+    # session to pin it, after every query the catalog ran
+    pool = function.function.pools["catalog"]
+    named = await function.run(pool.fetch("SELECT name FROM pg_prepared_statements"))
+    assert named == []
 
     await function.reset()  # as SHUTDOWN or a SnapStart restore: connections dropped
     for _ in range(50):
