@@ -9,9 +9,9 @@ image installs), installed for the target with
 machine is, no build in a Lambda-like container. Left out: boto3 and its dependencies, which
 every Python managed runtime provides (only ``DB_IAM_AUTH`` uses them) and which would be
 most of the package. Then the colonnade package with its data (migrations, the descriptor
-set, the web UI), and, when this Python is the target's, its bytecode compiled ahead
-(``unchecked-hash`` .pyc: Lambda's /var/task is read-only, so bytecode not shipped is
-compiled again at every cold start).
+set, the web UI), and, when an interpreter of the target's version is here (this one, or
+``python3.12`` on the PATH), the bytecode compiled ahead (``unchecked-hash`` .pyc: Lambda's
+/var/task is read-only, so bytecode not shipped is compiled again at every cold start).
 
 Handlers in the zip: ``colonnade.serverless.handler`` (the API) and
 ``colonnade.gateway.authorizer.handler`` (the REST API's Lambda authorizer).
@@ -94,7 +94,7 @@ def _sources() -> list[Path]:
 
 def inputs_key(python: str, arch: str) -> str:
     """The sha256 of everything the zip is made of."""
-    h = hashlib.sha256(f"{python}/{arch}/{sys.version_info[:2]}".encode())
+    h = hashlib.sha256(f"{python}/{arch}/{target_python(python) is not None}".encode())
     for path in (REQUIREMENTS, Path(__file__), *_sources()):
         h.update(str(path.relative_to(ROOT)).encode())
         h.update(path.read_bytes())
@@ -128,9 +128,16 @@ def _prune(target: Path) -> None:
         shutil.rmtree(cache, ignore_errors=True)
 
 
-def _compile(target: Path) -> None:
+def target_python(python: str) -> str | None:
+    """An interpreter of the target's version here (bytecode is per version), or None."""
+    if python == f"{sys.version_info[0]}.{sys.version_info[1]}":
+        return sys.executable
+    return shutil.which(f"python{python}")
+
+
+def _compile(interpreter: str, target: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", "-j", "0",
+        [interpreter, "-m", "compileall", "-q", "-j", "0",
          "--invalidation-mode", "unchecked-hash", str(target)],
         check=True, capture_output=True,
     )  # fmt: skip
@@ -174,8 +181,9 @@ def build(python: str = "3.11", arch: str = "x86_64", out: Path = OUT) -> Built:
         _pip_install(reqs, tree, python, arch)
         _copy_package(tree)
         _prune(tree)
-        if python == f"{sys.version_info[0]}.{sys.version_info[1]}":
-            _compile(tree)
+        interpreter = target_python(python)
+        if interpreter is not None:
+            _compile(interpreter, tree)
         unzipped = _write_zip(tree, path)
     zipped = path.stat().st_size
     if zipped > ZIPPED_LIMIT or unzipped > UNZIPPED_LIMIT:
