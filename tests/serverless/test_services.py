@@ -265,3 +265,13 @@ async def test_warm_invocations_reuse_the_pool_and_a_cold_start_reconnects(
     assert result["statusCode"] == 200, result
     again = await _connections(database_url, catalog_app)
     assert again and not again & first  # new connections
+
+
+async def test_a_schedule_event_runs_the_periodic_work_once(function: Lambda) -> None:
+    """EventBridge schedules stand in for the containers' timers (a frozen environment runs
+    none): the catalog's expiry sweep and orders' recovery pass, with what each did."""
+    event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+    result = await function.invoke(event)
+    done = result["maintenance"]
+    assert set(done) == {"catalog_expired", "orders_recovered"}
+    assert all(isinstance(n, int) and n >= 0 for n in done.values())

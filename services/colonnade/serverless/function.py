@@ -93,7 +93,7 @@ class Function:
         self.gateway: Gateway | None = None
         self.server: InProcessServer | None = None
         self.pools: dict[str, Any] = {}
-        self._periodic: list[Callable[[], Awaitable[Any]]] = []
+        self._periodic: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
         self._cleanups: list[Callable[[], Awaitable[None]]] = []
         self.base_path = self.env.get("COLONNADE_LAMBDA_BASE_PATH", "").rstrip("/")
         margin = self.env.get("COLONNADE_LAMBDA_DEADLINE_MARGIN_MS", "500")
@@ -155,7 +155,7 @@ class Function:
 
             catalog = await open_catalog(Settings.from_env(env, service_name="catalog"))
             self._cleanups += catalog.cleanups
-            self._periodic.append(catalog.sweep)
+            self._periodic.append(("catalog_expired", catalog.sweep))
             self.pools[name] = catalog.pool
             return catalog.register(server)
         from colonnade.orders.app import OrdersSettings, open_orders
@@ -172,7 +172,7 @@ class Function:
 
         orders = await open_orders(settings, channels=channels)
         self._cleanups += orders.cleanups
-        self._periodic.append(orders.recover)
+        self._periodic.append(("orders_recovered", orders.recover))
         self.pools[name] = orders.pool
         return orders.register(server)
 
@@ -218,9 +218,10 @@ class Function:
 
     async def maintenance(self) -> dict[str, Any]:
         """The periodic work of the served services, once (expiry sweep, order recovery)."""
-        done = []
-        for work in self._periodic:
-            done.append(str(await work()))
+        done: dict[str, int] = {}
+        for name, work in self._periodic:
+            result = await work()  # the holds expired, or how many orders were handled
+            done[name] = len(result) if isinstance(result, list) else int(result)
         return {"maintenance": done}
 
 

@@ -306,7 +306,7 @@ class InProcessBackends(Backends):
         return self.channel
 
     async def readiness(self, wait: float = 1.0) -> dict[str, str]:
-        """SERVING for the services served in process, NOT_FOUND for the others."""
+        """SERVING for the services served in process, SERVICE_UNKNOWN for the others."""
         return {
             s: "SERVING" if s in self.server.services else "SERVICE_UNKNOWN"
             for s in sorted(self.services)
