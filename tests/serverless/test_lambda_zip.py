@@ -76,8 +76,9 @@ def test_the_zip_serves_the_api_and_the_authorizer_in_a_clean_virtualenv(
         "CACHE_URL": memcached.url,
         "DB_STATEMENT_CACHE_SIZE": "0",
         "LOG_ACCESS": "false",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO",
         "COLONNADE_GATEWAY_POLICIES": "false",
+        "AWS_LAMBDA_FUNCTION_NAME": "colonnade-test",  # Lambda sets it: JSON logs on stdout
         **{k.upper(): v for k, v in kit.service_env().items()},
     }
     arn = "arn:aws:execute-api:eu-west-1:123456789012:api1234/prod/GET/v1/products"
@@ -103,7 +104,13 @@ def test_the_zip_serves_the_api_and_the_authorizer_in_a_clean_virtualenv(
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    *logs, last = result.stdout.strip().splitlines()
+    out = json.loads(last)
+    records = [json.loads(line) for line in logs]  # every log line is one JSON record
+    assert any(
+        r["service"] == "colonnade-lambda" and r["message"] == "cold start done" for r in records
+    ), logs
+    assert "cold start done" not in result.stderr  # once, not again through another handler
     assert all(f.startswith(str(task)) for f in out["files"]), out["files"]
     # nothing but the venv's own, empty site-packages (not this test's virtualenv)
     assert all(str(python.parent.parent) in p for p in out["site"]), out["site"]

@@ -128,7 +128,8 @@ class Function:
             return
         names = services_of(self.env)
         first = Settings.from_env(service_env(names[0], self.env), service_name=names[0])
-        configure_logging("colonnade-lambda", first.log_level)
+        if "AWS_LAMBDA_FUNCTION_NAME" in self.env:  # on Lambda, not in a test's process
+            _lambda_logging(first.log_level)
         obs = Observability(first.observability())
         own, auth = service_interceptors(first, obs)
         server = InProcessServer(own)
@@ -223,6 +224,15 @@ class Function:
             result = await work()  # the holds expired, or how many orders were handled
             done[name] = len(result) if isinstance(result, list) else int(result)
         return {"maintenance": done}
+
+
+def _lambda_logging(level: str) -> None:
+    """JSON lines on stdout as in the containers (CloudWatch Logs reads stdout), in place of
+    the handler the Python runtime put on the root logger (else every line came twice)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    configure_logging("colonnade-lambda", level)
 
 
 async def serve_event(
