@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
 .PHONY: help venv gen openapi system-deps setup run status diagrams screenshots check test test-fast lint fmt typecheck bench clean \
-	release rehearse breaking image base-image lock
+	release rehearse breaking image base-image lock lambda
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -78,12 +78,13 @@ fmt: venv ## format the code
 typecheck: gen ## mypy alone (part of make lint)
 	$(PY) -m mypy
 
-bench: setup ## REST via the gateway vs gRPC and grpc-gateway (Go); orders/s vs the asyncpg floor; edge policies', metrics+tracing's and the service runtime's cost: build/bench/
+bench: setup ## REST via the gateway vs gRPC and grpc-gateway (Go); orders/s vs the asyncpg floor; edge policies', metrics+tracing's and the service runtime's cost; the Lambda handler's cold start and CPU: build/bench/
 	$(PY) scripts/bench.py $(BENCH_ARGS)
 	$(PY) scripts/bench_orders.py
 	$(PY) scripts/bench_policies.py
 	$(PY) scripts/bench_observability.py
 	$(PY) scripts/bench_runtime.py
+	$(PY) scripts/bench_lambda.py
 
 image: venv ## build the one container image (docker or podman; BASE_IMAGE=… to choose the base)
 	$(VENV)/bin/colonnade-image $(if $(BASE_IMAGE),--base $(BASE_IMAGE))
@@ -108,3 +109,6 @@ clean: ## remove the virtualenv, generated code and local data
 	rm -rf $(VENV) .local build *.egg-info
 	find services -name '*_pb2*.py*' -delete
 	rm -f services/colonnade/descriptors/*.binpb services/colonnade/descriptors/.inputs.sha256
+
+lambda: gen ## the AWS Lambda zip (LAMBDA_PYTHON=3.11|3.12|3.13, LAMBDA_ARCH=x86_64|aarch64): build/lambda/
+	$(PY) -m colonnade_tools.lambda_zip

@@ -87,6 +87,16 @@ def test_iam_auth_signs_a_token_per_connection(monkeypatch: pytest.MonkeyPatch) 
     assert connect_options(Settings.from_env({})) == {}
 
 
+def test_statement_cache_can_be_turned_off_for_rds_proxy() -> None:
+    from colonnade.runtime.db import connect_options
+
+    settings = Settings.from_env({"DB_STATEMENT_CACHE_SIZE": "0"})
+    assert settings.db_statement_cache_size == 0
+    assert connect_options(settings) == {"statement_cache_size": 0}
+    with pytest.raises(SettingsError, match="DB_STATEMENT_CACHE_SIZE"):
+        Settings.from_env({"DB_STATEMENT_CACHE_SIZE": "-1"})
+
+
 def test_cache_url_lists_several_nodes() -> None:
     assert parse_cache_nodes("memcached://a:11211,b:11212, c ,[::1]:11213") == [
         ("a", 11211),

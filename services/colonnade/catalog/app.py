@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
 from colonnade.catalog import servicer_v2
 from colonnade.catalog.caching import (
     CachedProductRepository,
@@ -29,10 +35,20 @@ MIGRATIONS = "colonnade.catalog.migrations"
 SWEEP_INTERVAL = 5.0
 
 
-async def create_server(
-    settings: Settings, *, sweep_interval: float = SWEEP_INTERVAL
-) -> tuple[ServiceServer, int]:
-    """Connect to PostgreSQL and memcached, migrate, and build the (not yet started) server.
+@dataclass
+class CatalogWiring:
+    """The catalog's parts before any server: what registers the servicers on a server
+    (grpc.aio's, or the in-process one on Lambda), the expiry sweep, and what to close."""
+
+    register: Callable[[Any], list[str]]
+    observability: Observability
+    pool: asyncpg.Pool
+    sweep: Callable[[], Awaitable[Any]]
+    cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+async def open_catalog(settings: Settings) -> CatalogWiring:
+    """Connect to PostgreSQL and memcached, migrate, and wire domain and servicers.
 
     Migrations run here unless ``DB_MIGRATE=false`` (in AWS ``colonnade-migrate`` ran them
     before the rollout). A configuration error (:class:`SettingsError`: a TLS certificate
@@ -58,7 +74,7 @@ async def create_server(
         CachedReservationRepository(PostgresReservationRepository(pool), cache)
     )
 
-    def register(server: object) -> list[str]:
+    def register(server: Any) -> list[str]:
         # v1 and v2 side by side on one Catalog: one table, one cache, two vocabularies.
         servicer = CatalogServicer(catalog, reservations)
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server)
@@ -67,15 +83,24 @@ async def create_server(
         )
         return [SERVICE_NAME, servicer_v2.SERVICE_NAME]
 
-    server, port = build_server(settings, register, observability=obs)
-    server.add_cleanup(pool.close)
+    cleanups: list[Callable[[], Awaitable[None]]] = [pool.close]
     if cluster is not None:
-        server.add_cleanup(cluster.close)
+        cleanups.append(cluster.close)
+    return CatalogWiring(register, obs, pool, reservations.expire, cleanups)
+
+
+async def create_server(
+    settings: Settings, *, sweep_interval: float = SWEEP_INTERVAL
+) -> tuple[ServiceServer, int]:
+    """Connect to PostgreSQL and memcached, migrate, and build the (not yet started) server
+    (:func:`open_catalog`)."""
+    wiring = await open_catalog(settings)
+    server, port = build_server(settings, wiring.register, observability=wiring.observability)
+    for cleanup in wiring.cleanups:
+        server.add_cleanup(cleanup)
     # Every replica sweeps (SKIP LOCKED keeps them off each other's rows); added last, so it
     # stops first, while the pool and the cache are still open.
-    server.add_cleanup(
-        start_periodic("reservation expiry sweep", sweep_interval, reservations.expire)
-    )
+    server.add_cleanup(start_periodic("reservation expiry sweep", sweep_interval, wiring.sweep))
     return server, port
 
 

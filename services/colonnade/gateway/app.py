@@ -41,12 +41,15 @@ class Gateway:
         *,
         policies: Sequence[Step] = (),
         observability: Observability | None = None,
+        backends: Backends | None = None,
     ) -> None:
         self.cfg = cfg
         self.registry = registry
         self.conv = Converters(registry, emit_unpopulated=cfg.emit_unpopulated)
         routes = load_routes(registry)
-        self.backends = Backends(
+        # The backend call is pluggable: gRPC channel pools by default, the servicers in
+        # process on Lambda (colonnade.serverless.inprocess); every step before it is shared.
+        self.backends = backends or Backends(
             BackendMap.parse(cfg.backends),
             channels=cfg.channels_per_backend,
             max_message=cfg.max_message_bytes,

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
 
 from colonnade.orders.saga import Orders, Timings
 from colonnade.orders.servicer import SERVICE_NAME, OrdersServicer
 from colonnade.orders.stock import CatalogStock
 from colonnade.orders.storage import PostgresOrderRepository
 from colonnade.orders.v1 import orders_pb2_grpc
+from colonnade.runtime.auth import ServiceIdentity
 from colonnade.runtime.client import Channels, identity_from_settings
 from colonnade.runtime.db import create_pool, migrate, wait_for_database
 from colonnade.runtime.entrypoint import run_service
@@ -45,6 +49,46 @@ class OrdersSettings:
         return cls(Settings.from_env(env, service_name="orders"), target)
 
 
+@dataclass
+class OrdersWiring:
+    """Orders' parts before any server: what registers the servicer, the recovery pass,
+    and what to close."""
+
+    register: Callable[[Any], list[str]]
+    observability: Observability
+    pool: asyncpg.Pool
+    recover: Callable[[], Awaitable[Any]]
+    cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+async def open_orders(
+    settings: OrdersSettings,
+    *,
+    timings: Timings | None = None,
+    channels: Callable[[Observability, ServiceIdentity | None], Channels] = Channels,
+) -> OrdersWiring:
+    """Connect to PostgreSQL, migrate, and wire the saga and servicer; ``channels`` makes
+    the client that reaches the catalog (over gRPC, or in process on Lambda)."""
+    runtime = settings.runtime
+    await wait_for_database(runtime)
+    if runtime.db_migrate:
+        await migrate(runtime, COMPONENT, MIGRATIONS)
+    obs = Observability(runtime.observability())
+    pool = await create_pool(runtime, obs)
+    client = channels(obs, identity_from_settings(runtime))
+    orders = Orders(
+        PostgresOrderRepository(pool),
+        CatalogStock(client, settings.catalog_target),
+        timings or Timings(),
+    )
+
+    def register(server: Any) -> list[str]:
+        orders_pb2_grpc.add_OrdersServiceServicer_to_server(OrdersServicer(orders), server)
+        return [SERVICE_NAME]
+
+    return OrdersWiring(register, obs, pool, orders.recover, [pool.close, client.close])
+
+
 async def create_server(
     settings: OrdersSettings,
     *,
@@ -56,27 +100,13 @@ async def create_server(
     The recovery pass runs once right away and then every ``recovery_interval`` seconds,
     finishing or compensating orders a crash left between saga steps.
     """
-    runtime = settings.runtime
-    await wait_for_database(runtime)
-    if runtime.db_migrate:
-        await migrate(runtime, COMPONENT, MIGRATIONS)
-    obs = Observability(runtime.observability())
-    pool = await create_pool(runtime, obs)
-    channels = Channels(obs, identity_from_settings(runtime))
-    orders = Orders(
-        PostgresOrderRepository(pool),
-        CatalogStock(channels, settings.catalog_target),
-        timings or Timings(),
+    wiring = await open_orders(settings, timings=timings)
+    server, port = build_server(
+        settings.runtime, wiring.register, observability=wiring.observability
     )
-
-    def register(server: object) -> list[str]:
-        orders_pb2_grpc.add_OrdersServiceServicer_to_server(OrdersServicer(orders), server)
-        return [SERVICE_NAME]
-
-    server, port = build_server(runtime, register, observability=obs)
-    server.add_cleanup(pool.close)
-    server.add_cleanup(channels.close)
-    server.add_cleanup(start_periodic("order recovery", recovery_interval, orders.recover))
+    for cleanup in wiring.cleanups:
+        server.add_cleanup(cleanup)
+    server.add_cleanup(start_periodic("order recovery", recovery_interval, wiring.recover))
     return server, port
 
 

@@ -90,9 +90,23 @@ def iam_token_provider(settings: Settings) -> Callable[[], str]:
     return token
 
 
+#: asyncpg's own default for ``statement_cache_size`` (passed only when set otherwise).
+ASYNCPG_STATEMENT_CACHE_SIZE = 100
+
+
 def connect_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for asyncpg's connect/create_pool beyond the DSN."""
-    return {"password": iam_token_provider(settings)} if settings.db_iam_auth else {}
+    """Keyword arguments for asyncpg's connect/create_pool beyond the DSN.
+
+    ``DB_STATEMENT_CACHE_SIZE=0`` turns asyncpg's prepared-statement cache off: behind RDS
+    Proxy (the serverless deployment) a named prepared statement pins the client's session
+    to one database connection, which defeats the proxy's multiplexing (BUILD.md).
+    """
+    options: dict[str, Any] = {}
+    if settings.db_statement_cache_size != ASYNCPG_STATEMENT_CACHE_SIZE:
+        options["statement_cache_size"] = settings.db_statement_cache_size
+    if settings.db_iam_auth:
+        options["password"] = iam_token_provider(settings)
+    return options
 
 
 def database_unavailable(exc: BaseException) -> DomainError:

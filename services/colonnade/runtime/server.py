@@ -148,20 +148,9 @@ def build_server(
         ("grpc.max_connection_age_ms", max_connection_age_ms),
         ("grpc.max_connection_age_grace_ms", MAX_CONNECTION_AGE_GRACE_MS),
     ]
-    auth: list[grpc.aio.ServerInterceptor] = []
-    auth_interceptor = _auth_interceptor(settings)
-    if auth_interceptor is not None:
-        auth.append(auth_interceptor)
+    own, auth_interceptor = service_interceptors(settings, obs)
     server = grpc.aio.server(
-        interceptors=[
-            ServiceInterceptor(
-                access_log=settings.log_access,
-                access_log_sample=settings.log_access_sample,
-                observability=obs,
-            ),
-            *auth,
-            *interceptors,
-        ],
+        interceptors=[*own, *interceptors],
         options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
     )
@@ -186,6 +175,26 @@ def build_server(
         obs,
     )
     return service_server, port
+
+
+def service_interceptors(
+    settings: Settings, observability: Observability
+) -> tuple[list[grpc.aio.ServerInterceptor], AuthInterceptor | None]:
+    """The interceptors every service runs (the serverless path runs the same ones in
+    process): :class:`ServiceInterceptor`, then the auth interceptor with
+    ``AUTH_MODE=enforce`` (also returned, for :func:`contract_policies` once the services
+    are registered)."""
+    auth_interceptor = _auth_interceptor(settings)
+    own: list[grpc.aio.ServerInterceptor] = [
+        ServiceInterceptor(
+            access_log=settings.log_access,
+            access_log_sample=settings.log_access_sample,
+            observability=observability,
+        )
+    ]
+    if auth_interceptor is not None:
+        own.append(auth_interceptor)
+    return own, auth_interceptor
 
 
 def contract_policies(service_names: Sequence[str]) -> dict[str, EdgePolicy]:

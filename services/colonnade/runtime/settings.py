@@ -116,6 +116,8 @@ class Settings:
     db_pool_max: int = 10
     db_connect_timeout: float = 5.0
     db_statement_timeout_ms: int = 10_000
+    #: asyncpg's prepared-statement cache per connection (0: off, for RDS Proxy).
+    db_statement_cache_size: int = 100
     db_iam_auth: bool = False
     aws_region: str = ""
     cache_url: str = "memcached://127.0.0.1:11211"
@@ -205,6 +207,9 @@ class Settings:
             ),
             db_statement_timeout_ms=get(
                 "DB_STATEMENT_TIMEOUT_MS", lambda n, r: parse_int(n, r, 0, 3_600_000), 10_000
+            ),
+            db_statement_cache_size=get(
+                "DB_STATEMENT_CACHE_SIZE", lambda n, r: parse_int(n, r, 0, 100_000), 100
             ),
             db_iam_auth=get("DB_IAM_AUTH", parse_bool, False),
             aws_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "")),

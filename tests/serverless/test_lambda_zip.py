@@ -1,0 +1,127 @@
+"""The `make lambda` zip, unpacked into a clean Python 3.11 virtualenv with nothing else
+installed, imports both handlers and answers events: a GET against the real PostgreSQL
+through `colonnade.serverless.handler`, and a token through
+`colonnade.gateway.authorizer.handler`.
+
+The zip is built once per set of inputs (colonnade_tools.lambda_zip keys it by the pins, the
+sources and the target) and reused afterwards, so this file costs the unpacking and two
+cold starts once the zip exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from colonnade_tools.lambda_zip import build
+from tests.authkit import AuthKit
+from tests.serverless.apigw import http_event, rest_event
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
+
+SCRIPT = r"""
+import json, sys, time
+task = sys.argv[1]
+sys.path.insert(0, task)  # what Lambda does with LAMBDA_TASK_ROOT
+started = time.perf_counter()
+
+class Context:
+    def get_remaining_time_in_millis(self):
+        return 10_000
+
+events = json.loads(sys.stdin.read())
+import colonnade.serverless
+from colonnade.gateway import authorizer
+out = {"files": [colonnade.serverless.__file__, authorizer.__file__]}
+out["api"] = [colonnade.serverless.handler(e, Context()) for e in events["api"]]
+out["cold_ms"] = (time.perf_counter() - started) * 1000
+out["authorizer"] = authorizer.handler(events["authorizer"], Context())
+try:
+    authorizer.handler({**events["authorizer"], "headers": {}}, Context())
+except Exception as exc:
+    out["refused"] = str(exc)
+out["site"] = [p for p in sys.path if "site-packages" in p]
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def unpacked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(the clean virtualenv's python, the unpacked zip)."""
+    built = build("3.11", "x86_64")
+    assert built.zipped < 50 * 1024 * 1024 and built.unzipped < 250 * 1024 * 1024
+    root = tmp_path_factory.mktemp("lambda")
+    with zipfile.ZipFile(built.path) as zf:
+        zf.extractall(root / "task")
+    venv.EnvBuilder(with_pip=False, system_site_packages=False).create(root / "venv")
+    return root / "venv" / "bin" / "python", root / "task"
+
+
+def test_the_zip_serves_the_api_and_the_authorizer_in_a_clean_virtualenv(
+    unpacked: tuple[Path, Path], database_url: str, memcached: Any, tmp_path: Path
+) -> None:
+    python, task = unpacked
+    kit = AuthKit(tmp_path / "auth")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "DATABASE_URL": database_url,
+        "CACHE_URL": memcached.url,
+        "DB_STATEMENT_CACHE_SIZE": "0",
+        "LOG_ACCESS": "false",
+        "LOG_LEVEL": "INFO",
+        "COLONNADE_GATEWAY_POLICIES": "false",
+        "AWS_LAMBDA_FUNCTION_NAME": "colonnade-test",  # Lambda sets it: JSON logs on stdout
+        **{k.upper(): v for k, v in kit.service_env().items()},
+    }
+    arn = "arn:aws:execute-api:eu-west-1:123456789012:api1234/prod/GET/v1/products"
+    events = {
+        "api": [
+            rest_event("GET", "/v1/products?pageSize=1"),
+            http_event("GET", "/v1/products/does-not-exist"),
+            http_event("GET", "/openapi.json"),
+        ],
+        "authorizer": {
+            "type": "REQUEST",
+            "methodArn": arn,
+            "headers": {"Authorization": "Bearer " + kit.token("alice", "catalog.read")},
+        },
+    }
+    result = subprocess.run(
+        [str(python), "-I", "-c", SCRIPT, str(task)],
+        input=json.dumps(events),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    *logs, last = result.stdout.strip().splitlines()
+    out = json.loads(last)
+    records = [json.loads(line) for line in logs]  # every log line is one JSON record
+    assert any(
+        r["service"] == "colonnade-lambda" and r["message"] == "cold start done" for r in records
+    ), logs
+    assert "cold start done" not in result.stderr  # once, not again through another handler
+    assert all(f.startswith(str(task)) for f in out["files"]), out["files"]
+    # nothing but the venv's own, empty site-packages (not this test's virtualenv)
+    assert all(str(python.parent.parent) in p for p in out["site"]), out["site"]
+    assert sys.prefix not in " ".join(out["site"])
+    ok, missing, docs = out["api"]
+    assert ok["statusCode"] == 200 and "products" in json.loads(ok["body"])
+    assert missing["statusCode"] == 404 and json.loads(missing["body"])["code"] == 5
+    assert docs["statusCode"] == 200 and "paths" in json.loads(docs["body"])
+    policy = out["authorizer"]
+    assert policy["principalId"] == "alice"
+    statement = policy["policyDocument"]["Statement"][0]
+    assert statement["Effect"] == "Allow"
+    assert any(r.endswith("/GET/v1/products") for r in statement["Resource"])
+    assert out["refused"] == "Unauthorized"
