@@ -221,8 +221,11 @@ async def test_a_head_that_trickles_in_is_cut_at_the_header_timeout(tight: Stack
     assert statuses(data) == [408] and "headers" in message(data), data
     assert HEADER_TIMEOUT <= took < HEADER_TIMEOUT + 1.5
     tally.extend(statuses(data))
-    # a client that connects and says nothing
+    # a client that connects and says nothing: closed without an answer
     data, took = await exchange(tight.port, [])
+    assert data == b"" and HEADER_TIMEOUT <= took < HEADER_TIMEOUT + 1.5, data
+    # a client that sends one byte and stops
+    data, took = await exchange(tight.port, b"G")
     assert statuses(data) == [408] and took < HEADER_TIMEOUT + 1.5, data
     tally.extend(statuses(data))
     # a body that stops half-way

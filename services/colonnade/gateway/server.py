@@ -76,7 +76,8 @@ _LINGER = 2.0
 class Limits:
     """What one client connection may take of the server (times in seconds)."""
 
-    #: From a request's first byte (or the connection's opening) to the end of its head.
+    #: From a request's first byte to the end of its head (408); also how long a new
+    #: connection may stay silent (closed without an answer).
     header_timeout: float = 10.0
     #: The longest wait for the next piece of a request body the server is ready to read.
     body_timeout: float = 30.0
@@ -297,7 +298,9 @@ class HttpProtocol(asyncio.Protocol):
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._await("head", self.limits.header_timeout)
+        # Nothing sent yet: closed quietly after header_timeout, like an idle keep-alive
+        # connection (a browser's unused pre-connection should not read a 408).
+        self._await("idle", self.limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
