@@ -27,9 +27,9 @@ class Tally:
         self.statuses: Counter[str] = Counter()
         self.cases = 0
 
-    def add(self, status: int | str) -> None:
-        self.cases += 1
-        self.statuses[str(status)] += 1
+    def add(self, status: int | str, times: int = 1) -> None:
+        self.cases += times
+        self.statuses[str(status)] += times
 
     def extend(self, statuses: Iterable[int | str]) -> None:
         for s in statuses:
