@@ -229,7 +229,7 @@ async def serving_gateway(
     ).validate()
     app = Gateway(cfg, load_registry(cfg.descriptors))
     await app.startup()
-    server = await serve(app, "127.0.0.1", 0, error_page=app.error_page)
+    server = await serve(app, "127.0.0.1", 0, error_page=app.error_page, limits=cfg.limits())
     try:
         yield server.sockets[0].getsockname()[1], app
     finally:

@@ -87,7 +87,7 @@ async def start_stack(conformance_set: Path, **overrides: Any) -> tuple[Stack, A
     )
     app = Gateway(cfg, load_registry(cfg.descriptors))
     await app.startup()
-    http = await serve(app, "127.0.0.1", 0, error_page=app.error_page)
+    http = await serve(app, "127.0.0.1", 0, error_page=app.error_page, limits=cfg.limits())
     port = http.sockets[0].getsockname()[1]
     stack = Stack(grpc_port, port, servicer, app)
     stack.health = health_servicer  # type: ignore[attr-defined]

@@ -166,6 +166,10 @@ def field_violations(
         problems.append(FieldViolation(f"{prefix}description", "must be at most 10,000 characters"))
     if "category" in wanted and len(fields.category) > 100:
         problems.append(FieldViolation(f"{prefix}category", "must be at most 100 characters"))
+    for name in ("title", "description", "category"):
+        # PostgreSQL text cannot hold U+0000: refused here, not failed in the database
+        if name in wanted and "\x00" in getattr(fields, name):
+            problems.append(FieldViolation(f"{prefix}{name}", "must not contain U+0000 (NUL)"))
     if "stock" in wanted and fields.stock < 0:
         problems.append(FieldViolation(f"{prefix}stock", "must not be negative"))
     if "price" in wanted:

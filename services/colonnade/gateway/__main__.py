@@ -105,7 +105,12 @@ async def run(cfg: GatewayConfig, ready: Any = None) -> None:
     app = Gateway(cfg, load_registry(cfg.descriptors))
     await app.startup()
     server = await serve(
-        app, cfg.host, cfg.port, reuse_port=cfg.reuse_port, error_page=app.error_page
+        app,
+        cfg.host,
+        cfg.port,
+        reuse_port=cfg.reuse_port,
+        error_page=app.error_page,
+        limits=cfg.limits(),
     )
     addr = server.sockets[0].getsockname()
     log.info(

@@ -26,6 +26,7 @@ from typing import Any
 from colonnade.descriptors import descriptor_set
 from colonnade.gateway.errors import ConfigError
 from colonnade.gateway.rpc import CLIENTS, NATIVE
+from colonnade.gateway.server import Limits
 from colonnade.runtime.auth import AuthSettings
 from colonnade.runtime.config import (
     Layer,
@@ -65,6 +66,14 @@ class GatewayConfig:
     default_timeout: float = 30.0  # seconds; 0 means no deadline without Grpc-Timeout
     max_body_bytes: int = 4 * 1024 * 1024
     max_message_bytes: int = 16 * 1024 * 1024
+    # What one client connection may take of the HTTP server (server.Limits): the head within
+    # header_timeout and max_header_bytes / max_header_count (else 408 / 431), the body's next
+    # piece within body_timeout (else 408), an idle keep-alive connection kept this long.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 75.0
+    max_header_bytes: int = 16 * 1024
+    max_header_count: int = 100
     cors_origins: list[str] = field(default_factory=list)  # "*" allows any origin
     cors_max_age: int = 600
     emit_unpopulated: bool = True
@@ -126,6 +135,16 @@ class GatewayConfig:
             emf_namespace=self.metrics_namespace,
         )
 
+    def limits(self) -> Limits:
+        """The HTTP server's per-connection limits."""
+        return Limits(
+            header_timeout=self.header_timeout,
+            body_timeout=self.body_timeout,
+            keep_alive_timeout=self.keep_alive_timeout,
+            max_header_bytes=self.max_header_bytes,
+            max_header_count=self.max_header_count,
+        )
+
     def validate(self) -> GatewayConfig:
         """This configuration, checked; raises ConfigError for values the gateway cannot run
         with.
@@ -152,6 +171,11 @@ class GatewayConfig:
             )
         if cfg.max_body_bytes < 1:
             raise ConfigError("max_body_bytes: must be positive")
+        for name in ("header_timeout", "body_timeout", "keep_alive_timeout"):
+            if getattr(cfg, name) <= 0:
+                raise ConfigError(f"{name}: must be positive")
+        if cfg.max_header_bytes < 1024 or cfg.max_header_count < 8:
+            raise ConfigError("max_header_bytes / max_header_count: at least 1024 / 8")
         if cfg.default_timeout < 0:
             raise ConfigError("default_timeout: must be 0 (none) or positive")
         if cfg.replicas < 1:
@@ -181,6 +205,11 @@ PARSERS: dict[str, Parser] = {
     "channels_per_backend": parse_int,
     "max_body_bytes": parse_int,
     "max_message_bytes": parse_int,
+    "header_timeout": parse_duration,
+    "body_timeout": parse_duration,
+    "keep_alive_timeout": parse_duration,
+    "max_header_bytes": parse_int,
+    "max_header_count": parse_int,
     "cors_max_age": parse_int,
     "reuse_port": parse_bool,
     "strict": parse_bool,

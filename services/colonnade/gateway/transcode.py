@@ -20,15 +20,45 @@ from google.protobuf.message import Message
 from colonnade.gateway.descriptors import Registry
 from colonnade.gateway.errors import BadRequest, JsonError
 from colonnade.gateway.jsonconv import (
+    NESTING_ERRORS,
     STRING_FORM,
     WRAPPERS,
     Converters,
     decode_base64,
     message_type,
+    nesting_error,
 )
+from colonnade.gateway.jsonconv import json_depth as _json_depth
 from colonnade.gateway.routing import Route
 
 FD = descriptor.FieldDescriptor
+#: A JSON value this deep builds at most ~2 levels of message per level (Struct / Value):
+#: always within protobuf's 100.
+_SAFE_JSON_DEPTH = 48
+_SELF_NESTING = frozenset(
+    {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
+)
+
+
+def _nestable(desc: descriptor.Descriptor) -> bool:
+    """Whether messages of this type can nest without bound (a cycle, or Struct / Value)."""
+    path: set[str] = set()
+    done: set[str] = set()
+
+    def visit(d: descriptor.Descriptor) -> bool:
+        if d.full_name in _SELF_NESTING or d.full_name in path:
+            return True
+        if d.full_name in done:
+            return False
+        path.add(d.full_name)
+        found = any(f.message_type is not None and visit(f.message_type) for f in d.fields)
+        path.discard(d.full_name)
+        done.add(d.full_name)
+        return found
+
+    return visit(desc)
+
+
 Chain = list[descriptor.FieldDescriptor]
 # `name[key]=value` sets one map entry (grpc-gateway v2's query parser: ^(.*)\[(.*)\]$).
 _MAP_ENTRY = re.compile(r"(.+)\[(.*)\]\Z")
@@ -57,6 +87,9 @@ class RequestBuilder:
             self._body_decoder = conv.decoder(route.request)
         elif route.body_field is not None:
             self._body_decoder = conv.field_decoder(route.body_field)
+        # Protobuf parses at most 100 levels of messages, and the backend parses what the
+        # gateway sends: a body of a type that can nest that deep is checked (below).
+        self._nestable = _nestable(route.request)
         self._path_setters = [
             (chain, ".".join(f.name for f in chain), self._path_parser(chain[-1]))
             for chain in route.path_fields
@@ -109,15 +142,26 @@ class RequestBuilder:
     def _decode_body(self, decoder: Callable[[Any, str], Any], body: Any) -> Message:
         field = self.route.body_field
         if field is None:  # body "*": the whole message
-            return self._decode(lambda: decoder(body, ""))  # type: ignore[no-any-return]
-        value = self._decode(lambda: decoder(body, field.json_name))
-        return self.cls(**{field.name: value})
+            req: Message = self._decode(lambda: decoder(body, ""), "", body)
+        else:
+            name = field.name
+            req = self._decode(
+                lambda: self.cls(**{name: decoder(body, field.json_name)}), field.json_name, body
+            )
+        if self._nestable and _json_depth(body) > _SAFE_JSON_DEPTH:
+            # deep enough that the backend may refuse it: parse it as the backend would
+            path = field.json_name if field is not None else ""
+            self._decode(lambda: self.cls.FromString(req.SerializeToString()), path, body)
+        return req
 
-    def _decode(self, fn: Callable[[], Any]) -> Any:
+    def _decode(self, fn: Callable[[], Any], path: str, value: Any = None) -> Any:
         try:
             return fn()
         except JsonError as exc:
             raise BadRequest(exc.path, exc.reason) from None
+        except NESTING_ERRORS as exc:
+            error = nesting_error(path, exc, value)
+            raise BadRequest(error.path, error.reason) from None
 
     def build_http_body(
         self, values: list[str], query: str, raw: bytes, content_type: str
@@ -281,14 +325,16 @@ class RequestBuilder:
                 def parse_json(s: str, p: str) -> Any:
                     try:
                         value = json.loads(s)
-                    except ValueError:
-                        raise BadRequest(p, f"{s!r} is not JSON") from None
-                    return self._decode(lambda: dec(value, p))
+                    except (ValueError, RecursionError):
+                        raise BadRequest(
+                            p, f"{s[:100]!r} is not JSON or nested too deeply"
+                        ) from None
+                    return self._decode(lambda: dec(value, p), p, value)
 
                 return parse_json
-            return lambda s, p: self._decode(lambda: dec(s, p))
+            return lambda s, p: self._decode(lambda: dec(s, p), p)
         dec_scalar = self.conv.scalar_decoder(fd)
-        return lambda s, p: self._decode(lambda: dec_scalar(s, p))
+        return lambda s, p: self._decode(lambda: dec_scalar(s, p), p)
 
 
 def _is_map_field(fd: descriptor.FieldDescriptor) -> bool:

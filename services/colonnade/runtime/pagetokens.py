@@ -21,6 +21,7 @@ import orjson
 from colonnade.runtime.errors import FieldViolation, invalid_argument
 
 _VERSION = 1
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 def fingerprint(*parts: str) -> str:
@@ -72,6 +73,10 @@ def decode_page_token(
                 raise bad from None
         elif type(value) is not kind:
             raise bad
+        elif (isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]) or (
+            isinstance(value, str) and "\x00" in value
+        ):
+            raise bad  # what no row holds; the database would refuse it as a parameter
         else:
             values.append(value)
     return tuple(values)

@@ -4,12 +4,16 @@ cannot parse, an application that crashed) come from the error page it is given.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from colonnade.gateway.responses import status_error_page
 from colonnade.gateway.server import ErrorPage, HttpProtocol, plain_error_page
+from tests.hostile import FUZZ, Tally
 
 
 class FakeTransport(asyncio.Transport):
@@ -26,6 +30,9 @@ class FakeTransport(asyncio.Transport):
 
     def is_closing(self) -> bool:
         return self.closing
+
+    def can_write_eof(self) -> bool:
+        return False  # a refusal closes at once (sockets linger: tests/gateway/test_hostile_http)
 
     def pause_reading(self) -> None:
         pass
@@ -48,6 +55,7 @@ async def exchange(data: bytes, error_page: ErrorPage, app: Any = crash) -> byte
     proto.data_received(data)
     for _ in range(5):
         await asyncio.sleep(0)
+    proto.connection_lost(None)  # cancels the connection's deadline timer
     return bytes(transport.written)
 
 
@@ -91,3 +99,150 @@ async def test_upgrades_are_refused() -> None:
     request = b"GET / HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n"
     status, _, body = split(await exchange(request, plain_error_page))
     assert status == b"HTTP/1.1 400 Bad Request" and body == b"upgrades are not supported\n"
+
+
+# ------------------------------------------------------------------------------ parser fuzzing
+
+
+async def read_all_then_ok(scope: Any, receive: Any, send: Any) -> None:
+    """An application that reads the whole body and answers 200 with its length."""
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        size += len(message["body"])
+        if not message["more_body"]:
+            break
+    body = b"%d" % size
+    headers = [(b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _hostile_requests() -> st.SearchStrategy[list[bytes]]:
+    """Requests built from the grammar with hostile parts mixed in, cut into pieces."""
+    # mostly well-formed, so the hostile part is one or two pieces of an otherwise good request
+    eol = st.sampled_from([b"\r\n"] * 40 + [b"\n", b"\r", b"\r\r\n", b"\n\r"])
+    method = st.sampled_from(
+        [b"GET", b"POST"] * 8
+        + [b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PRI", b"CONNECT", b"get", b"G T", b""]
+    )
+    target = st.one_of(
+        st.sampled_from([b"/", b"/v1/things/1", b"*", b"http://h/x?y", b"/a%00b", b"/%ff", b"//x"]),
+        st.binary(max_size=12).map(lambda b: b"/" + b),
+    )
+    version = st.sampled_from(
+        [b"HTTP/1.1"] * 30 + [b"HTTP/1.0", b"HTTP/2.0", b"HTTP/0.9", b"http/1.1", b"HTTP/1.1 ", b""]
+    )
+    name = st.sampled_from(
+        [b"x-a"] * 6
+        + [b"content-length"] * 3
+        + [b"transfer-encoding"] * 3
+        + [
+            b"host",
+            b"expect",
+            b"te",
+            b"connection",
+            b"upgrade",
+            b"Content-Length ",
+            b"",
+            b"x\x00",
+            b"\xff",
+        ]
+    )
+    value = st.one_of(
+        st.sampled_from(
+            [
+                b"x",
+                b"0",
+                b"3",
+                b"2, 2",
+                b"-1",
+                b"99999999999999999999",
+                b"chunked",
+                b" chunked",
+                b"chunked, gzip",
+                b"identity",
+                b"100-continue",
+                b"trailers",
+                b"close",
+                b"keep-alive",
+                b"h2c",
+                b"a\r\n b",
+                b"a\x00b",
+                b"\x7f",
+                b"\xff\xfe",
+            ]
+        ),
+        st.text(alphabet="abcXYZ019 ,;=-", max_size=8).map(str.encode),
+        st.text(alphabet="abcXYZ019 ,;=-", max_size=8).map(str.encode),
+        st.binary(max_size=6),
+    )
+    body = st.one_of(
+        st.sampled_from(
+            [
+                b"",
+                b"abc",
+                b"0\r\n\r\n",
+                b"3\r\nabc\r\n0\r\n\r\n",
+                b"ffffffffffffffffff\r\n",
+                b"1;a\x00=b\r\na\r\n0\r\n\r\n",
+                b"GET / HTTP/1.1\r\nhost: x\r\n\r\n",
+            ]
+        ),
+        st.binary(max_size=16),
+    )
+
+    @st.composite
+    def build(draw: st.DrawFn) -> list[bytes]:
+        end = draw(eol)
+        line = draw(method) + b" " + draw(target) + b" " + draw(version) + end
+        fields = draw(st.lists(st.tuples(name, value), max_size=4))
+        if draw(st.integers(0, 9)):
+            fields.insert(0, (b"host", b"x"))
+        head = line + b"".join(n + b": " + v + draw(eol) for n, v in fields) + draw(eol)
+        data = head + draw(body)
+        cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=3)))
+        return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+
+    return build()
+
+
+_FUZZ_TALLY = Tally("http-parser-fuzz")
+
+
+@settings(FUZZ, max_examples=400)
+@given(pieces=_hostile_requests())
+def test_the_parser_answers_anything_with_a_response_or_a_clear_4xx(pieces: list[bytes]) -> None:
+    """Whatever bytes arrive, in whatever pieces: no exception escapes the protocol, every
+    answer is a 2xx or a 4xx (505 for an HTTP version it does not speak), never a 5xx, and
+    after a 4xx the connection is closed."""
+
+    async def run() -> tuple[bytes, bool]:
+        proto = HttpProtocol(read_all_then_ok, asyncio.get_running_loop(), ("127.0.0.1", 80))
+        transport = FakeTransport()
+        proto.connection_made(transport)
+        for piece in pieces:
+            if not transport.closing:
+                proto.data_received(piece)
+            for _ in range(3):
+                await asyncio.sleep(0)
+        proto.connection_lost(None)
+        return bytes(transport.written), transport.closing
+
+    written, closing = asyncio.run(run())
+    found = re.findall(rb"HTTP/1\.1 (\d{3}) ", written)
+    codes = [int(c) for c in found if c != b"100"]  # 100 Continue precedes the answer
+    for code in codes:
+        _FUZZ_TALLY.add(code)
+        assert 200 <= code < 300 or 400 <= code < 500 or code == 505, written
+    if any(c >= 400 for c in codes):
+        assert closing and codes[-1] >= 400, written
+    if not codes:
+        _FUZZ_TALLY.add("incomplete")
+
+
+def test_parser_fuzz_tally() -> None:
+    """Reports the fuzz test's answers (runs after it: pytest keeps a file's order)."""
+    _FUZZ_TALLY.done_if_tried(allowed=("2", "505", "incomplete"))

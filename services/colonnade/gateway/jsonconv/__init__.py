@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf import descriptor
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from colonnade.gateway.descriptors import Registry
 from colonnade.gateway.errors import JsonError
@@ -41,7 +41,37 @@ from colonnade.gateway.jsonconv.types import (
     message_type,
 )
 
+#: What a JSON value nested deeper than protobuf allows raises while it is built: upb refuses
+#: messages more than 100 levels deep (DecodeError), Struct.update recurses in Python.
+NESTING_ERRORS = (DecodeError, RecursionError)
+
+
+def nesting_error(path: str, exc: Exception, value: Any = None) -> JsonError:
+    """The JsonError for one of NESTING_ERRORS: a client error naming the field, not a 500.
+    The error comes from the message as a whole; the field named is `value`'s deepest member."""
+    if isinstance(value, dict) and value:
+        key = max(value, key=lambda k: json_depth(value[k]))
+        path = f"{path}.{key}" if path else str(key)
+    if isinstance(exc, RecursionError) or "MaxDepth" in str(exc):
+        return JsonError(path, "is nested too deeply (protobuf allows 100 levels of messages)")
+    return JsonError(path, f"cannot be built: {exc}")  # pragma: no cover - no other known case
+
+
+def json_depth(value: Any) -> int:
+    """How deep a JSON value nests (iterative: the value may be deeper than Python's stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        deepest = max(deepest, d)
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+    return deepest
+
+
 __all__ = [
+    "NESTING_ERRORS",
     "SPECIAL_JSON",
     "STRING_FORM",
     "WRAPPERS",
@@ -50,7 +80,9 @@ __all__ = [
     "Encoder",
     "JsonError",
     "decode_base64",
+    "json_depth",
     "message_type",
+    "nesting_error",
 ]
 
 
@@ -89,7 +121,10 @@ class Converters:
 
     def from_json(self, desc: descriptor.Descriptor, value: Any, path: str = "") -> Message:
         """Decodes one message of type `desc`."""
-        return self.decoder(desc)(value, path)
+        try:
+            return self.decoder(desc)(value, path)
+        except NESTING_ERRORS as exc:
+            raise nesting_error(path, exc, value) from None
 
     def field_encoder(self, fd: descriptor.FieldDescriptor) -> Encoder:
         """Encoder of a whole field value (repeated -> list, map -> dict)."""
