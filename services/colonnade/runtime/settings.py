@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import TypeVar
@@ -48,11 +49,19 @@ class ConfigurationError(SettingsError):
     """
 
 
+def redact_url(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` replaced by ``***``: what an error
+    message or a log line may show of a connection URL."""
+    return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+
+
 def _parse_database_url(name: str, raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in {"postgres", "postgresql"} or (not parts.hostname and not parts.query):
+        # The value is echoed to say what was wrong, without its password (it reaches logs).
         raise SettingsError(
-            f"{name} must look like postgresql://user:password@host:5432/dbname, got {raw!r}"
+            f"{name} must look like postgresql://user:password@host:5432/dbname, "
+            f"got {redact_url(raw)!r}"
         )
     return raw
 
