@@ -55,7 +55,8 @@ async def database_role(server: PostgresServer, ca: Path, password: str) -> None
 
 
 def scenario(stack: Stack, api_key: str, forged: str) -> None:
-    """Reads, writes, paging and refusals with every kind of credential."""
+    """Reads, writes, paging and refusals with every kind of credential (and a forged page
+    token)."""
     status, _ = rest(stack, "GET", "v1/products", bearer=False)
     assert status == 200
     sku = f"SEC-{uuid.uuid4().hex[:8]}"
@@ -71,8 +72,13 @@ def scenario(stack: Stack, api_key: str, forged: str) -> None:
         assert status == 201, placed
     status, page = rest(stack, "GET", "v1/orders?pageSize=1", bearer=False, x_api_key=api_key)
     assert status == 200 and page.get("nextPageToken"), page
-    status, _ = rest(stack, "GET", f"v1/orders?pageSize=1&pageToken={quote(page['nextPageToken'])}")
+    next_page = page["nextPageToken"]
+    status, _ = rest(stack, "GET", f"v1/orders?pageSize=1&pageToken={quote(next_page)}")
     assert status == 200
+    # Page tokens are signed: one whose signature was altered is a 400 naming page_token.
+    altered = next_page[:-2] + ("AA" if not next_page.endswith("AA") else "BB")
+    status, body = rest(stack, "GET", f"v1/orders?pageSize=1&pageToken={quote(altered)}")
+    assert status == 400 and "page_token" in str(body), body
     # Refused credentials are where a careless log line would print what it refused.
     for refused in (
         {"authorization": f"Bearer {forged}"},

@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from colonnade.runtime import pagetokens
 from colonnade.runtime.auth import AuthSettings
 from colonnade.runtime.config import (
     SettingsError,
@@ -47,6 +48,13 @@ class ConfigurationError(SettingsError):
     client pointed at a TLS-only server. Never an outage: retrying cannot help, so it
     fails start-up at once. The message names the setting to change.
     """
+
+
+def _parse_page_token_keys(_name: str, raw: str) -> tuple[str, ...]:
+    try:
+        return pagetokens.parse_keys(raw)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def redact_url(url: str) -> str:
@@ -143,6 +151,8 @@ class Settings:
     shutdown_delay_seconds: float = 0.0
     max_concurrent_rpcs: int = 0
     reflection: bool = True
+    #: PAGE_TOKEN_KEYS: the page tokens' HMAC keys, the first signs (runtime/pagetokens.py).
+    page_token_keys: tuple[str, ...] = ()
     # Observability (colonnade.runtime.observability): the admin port serves /metrics and
     # /status.json (-1: off, 0: a free port); spans go to the listed exporters.
     admin_host: str = "127.0.0.1"
@@ -234,6 +244,7 @@ class Settings:
                 "MAX_CONCURRENT_RPCS", lambda n, r: parse_int(n, r, 0, 1_000_000), 0
             ),
             reflection=get("GRPC_REFLECTION", parse_bool, True),
+            page_token_keys=get(pagetokens.KEYS_VARIABLE, _parse_page_token_keys, ()),
             auth_jwks=env.get("AUTH_JWKS", "").strip(),
             auth_issuer=env.get("AUTH_ISSUER", "").strip(),
             auth_audience=env.get("AUTH_AUDIENCE", "").strip(),
