@@ -34,6 +34,16 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi; \
     /opt/colonnade/bin/pip install --require-hashes --no-deps -r /tmp/image.txt
 
+# What builds the wheel (setuptools, grpcio-tools), hash-pinned too, in a venv of its own
+# that never reaches the runtime stage; the wheel is built without build isolation, which
+# would fetch these unchecked.
+COPY requirements/build.txt /tmp/build.txt
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=ca-bundle,required=false \
+    if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi; \
+    python3 -m venv /opt/build \
+    && /opt/build/bin/pip install --require-hashes --no-deps -r /tmp/build.txt
+
 # The project itself: its wheel generates the protobuf code (setup.py hook).
 WORKDIR /src
 COPY pyproject.toml setup.py MANIFEST.in README.md ./
@@ -41,9 +51,7 @@ COPY scripts/gen.py scripts/gen.py
 COPY proto proto
 COPY services services
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
-    --mount=type=secret,id=ca-bundle,required=false \
-    if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi; \
-    /opt/colonnade/bin/pip wheel --no-deps --wheel-dir /wheels . \
+    /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
     && /opt/colonnade/bin/pip install --no-deps --no-index /wheels/colonnade-*.whl \
     && /opt/colonnade/bin/pip uninstall --yes --quiet pip setuptools \
     && find /opt/colonnade -depth \( -name __pycache__ -o -name tests -o -name '*.pyx' \

@@ -13,12 +13,17 @@ STAMP := $(VENV)/.installed-stamp
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-# requirements/dev.txt pins every development dependency (`make lock`): pip installs the same
-# versions on every machine and, given only exact pins, never backtracks through checkov's tree.
-$(STAMP): pyproject.toml setup.py tools/pyproject.toml requirements/dev.txt
+# requirements/dev.txt pins every development dependency with its hashes (`make lock`): pip
+# installs the same files on every machine, refuses any whose hash differs (--require-hashes),
+# and resolves nothing (--no-deps); pip itself comes from the lock. The two editable packages
+# have no hash: their build dependencies (setuptools, grpcio-tools) come, hash-checked, from
+# requirements/build.txt (--build-constraint), they add no dependency (--no-deps), and pip check
+# proves the lock satisfies theirs. SECURITY.md, "Supply chain".
+$(STAMP): pyproject.toml setup.py tools/pyproject.toml requirements/dev.txt requirements/build.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements/dev.txt -e '.[dev]' -e tools
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps --build-constraint requirements/build.txt -e . -e tools
+	$(PY) -m pip check
 	@touch $@
 
 venv: $(STAMP) ## create .venv and install the project with its dev extras
@@ -100,10 +105,11 @@ rehearse: setup ## run ENV's ECS task definitions (ENV=dev|staging|prod, applied
 
 UV_COMPILE = UV_NATIVE_TLS=1 $(VENV)/bin/uv pip compile --universal --python-version 3.11 \
 	--quiet --custom-compile-command 'make lock'
-lock: venv ## re-resolve requirements/image.txt (the image, hash-pinned) and requirements/dev.txt (the venv)
+lock: venv ## re-resolve the hash-pinned locks: requirements/image.txt (the image), build.txt (its build), dev.txt (the venv)
 	$(UV_COMPILE) pyproject.toml --extra aws --generate-hashes -o requirements/image.txt
+	$(UV_COMPILE) requirements/build.in --generate-hashes -o requirements/build.txt
 	$(UV_COMPILE) requirements/dev.in --no-emit-package colonnade --no-emit-package colonnade-tools \
-		-o requirements/dev.txt
+		--generate-hashes -o requirements/dev.txt
 
 clean: ## remove the virtualenv, generated code and local data
 	rm -rf $(VENV) .local build *.egg-info

@@ -70,8 +70,14 @@ def stack_env(state: Path, ports: dict[str, int]) -> dict[str, str]:
     return env
 
 
-def start(state: Path, ports: dict[str, int] | None = None, timeout: float = 90) -> Stack:
-    """Start the stack and wait for its summary (or its exit)."""
+def start(
+    state: Path,
+    ports: dict[str, int] | None = None,
+    timeout: float = 90,
+    extra_env: dict[str, str] | None = None,
+) -> Stack:
+    """Start the stack (``extra_env`` added to its environment) and wait for its summary (or
+    its exit)."""
     ports = ports or {name: free_port() for name in PORT_VARIABLES}
     state.mkdir(parents=True, exist_ok=True)
     run = uuid.uuid4().hex[:8]  # a second start on the same folder keeps the first's output
@@ -79,7 +85,7 @@ def start(state: Path, ports: dict[str, int] | None = None, timeout: float = 90)
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "colonnade_tools.devstack"],
-            env=stack_env(state, ports),
+            env=stack_env(state, ports) | (extra_env or {}),
             stdout=stdout,
             stderr=stderr,
             cwd=ROOT,
@@ -131,14 +137,18 @@ def stop(stack: Stack, timeout: float = 60) -> int:
     return stack.process.wait(timeout)
 
 
-def rest(stack: Stack, method: str, path: str, body: Any = None, **headers: str) -> tuple[int, Any]:
+def rest(
+    stack: Stack, method: str, path: str, body: Any = None, bearer: bool = True, **headers: str
+) -> tuple[int, Any]:
+    """A JSON call to the gateway, with the stack's token unless ``bearer`` is False;
+    ``headers`` (``x_api_key=…``) are added, or replace the token's."""
     request = urllib.request.Request(
         f"{stack.base}/{path}",
         method=method,
         data=None if body is None else json.dumps(body).encode(),
         headers={
             "content-type": "application/json",
-            "authorization": f"Bearer {stack.token}",
+            **({"authorization": f"Bearer {stack.token}"} if bearer else {}),
             **{name.replace("_", "-"): value for name, value in headers.items()},
         },
     )

@@ -136,3 +136,6 @@ def test_root_lock_file_is_committed(root: str) -> None:
     text = lock.read_text()
     assert 'provider "registry.terraform.io/hashicorp/aws"' in text
     assert re.search(r'version\s*=\s*"5\.100\.\d+"', text), text[:400]
+    # The provider package's checksum (h1:, from the mirror's linux_amd64 package): init refuses
+    # a package that does not match it. A lock without hashes would accept any.
+    assert re.search(r'hashes\s*=\s*\[\s*"h1:[A-Za-z0-9+/]{43}="', text), text[:400]

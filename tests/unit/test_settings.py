@@ -52,6 +52,14 @@ def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
         Settings.from_env(env)
 
 
+def test_a_malformed_database_url_is_echoed_without_its_password() -> None:
+    """The message reaches the process's log; the URL's password must not."""
+    with pytest.raises(SettingsError, match="DATABASE_URL") as err:
+        Settings.from_env({"DATABASE_URL": "postgress://app:pw-Xq81/zz@db.internal:5432/c"})
+    assert "pw-Xq81" not in str(err.value)
+    assert "postgress://app:***@db.internal:5432/c" in str(err.value)
+
+
 def test_cache_can_be_switched_off() -> None:
     assert parse_cache_url("none") is None
     assert parse_cache_url("") is None

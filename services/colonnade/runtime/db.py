@@ -41,7 +41,7 @@ from colonnade.runtime.dbobserve import (
 from colonnade.runtime.dbpool import HoldingPool
 from colonnade.runtime.errors import DomainError, unavailable
 from colonnade.runtime.observability import Observability
-from colonnade.runtime.settings import ConfigurationError, Settings
+from colonnade.runtime.settings import ConfigurationError, Settings, redact_url
 
 log = logging.getLogger("colonnade.db")
 
@@ -279,7 +279,7 @@ async def wait_for_database(settings: Settings, wait_seconds: float = 30.0) -> N
         except CONNECTION_ERRORS as exc:
             if asyncio.get_running_loop().time() + delay > deadline:
                 raise ConnectionError(
-                    f"PostgreSQL at {_redacted(settings.database_url)} did not answer "
+                    f"PostgreSQL at {redact_url(settings.database_url)} did not answer "
                     f"within {wait_seconds:.0f}s: {exc}"
                 ) from exc
             log.warning("waiting for the database", extra={"error": str(exc)})
@@ -288,10 +288,6 @@ async def wait_for_database(settings: Settings, wait_seconds: float = 30.0) -> N
         else:
             await conn.close()
             return
-
-
-def _redacted(url: str) -> str:
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
 # --- migrations -------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from colonnade.runtime import pagetokens
 from colonnade.runtime.auth import TokenVerifier
 from colonnade.runtime.authz import AuthInterceptor
 from colonnade.runtime.config import SettingsError
@@ -136,6 +137,7 @@ def build_server(
     should report to the same one (``server.observability``).
     """
     obs = observability or Observability(settings.observability())
+    pagetokens.configure(settings.page_token_keys)
     options = [
         # Workers of one service share the port (the kernel spreads connections over them);
         # one process alone keeps it exclusive, so a second copy by mistake fails to bind.

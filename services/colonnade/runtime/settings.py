@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from colonnade.runtime import pagetokens
 from colonnade.runtime.auth import AuthSettings
 from colonnade.runtime.config import (
     SettingsError,
@@ -48,11 +50,26 @@ class ConfigurationError(SettingsError):
     """
 
 
+def _parse_page_token_keys(_name: str, raw: str) -> tuple[str, ...]:
+    try:
+        return pagetokens.parse_keys(raw)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` replaced by ``***``: what an error
+    message or a log line may show of a connection URL."""
+    return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+
+
 def _parse_database_url(name: str, raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in {"postgres", "postgresql"} or (not parts.hostname and not parts.query):
+        # The value is echoed to say what was wrong, without its password (it reaches logs).
         raise SettingsError(
-            f"{name} must look like postgresql://user:password@host:5432/dbname, got {raw!r}"
+            f"{name} must look like postgresql://user:password@host:5432/dbname, "
+            f"got {redact_url(raw)!r}"
         )
     return raw
 
@@ -145,6 +162,8 @@ class Settings:
     shutdown_delay_seconds: float = 0.0
     max_concurrent_rpcs: int = 0
     reflection: bool = True
+    #: PAGE_TOKEN_KEYS: the page tokens' HMAC keys, the first signs (runtime/pagetokens.py).
+    page_token_keys: tuple[str, ...] = ()
     # Observability (colonnade.runtime.observability): the admin port serves /metrics and
     # /status.json (-1: off, 0: a free port); spans go to the listed exporters.
     admin_host: str = "127.0.0.1"
@@ -245,6 +264,7 @@ class Settings:
                 "MAX_CONCURRENT_RPCS", lambda n, r: parse_int(n, r, 0, 1_000_000), 0
             ),
             reflection=get("GRPC_REFLECTION", parse_bool, True),
+            page_token_keys=get(pagetokens.KEYS_VARIABLE, _parse_page_token_keys, ()),
             auth_jwks=env.get("AUTH_JWKS", "").strip(),
             auth_issuer=env.get("AUTH_ISSUER", "").strip(),
             auth_audience=env.get("AUTH_AUDIENCE", "").strip(),
