@@ -389,6 +389,14 @@ async def run_on_pool(
         async with pool.acquire() as conn:
             if obs is not None:
                 acquisition_done(obs, started, exhausted)
-            return await work(conn)
+            try:
+                return await work(conn)
+            except asyncpg.InternalClientError as exc:
+                # A connection the server dropped mid-protocol (PostgreSQL stopped under a
+                # query) can come back from the pool in a state asyncpg refuses ("cannot
+                # switch to state 12; another operation is in progress"): it is broken, not
+                # the query. Discard it so the pool opens a new one; the caller may retry.
+                conn.terminate()
+                raise database_unavailable(exc) from exc
     except CONNECTION_ERRORS as exc:
         raise database_unavailable(exc) from exc
