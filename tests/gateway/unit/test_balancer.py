@@ -6,6 +6,7 @@ import pytest
 
 from colonnade.gateway.backend import BackendMap
 from colonnade.gateway.balancer import split_addresses
+from colonnade.gateway.config import load
 from colonnade.gateway.errors import BackendConfigError
 
 
@@ -30,8 +31,13 @@ def test_a_malformed_address_list_is_refused_naming_the_target(target: str) -> N
 
 
 def test_the_environment_list_keeps_a_target_of_several_addresses_whole() -> None:
-    # COLONNADE_GATEWAY_BACKENDS is split on commas before the map sees it
-    specs = "colonnade.catalog.v1=ipv4:h:1,h:2,colonnade.orders.v1=h:3".split(",")
-    backends = BackendMap.parse(specs)
+    # COLONNADE_GATEWAY_BACKENDS is a comma-separated list: split before the map sees it
+    cfg = load(
+        env={
+            "COLONNADE_GATEWAY_BACKENDS": "colonnade.catalog.v1=ipv4:h:1,h:2,"
+            "colonnade.orders.v1=h:3"
+        }
+    )
+    backends = BackendMap.parse(cfg.backends)
     assert backends.target("colonnade.catalog.v1.CatalogService") == "ipv4:h:1,h:2"
     assert backends.target("colonnade.orders.v1.OrdersService") == "h:3"
