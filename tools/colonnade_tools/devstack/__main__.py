@@ -308,6 +308,9 @@ def main() -> int:
             "DATABASE_URL": database_url,
             "CACHE_URL": cache_url,
             "GRPC_HOST": stack.host,
+            # A process killed by a signal (a segfault in a native extension) leaves the
+            # Python stacks of its threads at the end of its log, not silence.
+            "PYTHONFAULTHANDLER": os.environ.get("PYTHONFAULTHANDLER", "1"),
         }
         settings = Settings.from_env(env, service_name="devstack")
         # A local token issuer (.local/auth): every service enforces its contract's policies
