@@ -29,8 +29,9 @@ from tests.reliability.stack import Stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPORTS = REPO_ROOT / "build" / "reliability"
-#: Requests per second of each kind (about 36 in all: light on a shared 2-core machine).
-RATES = {"rest-read": 18.0, "grpc-read": 8.0, "rest-order": 6.0, "grpc-order": 4.0}
+#: Requests per second of each kind (24 in all, each order four catalog calls and a few
+#: statements: light enough that a 2-core machine running other tests keeps up).
+RATES = {"rest-read": 12.0, "grpc-read": 6.0, "rest-order": 4.0, "grpc-order": 2.0}
 #: Every request's deadline (seconds): what "fail fast" is measured against.
 DEADLINE = 5.0
 CATALOG = ClientConfig(
