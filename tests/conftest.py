@@ -49,9 +49,12 @@ def _collect_garbage_after_each_file() -> Iterator[None]:
     gc.collect()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """One xdist group per test file (its session fixtures, e.g. one module's applies, are then
-    built by one worker only), or the shared group its file belongs to."""
+    built by one worker only), or the shared group its file belongs to. First: xdist's worker
+    reads the groups in its own hook of the same name, which pluggy otherwise calls before
+    this one (it is registered later), so every group was silently ignored."""
     for item in items:
         rel = item.path.relative_to(REPO_ROOT).as_posix()
         item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(rel, rel)))
