@@ -8,6 +8,8 @@ Fixtures start what a test asks for and stop it at the end of the session.
 from __future__ import annotations
 
 import gc
+import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -38,6 +40,22 @@ SHARED_GROUPS = {
     "tests/terraform/test_live.py": "environment-roots",
     "tests/terraform/test_rehearsal.py": "environment-roots",
 }
+
+
+_SESSION_STARTED = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The reliability drills' one-line figures (tests/reliability/), also when the test output
+    is captured or the drills ran on an xdist worker: read back from build/reliability/."""
+    reports = REPO_ROOT / "build" / "reliability"
+    fresh = sorted(p for p in reports.glob("*.json") if p.stat().st_mtime >= _SESSION_STARTED)
+    if fresh:
+        from tests.reliability.load import summary_line
+
+        terminalreporter.section("reliability drills")
+        for path in fresh:
+            terminalreporter.write_line(summary_line(path.stem, json.loads(path.read_text())))
 
 
 @pytest.fixture(autouse=True, scope="module")

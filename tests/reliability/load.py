@@ -273,13 +273,19 @@ def summarise(outcomes: list[Outcome]) -> dict[str, Any]:
     }
 
 
-def report(drill: str, figures: dict[str, Any]) -> None:
-    """The drill's one-line summary on stdout and its figures in build/reliability/."""
-    REPORTS.mkdir(parents=True, exist_ok=True)
-    (REPORTS / f"{drill}.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+def summary_line(drill: str, figures: dict[str, Any]) -> str:
+    """``[reliability] <drill>: sent=… failed=… acknowledged_writes=… lost=…``."""
     keys = ("sent", "failed", "acknowledged_writes", "lost", "duplicated", "reconnects")
     line = " ".join(f"{k}={figures[k]}" for k in keys if k in figures)
-    print(f"\n[reliability] {drill}: {line} | {json.dumps(figures, sort_keys=True)}")
+    return f"[reliability] {drill}: {line}"
+
+
+def report(drill: str, figures: dict[str, Any]) -> None:
+    """The drill's one-line summary on stdout and its figures in build/reliability/ (the
+    session's end lists the summaries again: tests/conftest.py)."""
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / f"{drill}.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    print(f"\n{summary_line(drill, figures)} | {json.dumps(figures, sort_keys=True)}")
 
 
 # --- the checker ------------------------------------------------------------------------
