@@ -8,6 +8,8 @@ Fixtures start what a test asks for and stop it at the end of the session.
 from __future__ import annotations
 
 import gc
+import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -40,6 +42,22 @@ SHARED_GROUPS = {
 }
 
 
+_SESSION_STARTED = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The reliability drills' one-line figures (tests/reliability/), also when the test output
+    is captured or the drills ran on an xdist worker: read back from build/reliability/."""
+    reports = REPO_ROOT / "build" / "reliability"
+    fresh = sorted(p for p in reports.glob("*.json") if p.stat().st_mtime >= _SESSION_STARTED)
+    if fresh:
+        from tests.reliability.load import summary_line
+
+        terminalreporter.section("reliability drills")
+        for path in fresh:
+            terminalreporter.write_line(summary_line(path.stem, json.loads(path.read_text())))
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _collect_garbage_after_each_file() -> Iterator[None]:
     """Collect the garbage a test file leaves before the next file starts: an object it leaked
@@ -49,9 +67,12 @@ def _collect_garbage_after_each_file() -> Iterator[None]:
     gc.collect()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """One xdist group per test file (its session fixtures, e.g. one module's applies, are then
-    built by one worker only), or the shared group its file belongs to."""
+    built by one worker only), or the shared group its file belongs to. First: xdist's worker
+    reads the groups in its own hook of the same name, which pluggy otherwise calls before
+    this one (it is registered later), so every group was silently ignored."""
     for item in items:
         rel = item.path.relative_to(REPO_ROOT).as_posix()
         item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(rel, rel)))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -25,6 +24,8 @@ from colonnade.gateway.errors import ConfigError, ConfigurationError
 from colonnade.gateway.rpc import CLIENTS
 
 log = logging.getLogger("colonnade.gateway")
+#: Seconds a stopping gateway lets the requests being served finish.
+DRAIN_SECONDS = 10.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -100,10 +101,11 @@ async def run(cfg: GatewayConfig, ready: Any = None) -> None:
     """Serves until SIGTERM/SIGINT, then closes the listener and the channel pools."""
     from colonnade.gateway.app import Gateway
     from colonnade.gateway.descriptors import load_registry
-    from colonnade.gateway.server import serve
+    from colonnade.gateway.server import HttpProtocol, drain, serve
 
     app = Gateway(cfg, load_registry(cfg.descriptors))
     await app.startup()
+    connections: set[HttpProtocol] = set()
     server = await serve(
         app,
         cfg.host,
@@ -111,6 +113,7 @@ async def run(cfg: GatewayConfig, ready: Any = None) -> None:
         reuse_port=cfg.reuse_port,
         error_page=app.error_page,
         limits=cfg.limits(),
+        connections=connections,
     )
     addr = server.sockets[0].getsockname()
     log.info(
@@ -131,10 +134,12 @@ async def run(cfg: GatewayConfig, ready: Any = None) -> None:
     if ready is not None:
         ready(addr)
     await stop.wait()
-    log.info("gateway stopping")
-    server.close()
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(server.wait_closed(), 5)
+    log.info("gateway stopping", extra={"connections": len(connections)})
+    # The requests being served finish before the backends' channels close (a rolling
+    # restart then fails none); idle keep-alive connections are closed at once.
+    cut = await drain(server, connections, DRAIN_SECONDS)
+    if cut:
+        log.warning("connections cut at the end of the drain", extra={"connections": cut})
     await app.shutdown()
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from grpc_health.v1 import health_pb2
 
+from colonnade.gateway.balancer import Balanced, split_addresses
 from colonnade.gateway.errors import BackendConfigError, RpcError
 from colonnade.gateway.grpcwire.target import parse_target
 from colonnade.gateway.routing import Route
@@ -33,9 +34,10 @@ class BackendMap:
 
     @classmethod
     def parse(cls, specs: Iterable[str]) -> BackendMap:
-        """From `name=host:port` strings (name: a service, a package, or `*`)."""
+        """From `name=host:port` strings (name: a service, a package, or `*`); the target
+        may name several addresses (`name=ipv4:h:1,h:2`, balancer.py)."""
         entries: dict[str, str] = {}
-        for spec in specs:
+        for spec in _rejoin(specs):
             name, sep, target = spec.partition("=")
             name, target = name.strip(), target.strip()
             if not sep or not name or not target:
@@ -43,7 +45,8 @@ class BackendMap:
                     f"backend {spec!r}: expected SERVICE=HOST:PORT, e.g. "
                     "'colonnade.catalog.v1.CatalogService=127.0.0.1:50051'"
                 )
-            parse_target(target)  # BackendConfigError naming the target
+            for address in split_addresses(target):
+                parse_target(address)  # BackendConfigError naming the target
             entries[name] = target
         return cls(entries)
 
@@ -59,12 +62,36 @@ class BackendMap:
         return self.entries.get("*")
 
 
+def _rejoin(specs: Iterable[str]) -> list[str]:
+    """Specs as written: a comma-separated list (COLONNADE_GATEWAY_BACKENDS) splits a
+    target naming several addresses (``svc=a:1,b:2``); a piece without ``=`` is the
+    previous spec's next address."""
+    out: list[str] = []
+    for spec in specs:
+        if out and "=" not in spec and spec.strip():
+            out[-1] += "," + spec.strip()
+        else:
+            out.append(spec)
+    return out
+
+
 class ChannelPool:
     """The connections to one address (an rpc.Channel of the chosen client), and its health."""
 
     def __init__(self, target: str, size: int, max_message: int, client: str = NATIVE) -> None:
         self.target = target
-        self.channel = open_channel(client, target, size=size, max_message=max_message)
+        addresses = split_addresses(target)
+        self.channel: Channel
+        if len(addresses) == 1:
+            self.channel = open_channel(client, target, size=size, max_message=max_message)
+        else:
+            channels = [
+                open_channel(client, a, size=size, max_message=max_message) for a in addresses
+            ]
+            for channel in channels:
+                if hasattr(channel, "max_backoff"):
+                    channel.max_backoff = 1.0  # probed by the balancer's health checks
+            self.channel = Balanced(target, channels)
 
     def connect(self) -> None:
         """Starts connecting now, so the first requests find the connections warm."""

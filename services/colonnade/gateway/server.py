@@ -258,6 +258,7 @@ class HttpProtocol(asyncio.Protocol):
         max_pipeline: int = 16,
         error_page: ErrorPage = plain_error_page,
         limits: Limits = Limits(),
+        connections: set[HttpProtocol] | None = None,
     ) -> None:
         self.app = app
         self.limits = limits
@@ -287,10 +288,14 @@ class HttpProtocol(asyncio.Protocol):
         self._head_count = 0
         self._begun = 0  # requests begun on this connection
         self.lingering = False
+        self.connections = connections
+        self.draining = False
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self.connections is not None:
+            self.connections.add(self)
         peer = transport.get_extra_info("peername")
         if peer:
             self.client = (str(peer[0]), int(peer[1]))
@@ -307,6 +312,8 @@ class HttpProtocol(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self.connections is not None:
+            self.connections.discard(self)
         self.write_ok.set()
         for c in [self.cycle, self._current, *self.queue]:
             if c is not None:
@@ -422,7 +429,7 @@ class HttpProtocol(asyncio.Protocol):
             "headers": self._headers,
             "extensions": {"http.response.trailers": {}},
         }
-        cycle = _Cycle(self, scope, keep_alive, expect, te)
+        cycle = _Cycle(self, scope, keep_alive and not self.draining, expect, te)
         cycle.head = method == "HEAD"
         self._current = cycle
         if self.cycle is None:
@@ -504,6 +511,16 @@ class HttpProtocol(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         if not self.closed and self.transport is not None:
             self.transport.write(data)
+
+    def shutdown(self) -> None:
+        """Stop after the response being written (``connection: close``), or now if idle."""
+        self.draining = True
+        if self.cycle is None and self._current is None:
+            self._close()
+            return
+        for c in (self.cycle, self._current, *self.queue):
+            if c is not None:
+                c.keep_alive = False
 
     # cycles
     def _start(self, cycle: _Cycle) -> None:
@@ -601,13 +618,22 @@ async def serve(
     sock: socket.socket | None = None,
     error_page: ErrorPage = plain_error_page,
     limits: Limits = Limits(),
+    connections: set[HttpProtocol] | None = None,
 ) -> asyncio.base_events.Server:
-    """Starts serving `app`; returns the asyncio server (already listening)."""
+    """Starts serving `app`; returns the asyncio server (already listening). `connections`,
+    when given, holds the open connections (for :func:`drain`)."""
     loop = asyncio.get_running_loop()
     holder: dict[str, tuple[str, int]] = {}
 
     def factory() -> HttpProtocol:
-        return HttpProtocol(app, loop, holder["addr"], error_page=error_page, limits=limits)
+        return HttpProtocol(
+            app,
+            loop,
+            holder["addr"],
+            error_page=error_page,
+            limits=limits,
+            connections=connections,
+        )
 
     if sock is not None:
         server = await loop.create_server(factory, sock=sock, backlog=2048)
@@ -618,3 +644,23 @@ async def serve(
     addr = server.sockets[0].getsockname()
     holder["addr"] = (str(addr[0]), int(addr[1]))
     return server
+
+
+async def drain(
+    server: asyncio.base_events.Server, connections: set[HttpProtocol], grace: float
+) -> int:
+    """Graceful stop: stop accepting, close idle keep-alive connections, let the requests
+    being served finish (their responses say ``connection: close``) for up to `grace`
+    seconds, then close what is left; how many connections had to be cut."""
+    loop = asyncio.get_running_loop()
+    server.close()
+    for conn in list(connections):
+        conn.shutdown()
+    deadline = loop.time() + grace
+    # polled: the set is updated by the protocols' callbacks, once per connection closed
+    while connections and loop.time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    cut = len(connections)
+    for conn in list(connections):
+        conn._close()
+    return cut

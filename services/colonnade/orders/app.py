@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -16,6 +17,7 @@ from colonnade.orders.storage import PostgresOrderRepository
 from colonnade.orders.v1 import orders_pb2_grpc
 from colonnade.runtime.auth import ServiceIdentity
 from colonnade.runtime.client import Channels, identity_from_settings
+from colonnade.runtime.config import parse_duration
 from colonnade.runtime.db import create_pool, migrate, wait_for_database
 from colonnade.runtime.entrypoint import run_service
 from colonnade.runtime.observability import Observability
@@ -27,6 +29,8 @@ COMPONENT = "orders"
 MIGRATIONS = "colonnade.orders.migrations"
 #: Seconds between recovery passes (one also runs at start-up).
 RECOVERY_INTERVAL = 30.0
+#: Seconds an order may owe a step before the recovery pass takes it over.
+RECOVERY_GRACE = Timings().recovery_grace.total_seconds()
 DEFAULT_CATALOG_TARGET = "127.0.0.1:50051"
 
 
@@ -35,18 +39,45 @@ class OrdersSettings:
     """The runtime's settings plus what only orders needs, read once at start-up."""
 
     runtime: Settings
-    #: Where the catalog is: ``host:port`` (every address it resolves to gets calls).
+    #: Where the catalog is: ``host:port`` (every address it resolves to gets calls), or
+    #: gRPC's ``ipv4:host:port,host:port`` naming several instances.
     catalog_target: str = DEFAULT_CATALOG_TARGET
+    #: Seconds between recovery passes (``ORDERS_RECOVERY_INTERVAL``).
+    recovery_interval: float = RECOVERY_INTERVAL
+    #: How long an order may owe a step before recovery takes it over
+    #: (``ORDERS_RECOVERY_GRACE``): longer than any CreateOrder call runs.
+    recovery_grace: float = RECOVERY_GRACE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OrdersSettings:
-        """``CATALOG_TARGET`` and every runtime setting (:meth:`Settings.from_env`)."""
+        """``CATALOG_TARGET``, ``ORDERS_RECOVERY_*`` and every runtime setting
+        (:meth:`Settings.from_env`)."""
         env = os.environ if environ is None else environ
         target = env.get("CATALOG_TARGET", DEFAULT_CATALOG_TARGET).strip()
-        host, sep, port = target.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise SettingsError(f"CATALOG_TARGET must look like host:port, got {target!r}")
-        return cls(Settings.from_env(env, service_name="orders"), target)
+        several = target.startswith("ipv4:")
+        addresses = target.removeprefix("ipv4:").split(",") if several else [target]
+        for address in addresses:
+            host, sep, port = address.strip().rpartition(":")
+            if (
+                not sep
+                or not host
+                or "," in host
+                or not port.isdigit()
+                or not 0 < int(port) < 65536
+            ):
+                raise SettingsError(
+                    "CATALOG_TARGET must look like host:port (or ipv4:host:port,host:port), "
+                    f"got {target!r}"
+                )
+        interval = parse_duration(
+            "ORDERS_RECOVERY_INTERVAL", env.get("ORDERS_RECOVERY_INTERVAL", RECOVERY_INTERVAL), 0.1
+        )
+        grace = parse_duration(
+            "ORDERS_RECOVERY_GRACE",
+            env.get("ORDERS_RECOVERY_GRACE", RECOVERY_GRACE),
+            1.0,
+        )
+        return cls(Settings.from_env(env, service_name="orders"), target, interval, grace)
 
 
 @dataclass
@@ -79,7 +110,7 @@ async def open_orders(
     orders = Orders(
         PostgresOrderRepository(pool),
         CatalogStock(client, settings.catalog_target),
-        timings or Timings(),
+        timings or Timings(recovery_grace=timedelta(seconds=settings.recovery_grace)),
     )
 
     def register(server: Any) -> list[str]:
@@ -93,13 +124,16 @@ async def create_server(
     settings: OrdersSettings,
     *,
     timings: Timings | None = None,
-    recovery_interval: float = RECOVERY_INTERVAL,
+    recovery_interval: float | None = None,
 ) -> tuple[ServiceServer, int]:
     """Connect to PostgreSQL, migrate, and build the (not yet started) server.
 
-    The recovery pass runs once right away and then every ``recovery_interval`` seconds,
-    finishing or compensating orders a crash left between saga steps.
+    The recovery pass runs once right away and then every ``recovery_interval`` seconds
+    (default: the settings'), finishing or compensating orders a crash left between saga
+    steps once they are older than the settings' grace (unless ``timings`` says otherwise).
     """
+    if recovery_interval is None:
+        recovery_interval = settings.recovery_interval
     wiring = await open_orders(settings, timings=timings)
     server, port = build_server(
         settings.runtime, wiring.register, observability=wiring.observability

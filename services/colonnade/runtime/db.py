@@ -411,6 +411,14 @@ async def run_on_pool(
             acquisition_done(obs, started, exhausted)
         try:
             result = await work(conn)
+        except asyncpg.InternalClientError as exc:
+            # A connection the server dropped mid-protocol (PostgreSQL stopped under a
+            # query) can come back from the pool in a state asyncpg refuses ("cannot
+            # switch to state 12; another operation is in progress"): it is broken, not
+            # the query. Discard it so the pool opens a new one; the caller may retry.
+            conn.terminate()
+            await pool.release(conn)
+            raise database_unavailable(exc) from exc
         except BaseException:
             await pool.release(conn)  # the pool's checks run on a connection a call failed on
             raise

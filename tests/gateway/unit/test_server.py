@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from colonnade.gateway.responses import status_error_page
-from colonnade.gateway.server import ErrorPage, HttpProtocol, plain_error_page
+from colonnade.gateway.server import ErrorPage, HttpProtocol, drain, plain_error_page
 from tests.hostile import FUZZ, Tally
 
 
@@ -246,3 +246,70 @@ def test_the_parser_answers_anything_with_a_response_or_a_clear_4xx(pieces: list
 def test_parser_fuzz_tally() -> None:
     """Reports the fuzz test's answers (runs after it: pytest keeps a file's order)."""
     _FUZZ_TALLY.done_if_tried(allowed=("2", "505", "incomplete"))
+
+
+class ClosingTransport(FakeTransport):
+    """Tells its protocol the connection is gone when closed, as asyncio does."""
+
+    def __init__(self, proto: HttpProtocol) -> None:
+        super().__init__()
+        self.proto = proto
+
+    def close(self) -> None:
+        if not self.closing:
+            super().close()
+            self.proto.connection_lost(None)
+
+
+class FakeServer:
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def connected(app: Any, connections: set[HttpProtocol]) -> tuple[HttpProtocol, ClosingTransport]:
+    proto = HttpProtocol(
+        app, asyncio.get_running_loop(), ("127.0.0.1", 80), connections=connections
+    )
+    transport = ClosingTransport(proto)
+    proto.connection_made(transport)
+    return proto, transport
+
+
+async def test_drain_closes_idle_connections_and_lets_a_request_being_served_finish() -> None:
+    release = asyncio.Event()
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        await release.wait()
+        headers = [(b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    connections: set[HttpProtocol] = set()
+    busy, busy_transport = connected(slow, connections)
+    busy.data_received(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+    _idle, idle_transport = connected(slow, connections)
+    server = FakeServer()
+    draining = asyncio.ensure_future(drain(server, connections, 5))  # type: ignore[arg-type]
+    await asyncio.sleep(0.1)
+    assert server.closed and idle_transport.closing
+    assert not busy_transport.closing and not draining.done()
+    release.set()
+    assert await draining == 0
+    status, headers, body = split(bytes(busy_transport.written))
+    assert (status, headers[b"connection"], body) == (b"HTTP/1.1 200 OK", b"close", b"ok")
+    assert busy_transport.closing and not connections
+
+
+async def test_drain_cuts_what_is_still_busy_after_the_grace() -> None:
+    async def stuck(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.Event().wait()
+
+    connections: set[HttpProtocol] = set()
+    busy, transport = connected(stuck, connections)
+    busy.data_received(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+    assert await drain(FakeServer(), connections, 0.2) == 1  # type: ignore[arg-type]
+    assert transport.closing and not connections
+    if busy.cycle is not None and busy.cycle.task is not None:
+        busy.cycle.task.cancel()

@@ -36,7 +36,7 @@ from colonnade_tools.devstack.postgres import PostgresServer
 from colonnade_tools.devstack.runstate import ROOT, Component, RunState
 from colonnade_tools.devstack.seed import seed
 
-__all__ = ["ROOT", "main"]
+__all__ = ["ROOT", "gateway_command", "gateway_env", "main"]
 
 #: Seconds ``make run`` may take, on a warm checkout, to be ready (the summary says if it did not).
 READY_BUDGET = 10.0
@@ -308,6 +308,9 @@ def main() -> int:
             "DATABASE_URL": database_url,
             "CACHE_URL": cache_url,
             "GRPC_HOST": stack.host,
+            # A process killed by a signal (a segfault in a native extension) leaves the
+            # Python stacks of its threads at the end of its log, not silence.
+            "PYTHONFAULTHANDLER": os.environ.get("PYTHONFAULTHANDLER", "1"),
         }
         settings = Settings.from_env(env, service_name="devstack")
         # A local token issuer (.local/auth): every service enforces its contract's policies
@@ -418,8 +421,17 @@ def main() -> int:
 
 
 def _gateway_command(stack: Stack) -> list[str]:
-    catalog_target = f"{stack.host}:{stack.catalog_port}"
-    orders_target = f"{stack.host}:{stack.orders_port}"
+    return gateway_command(
+        stack.host,
+        stack.gateway_port,
+        f"{stack.host}:{stack.catalog_port}",
+        f"{stack.host}:{stack.orders_port}",
+    )
+
+
+def gateway_command(host: str, port: int, catalog_target: str, orders_target: str) -> list[str]:
+    """The gateway's command line in front of the catalog and orders at these targets (the
+    reliability drills start it the same way, with several addresses per target)."""
     return [
         sys.executable,
         "-m",
@@ -433,15 +445,24 @@ def _gateway_command(stack: Stack) -> list[str]:
         "--backend",
         f"colonnade.orders.v1.OrdersService={orders_target}",
         "--host",
-        stack.host,
+        host,
         "--port",
-        str(stack.gateway_port),
+        str(port),
     ]
 
 
 def _gateway_env(
     stack: Stack, env: dict[str, str], auth: DevAuth, cache_url: str
 ) -> dict[str, str]:
+    sources = {name: f"http://{stack.host}:{port}" for name, port in stack.admin_ports().items()}
+    return gateway_env(env, auth, cache_url, sources)
+
+
+def gateway_env(
+    env: dict[str, str], auth: DevAuth, cache_url: str, status_sources: dict[str, str]
+) -> dict[str, str]:
+    """The gateway's environment: auth from the local issuer, the policy cache, the status
+    page's sources (name → admin URL), tracing when TRACE_EXPORTERS says so."""
     return {
         **env,
         **auth.gateway_env(),
@@ -449,7 +470,7 @@ def _gateway_env(
         # throttling counters and the response cache live in the same memcached
         "COLONNADE_GATEWAY_POLICY_CACHE_URL": "" if cache_url == "none" else cache_url,
         "COLONNADE_GATEWAY_STATUS_SOURCES": ",".join(
-            f"{name}=http://{stack.host}:{port}" for name, port in stack.admin_ports().items()
+            f"{name}={url}" for name, url in status_sources.items()
         ),
         # TRACE_EXPORTERS (e.g. stdout, file:/tmp/spans.jsonl) traces the gateway too.
         **(

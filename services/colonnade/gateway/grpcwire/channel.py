@@ -4,7 +4,8 @@
 SO_REUSEPORT balances connections, not calls) and reopened on demand. While a backend is
 unreachable, reconnects follow gRPC's back-off (1 s, x1.6, jitter 0.2, capped at 10 s here)
 and calls fail fast with UNAVAILABLE; the outage is logged once when it starts and once when
-it ends. Calls the server never saw are retried once, as gRPC's transparent retry does.
+it ends. Calls the server never saw are retried once, as gRPC's transparent retry does (and
+marked so: a balancer over several addresses sends them to another one, balancer.py).
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class Channel:
         self.failures = 0  # connection attempts failed in a row
         self.retry_at = 0.0
         self.backoff = 1.0
+        #: The longest back-off between reconnects (a balancer probing an address it
+        #: ejected keeps it short: the other addresses carry the calls meanwhile).
+        self.max_backoff = 10.0
         self.closed = False
 
     # -- calls ---------------------------------------------------------------------------
@@ -148,7 +152,9 @@ class Channel:
         now = time.monotonic()
         if now < self.retry_at:
             raise RpcError(
-                Code.UNAVAILABLE, f"backend {self.target} unavailable: {self.last_error}"
+                Code.UNAVAILABLE,
+                f"backend {self.target} unavailable: {self.last_error}",
+                transparent_retry=True,  # never sent: another address may take it
             )
         tasks = self._connect_all()
         pending = set(tasks)
@@ -176,6 +182,7 @@ class Channel:
         raise RpcError(
             Code.UNAVAILABLE,
             f"backend {self.target} unavailable: {self.last_error or 'connect timeout'}",
+            transparent_retry=True,  # never sent: another address may take it
         )
 
     def _connect_all(self) -> list[asyncio.Task[Connection]]:
@@ -234,7 +241,7 @@ class Channel:
         if isinstance(exc, TimeoutError):
             self.last_error = f"no HTTP/2 connection within {self.connect_timeout:g} s"
         self.retry_at = time.monotonic() + self.backoff * random.uniform(0.8, 1.2)
-        self.backoff = min(10.0, self.backoff * 1.6)
+        self.backoff = min(self.max_backoff, self.backoff * 1.6)
         if not self.failures:  # once per outage, not once per attempt
             log.warning(
                 "backend unreachable",
