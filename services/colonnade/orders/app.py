@@ -11,7 +11,9 @@ from colonnade.orders.servicer import SERVICE_NAME, OrdersServicer
 from colonnade.orders.stock import CatalogStock
 from colonnade.orders.storage import PostgresOrderRepository
 from colonnade.orders.v1 import orders_pb2_grpc
+from colonnade.runtime.auth import AuthError
 from colonnade.runtime.client import Channels, identity_from_settings
+from colonnade.runtime.clientcredentials import ClientCredentials
 from colonnade.runtime.db import create_pool, migrate, wait_for_database
 from colonnade.runtime.entrypoint import run_service
 from colonnade.runtime.observability import Observability
@@ -60,9 +62,15 @@ async def create_server(
     await wait_for_database(runtime)
     if runtime.db_migrate:
         await migrate(runtime, COMPONENT, MIGRATIONS)
+    identity = identity_from_settings(runtime)
+    if isinstance(identity, ClientCredentials):
+        try:  # its first token now: a wrong secret or endpoint stops the task here
+            await identity.start()
+        except AuthError as exc:
+            raise ConnectionError(f"orders' identity: {exc.message}") from None
     obs = Observability(runtime.observability())
     pool = await create_pool(runtime, obs)
-    channels = Channels(obs, identity_from_settings(runtime))
+    channels = Channels(obs, identity)
     orders = Orders(
         PostgresOrderRepository(pool),
         CatalogStock(channels, settings.catalog_target),
@@ -76,6 +84,8 @@ async def create_server(
     server, port = build_server(runtime, register, observability=obs)
     server.add_cleanup(pool.close)
     server.add_cleanup(channels.close)
+    if isinstance(identity, ClientCredentials):
+        server.add_cleanup(identity.close)
     server.add_cleanup(start_periodic("order recovery", recovery_interval, orders.recover))
     return server, port
 
