@@ -330,9 +330,11 @@ def _schemes(document: dict[str, Any]) -> dict[str, Any]:
 
 def _as_imported(document: dict[str, Any], *, authorizer: bool) -> dict[str, Any]:
     """The committed document as the module imports it: the contract policies
-    (``x-colonnade-policy``) are the module's input, not API Gateway's, and without an authorizer
-    function the authorizer's scheme and the requirements naming it are dropped."""
+    (``x-colonnade-policy``, ``x-colonnade-scopes``) are the modules' input, not API
+    Gateway's, and without an authorizer function the authorizer's scheme and the
+    requirements naming it are dropped."""
     doc: dict[str, Any] = json.loads(json.dumps(document))
+    doc.pop("x-colonnade-scopes", None)  # the identity module's input
     if not authorizer:
         _schemes(doc).pop(AUTHORIZER_SCHEME, None)
     for ops in doc["paths"].values():
