@@ -57,6 +57,7 @@ MOTO_SERVICES = (
     "backup",
     "cloudfront",
     "cloudwatch",
+    "cognitoidp",
     "dynamodb",
     "ec2",
     "ecr",

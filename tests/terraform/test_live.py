@@ -772,6 +772,52 @@ def test_outputs_are_the_task_definitions(applied_envs: dict[str, RootRun]) -> N
             assert applied.get(key) == definition.get(key), f"{name}.{key}"
 
 
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_each_task_reads_only_its_own_secrets(env: str, applied_envs: dict[str, RootRun]) -> None:
+    """After the apply: the gateway's task reads its client secret and the API key store,
+    orders' its client secret, catalog none; each execution role may read exactly those."""
+    state = applied_envs[env].state()
+    resources = planned_resources(state)
+    names = {
+        r["values"]["arn"]: r["values"]["name"]
+        for r in resources
+        if r["type"] == "aws_secretsmanager_secret"
+    }
+    prefix = f"colonnade-{env}/identity/"
+    wanted = {
+        "gateway": {
+            "COLONNADE_GATEWAY_SERVICE_CLIENT_SECRET": prefix + "gateway-client-secret",
+            "COLONNADE_GATEWAY_API_KEYS": prefix + "gateway-api-keys",
+        },
+        "orders": {"SERVICE_CLIENT_SECRET": prefix + "orders-client-secret"},
+        "catalog": {},
+    }
+    for service, secrets in wanted.items():
+        (task,) = [
+            json.loads(r["values"]["container_definitions"])[0]
+            for r in resources
+            if r["type"] == "aws_ecs_task_definition"
+            and r["values"]["family"] == f"colonnade-{env}-{service}"
+        ]
+        read = {
+            s["name"]: names.get(s["valueFrom"], s["valueFrom"]) for s in task.get("secrets", [])
+        }
+        assert read == secrets, service
+        (policy,) = [
+            json.loads(r["values"]["policy"])
+            for r in resources
+            if r["address"]
+            == f'module.platform.module.ecs_service["{service}"].aws_iam_role_policy.execution'
+        ]
+        readable = {
+            names.get(arn, arn)
+            for st in policy["Statement"]
+            if "secretsmanager:GetSecretValue" in st["Action"]
+            for arn in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
+        }
+        assert readable == set(secrets.values()), service
+
+
 @pytest.mark.slow
 def test_bootstrap_task_runs_to_completion_against_moto(applied_envs: dict[str, RootRun]) -> None:
     """deploy.py's runner starts the applied migrate task definition with the migrate_task
