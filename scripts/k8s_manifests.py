@@ -10,12 +10,14 @@ runs: ``container_definitions`` (image, command, environment, health check, user
 image architecture). No tfvars are parsed, so a service added to the topology appears here.
 
 For each service: a ServiceAccount (EKS Pod Identity binds its IAM role, so no annotation), a
-ConfigMap with the container's environment, a Deployment (zone topology spread, restricted
-security context, the image's own ``colonnade-healthcheck`` as exec probes, graceful shutdown),
-a Service, a PodDisruptionBudget, a HorizontalPodAutoscaler (CPU, fed by the metrics-server
-add-on) and a TargetGroupBinding (``eks.amazonaws.com/v1``: EKS Auto Mode's load balancer
-controller registers the pods in the ALB target group Terraform made); plus the namespace with
-the `restricted` Pod Security level enforced.
+ConfigMap with the container's environment (its Secrets Manager variables come from the
+Kubernetes Secret ``<service>-secrets``, synced from the ARNs the Deployment names), a
+Deployment (zone topology spread, restricted security context, the image's own
+``colonnade-healthcheck`` as exec probes, graceful shutdown), a Service, a
+PodDisruptionBudget, a HorizontalPodAutoscaler (CPU, fed by the metrics-server add-on) and a
+TargetGroupBinding (``eks.amazonaws.com/v1``: EKS Auto Mode's load balancer controller
+registers the pods in the ALB target group Terraform made); plus the namespace with the
+`restricted` Pod Security level enforced.
 """
 
 from __future__ import annotations
@@ -89,11 +91,6 @@ def service_manifests(
 ) -> list[dict[str, Any]]:
     """A service's ServiceAccount, ConfigMap, Deployment, Service, PodDisruptionBudget, HPA and
     TargetGroupBinding."""
-    if container.get("secrets"):
-        raise ValueError(
-            f"{name}: Secrets Manager variables ({[s['name'] for s in container['secrets']]}) "
-            "have no Kubernetes counterpart here yet (ECS injects them)"
-        )
     labels = _labels(name)
     meta = {"name": name, "namespace": namespace, "labels": labels}
     port = service["port"]
@@ -109,6 +106,25 @@ def service_manifests(
         "command": list(container["command"]),
         "ports": [{"name": port_name, "containerPort": port, "protocol": "TCP"}],
         "envFrom": [{"configMapRef": {"name": name}}],
+        # Secrets Manager variables (ECS injects them): read from the Kubernetes Secret
+        # `<name>-secrets`, which has to be synced from the ARNs in the Deployment's
+        # annotation (External Secrets or the Secrets Store CSI driver, not installed by
+        # this script). Not optional: a pod without it does not start, and says why.
+        **(
+            {
+                "env": [
+                    {
+                        "name": s["name"],
+                        "valueFrom": {
+                            "secretKeyRef": {"name": f"{name}-secrets", "key": s["name"]}
+                        },
+                    }
+                    for s in container["secrets"]
+                ]
+            }
+            if container.get("secrets")
+            else {}
+        ),
         **_probes(container, port_name),
         "resources": {
             "requests": {"cpu": f"{cpu_m}m", "memory": f"{memory_mi}Mi"},
@@ -122,10 +138,18 @@ def service_manifests(
         },
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
+    secret_arns = {s["name"]: s["valueFrom"] for s in container.get("secrets") or []}
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": meta,
+        "metadata": {
+            **meta,
+            **(
+                {"annotations": {"colonnade.io/secrets-manager": json.dumps(secret_arns)}}
+                if secret_arns
+                else {}
+            ),
+        },
         "spec": {
             # The HPA owns the count; this is the starting point (and the floor).
             "replicas": service["min_tasks"],

@@ -242,14 +242,22 @@ def test_service_accounts_match_the_pod_identities(outputs: dict[str, dict[str, 
         assert d["spec"]["template"]["spec"]["serviceAccountName"] == name
 
 
-def test_a_secret_variable_is_refused_not_dropped(outputs: dict[str, dict[str, Any]]) -> None:
-    """ECS injects Secrets Manager variables; the manifests have no counterpart and say so."""
+def test_a_secret_variable_is_read_from_a_secret_never_dropped(
+    outputs: dict[str, dict[str, Any]],
+) -> None:
+    """ECS injects Secrets Manager variables; a pod reads each from the Kubernetes Secret
+    `<service>-secrets` (not optional), whose source ARNs the Deployment names."""
     out = json.loads(json.dumps(outputs["dev"]))
     out["container_definitions"]["catalog"]["secrets"] = [
         {"name": "X", "valueFrom": "arn:aws:secretsmanager:x"}
     ]
-    with pytest.raises(ValueError, match="Secrets Manager variables"):
-        k8s.manifests(out)
+    catalog = _of(k8s.manifests(out), "Deployment")["catalog"]
+    container = catalog["spec"]["template"]["spec"]["containers"][0]
+    assert container["env"] == [
+        {"name": "X", "valueFrom": {"secretKeyRef": {"name": "catalog-secrets", "key": "X"}}}
+    ]
+    annotation = catalog["metadata"]["annotations"]["colonnade.io/secrets-manager"]
+    assert json.loads(annotation) == {"X": "arn:aws:secretsmanager:x"}
 
 
 def test_cli_reads_terraform_output_json(tmp_path: Path, applied_envs: dict[str, RootRun]) -> None:
