@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv gen openapi system-deps setup run check test test-fast lint fmt typecheck bench clean \
+.PHONY: help venv gen openapi system-deps setup run status diagrams screenshots check test test-fast lint fmt typecheck bench clean \
 	release rehearse breaking image base-image lock
 
 help: ## list the targets
@@ -29,13 +29,28 @@ gen: venv ## generate protobuf stubs and the descriptor set from proto/
 openapi: gen ## regenerate the committed OpenAPI documents in openapi/
 	$(PY) -m colonnade_tools.openapi_docs
 
-system-deps: venv ## install memcached (and, for tests, chromium and go + grpc-go) when missing (Debian)
+system-deps: venv ## install memcached (and, for tests, chromium and go + grpc-go; for make diagrams, graphviz) when missing (Debian)
 	$(PY) -m colonnade_tools.devstack.system $(if $(filter test,$(MAKECMDGOALS)),--for-tests)
 
 setup: gen system-deps
 
+# The stack prints how long it took to be ready counted from here, the setup steps included.
+run: export COLONNADE_RUN_STARTED := $(shell date +%s.%N)
 run: setup ## run the whole system locally (PostgreSQL, memcached, services, gateway)
 	$(PY) -m colonnade_tools.devstack
+
+status: venv ## each component of the running local stack: health and address
+	@$(PY) -m colonnade_tools.devstack.status
+
+diagrams: venv ## render docs/*.dot (the README's architecture picture) to SVG with Graphviz
+	$(PY) -m colonnade_tools.devstack.system --for-docs
+	$(PY) -m colonnade_tools.diagrams
+
+# The browser test's shop scenario saves its screenshot where COLONNADE_SCREENSHOTS says.
+screenshots: setup ## refresh docs/shop.png, the README's screenshot, with the browser test
+	$(PY) -m colonnade_tools.devstack.system --for-browser
+	COLONNADE_SCREENSHOTS=docs $(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_web_ui.py \
+		-k test_shop_order_confirmed_live_cancelled_and_the_stock_returns
 
 check: ## what CI runs (.ci/run): make lint, then make test
 	$(MAKE) lint

@@ -609,6 +609,13 @@ def test_eks_variant_plans_and_passes_checkov(env_runs: dict[str, RootRun]) -> N
     ]
     assert {r["index"] for r in lb_rules} == SERVICES
     assert not checkov_failures(run, plan, "tfplan-eks.checkov")
+    # prod traces through an ECS sidecar: on EKS the plan warns that no spans are exported.
+    tracing = [
+        c["status"]
+        for c in plan.get("checks", [])
+        if c["address"]["to_display"].endswith("check.tracing_needs_ecs")
+    ]
+    assert tracing == ["fail"], tracing
 
 
 def test_first_apply_phase_registers_the_bootstrap_and_no_service(
@@ -758,7 +765,11 @@ def test_outputs_are_the_task_definitions(applied_envs: dict[str, RootRun]) -> N
     }
     assert set(task_defs) == {f"colonnade-prod-{n}" for n in (*SERVICES, "migrate")}
     for name, definition in outputs["container_definitions"].items():
-        (applied,) = task_defs[f"colonnade-prod-{name}"]
+        applied, *sidecars = task_defs[f"colonnade-prod-{name}"]
+        # prod traces: every service's task has the ADOT collector beside it, migrate has not.
+        expected = [] if name == "migrate" else ["otel-collector"]
+        assert [s["name"] for s in sidecars] == expected, name
+        assert all(s["essential"] is False for s in sidecars), "a collector outage stops no task"
         for key in (
             "image",
             "command",

@@ -18,7 +18,12 @@ import pytest
 from colonnade_tools.containers import Engine
 from colonnade_tools.image import BuiltImage
 from colonnade_tools.registry import LocalRegistry
-from colonnade_tools.rehearsal import Rehearsal, RehearsalError, read_task_definitions
+from colonnade_tools.rehearsal import (
+    Rehearsal,
+    RehearsalError,
+    read_sidecars,
+    read_task_definitions,
+)
 from colonnade_tools.release import push
 
 from .harness import ENVIRONMENTS, RootRun
@@ -69,6 +74,18 @@ def test_rehearsal(
     assert all(
         s.user == "10001:10001" and s.read_only and s.tmpfs == ("/tmp",) for s in specs.values()
     )
+    # Every long-running task has the ADOT collector beside it; the one-shot bootstrap has not.
+    sidecars = read_sidecars(shown)
+    assert {n: [c.name for c in cars] for n, cars in sidecars.items()} == {
+        n: ["otel-collector"] for n in ("gateway", "catalog", "orders")
+    }
+    assert all(
+        specs[n].environment.get(
+            "TRACE_EXPORTERS", specs[n].environment.get("COLONNADE_GATEWAY_TRACE_EXPORTERS")
+        )
+        == "otlp"
+        for n in sidecars
+    )
     lines: list[str] = []
     timings = Rehearsal(
         shown, image=pushed_image, engine=engine, work_dir=tmp_path, log=lines.append
@@ -86,7 +103,9 @@ def test_rehearsal(
         "API key store",
     ):
         assert f"\n{row} " in table, f"{row} missing from the substitution table:\n{table}"
+    assert "\ntrace collector (catalog, gateway, orders) " in table
     assert any("cache nodes used over TLS" in line for line in lines)
+    assert any("the order's trace reached the trace collector's address" in line for line in lines)
     assert timings["total"] < 600
 
 

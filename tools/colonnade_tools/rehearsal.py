@@ -25,7 +25,9 @@ table before anything starts:
   trust the local CA for it (``SSL_CERT_FILE``). Auth stays on: the checks below call with a
   user's token from the web client, and orders calls catalog with its own;
 * the gateway's API key store (a secret of digests) replaced by a local one;
-* the image: the one built here (from the local base) instead of the release's digest.
+* the image: the one built here (from the local base) instead of the release's digest;
+* the ADOT collector sidecar (its image cannot be pulled here): an OTLP receiver run with the
+  service's image in the task container's network namespace (:mod:`colonnade_tools.otlp_receiver`).
 
 Containers run with podman (or docker) on a network of their own, one container per task, each
 with the service's name as a DNS alias (what Service Connect provides), the bootstrap task first.
@@ -33,7 +35,9 @@ The rehearsal passes when every container's own health check reports healthy, RE
 gateway container reaches catalog, a product written through one catalog container is read
 back (and read back again after an update) through another, an order placed through the gateway
 takes its stock and gives it back when cancelled (orders calling catalog by its service name),
-and the gateway serves the web UI files the cdn module uploads. Everything is torn down afterwards.
+the order's trace reaches the collector's address from the gateway, orders and catalog (when the
+plan runs the collector), and the gateway serves the web UI files the cdn module uploads.
+Everything is torn down afterwards.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from colonnade_tools import otlp_receiver
 from colonnade_tools.containers import ContainerError, Engine, find_engine
 from colonnade_tools.devstack.issuer import Issuer
 from colonnade_tools.devstack.ports import free_port
@@ -117,10 +122,24 @@ def _task_definitions(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def read_task_definitions(shown: dict[str, Any]) -> dict[str, ContainerSpec]:
-    """Every container of every task definition in ``terraform show -json`` output, by name."""
+    """The main container (the first) of every task definition in ``terraform show -json``
+    output, by name."""
+    specs = {main.name: main for main, _ in _tasks(shown)}
+    if not specs:
+        raise RehearsalError("no aws_ecs_task_definition in the state (compute is not ECS?)")
+    return specs
+
+
+def read_sidecars(shown: dict[str, Any]) -> dict[str, tuple[ContainerSpec, ...]]:
+    """The other containers of each task definition (the ADOT collector), by main container."""
+    return {main.name: sidecars for main, sidecars in _tasks(shown) if sidecars}
+
+
+def _tasks(shown: dict[str, Any]) -> Iterator[tuple[ContainerSpec, tuple[ContainerSpec, ...]]]:
+    """Each task definition's containers as ECS reads them: its main one, then its sidecars."""
     root = (shown.get("values") or shown.get("planned_values") or {}).get("root_module", {})
-    specs: dict[str, ContainerSpec] = {}
     for task in _task_definitions(root):
+        specs: list[ContainerSpec] = []
         raw = task.get("container_definitions")
         if not isinstance(raw, str):
             raise RehearsalError(
@@ -147,26 +166,27 @@ def read_task_definitions(shown: dict[str, Any]) -> dict[str, ContainerSpec]:
                 else:
                     raise RehearsalError(f"{d['name']}: health check {command!r} is not ECS form")
                 timeout = hc.get("startPeriod", 0) + hc.get("interval", 30) * hc.get("retries", 3)
-            specs[d["name"]] = ContainerSpec(
-                family=task.get("family", ""),
-                name=d["name"],
-                image=d["image"],
-                command=tuple(d.get("command") or ()),
-                entry_point=tuple(d.get("entryPoint") or ()),
-                environment={e["name"]: e["value"] for e in d.get("environment") or []},
-                secrets={s["name"]: s["valueFrom"] for s in d.get("secrets") or []},
-                user=d.get("user"),
-                read_only=bool(d.get("readonlyRootFilesystem")),
-                tmpfs=tmpfs,
-                ports=tuple(p["containerPort"] for p in d.get("portMappings") or []),
-                health_check=health,
-                init=bool((d.get("linuxParameters") or {}).get("initProcessEnabled")),
-                cap_drop=tuple(caps.get("drop") or ()),
-                health_timeout=float(timeout),
+            specs.append(
+                ContainerSpec(
+                    family=task.get("family", ""),
+                    name=d["name"],
+                    image=d["image"],
+                    command=tuple(d.get("command") or ()),
+                    entry_point=tuple(d.get("entryPoint") or ()),
+                    environment={e["name"]: e["value"] for e in d.get("environment") or []},
+                    secrets={s["name"]: s["valueFrom"] for s in d.get("secrets") or []},
+                    user=d.get("user"),
+                    read_only=bool(d.get("readonlyRootFilesystem")),
+                    tmpfs=tmpfs,
+                    ports=tuple(p["containerPort"] for p in d.get("portMappings") or []),
+                    health_check=health,
+                    init=bool((d.get("linuxParameters") or {}).get("initProcessEnabled")),
+                    cap_drop=tuple(caps.get("drop") or ()),
+                    health_timeout=float(timeout),
+                )
             )
-    if not specs:
-        raise RehearsalError("no aws_ecs_task_definition in the state (compute is not ECS?)")
-    return specs
+        if specs:
+            yield specs[0], tuple(specs[1:])
 
 
 def _resources(module: dict[str, Any], rtype: str) -> Iterator[dict[str, Any]]:
@@ -383,6 +403,9 @@ class Rehearsal:
         self.shown = shown
         self.specs = read_task_definitions(shown)
         self.spa_objects = read_spa_objects(shown)
+        self.sidecars = read_sidecars(shown)
+        #: The OTLP receivers standing in for the ADOT collector sidecars (container names).
+        self.receivers: list[str] = []
         self.image = image
         self.engine = engine or find_engine()
         self.replicas = {"catalog": 2, **(replicas or {})}
@@ -706,6 +729,7 @@ class Rehearsal:
                 name = f"{self.network}-{spec.name}-{i}"
                 stack.callback(self.engine.run, "rm", "--force", "--time", "5", name, check=False)
                 self.engine.run(*self._run_args(spec, name, env, hosts, servers, detach=True))
+                self._start_sidecars(stack, spec, name)
                 names.append(name)
             for name in names:
                 self._healthy(name, spec)
@@ -718,19 +742,58 @@ class Rehearsal:
                 f"({' '.join(spec.health_check or ())}) in {self.timings[spec.name]:.1f} s"
             )
 
+    def _start_sidecars(self, stack: ExitStack, spec: ContainerSpec, task: str) -> None:
+        """The task's ADOT collector as the OTLP receiver (see :mod:`otlp_receiver`), run with
+        the service's image in the task container's network namespace, where the service's
+        ``OTLP_ENDPOINT`` (loopback) reaches it as it reaches the collector in ECS."""
+        for sidecar in self.sidecars.get(spec.name, ()):
+            name = f"{task}-{sidecar.name}"
+            # Registered after the task's own container: removed before it, as podman needs.
+            stack.callback(self.engine.run, "rm", "--force", "--time", "2", name, check=False)
+            args = ["run", "--detach", "--name", name, "--network", f"container:{task}"]
+            args += list(self.engine.limit_args)
+            args += ["--user", sidecar.user] if sidecar.user else []
+            args += ["--read-only"] if sidecar.read_only else []
+            source = Path(otlp_receiver.__file__).read_text()
+            self.engine.run(*args, "--entrypoint", "python3", self.image, "-c", source)
+            self.receivers.append(name)
+
+    def _sidecar_substitutions(self) -> None:
+        for main, sidecars in sorted(self.sidecars.items()):
+            for sidecar in sidecars:
+                if not _is_collector(sidecar):
+                    raise RehearsalError(
+                        f"{main}: no local stand-in for sidecar {sidecar.name} ({sidecar.image})"
+                    )
+        collectors = sorted(main for main, cars in self.sidecars.items() if any(cars))
+        if collectors:
+            image = next(c.image for cars in self.sidecars.values() for c in cars)
+            self.subs.add(
+                f"trace collector ({', '.join(collectors)})",
+                image,
+                "an OTLP receiver (colonnade_tools.otlp_receiver) in each task's network "
+                "namespace; its export to X-Ray is not rehearsed",
+            )
+
     # -- what must work ----------------------------------------------------------------
 
-    def _http(self, port: int, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    def _http(
+        self,
+        port: int,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
         """A call through the gateway, as the signed-in user when there is an issuer."""
-        headers = {"content-type": "application/json"} if body else {}
+        sent = {"content-type": "application/json"} if body else {}
         token = self.user_token()
         if token is not None:
-            headers["authorization"] = f"Bearer {token}"
+            sent["authorization"] = f"Bearer {token}"
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}{path}",
             data=body,
             method="POST" if body else "GET",
-            headers=headers,
+            headers={**sent, **(headers or {})},
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -903,8 +966,13 @@ class Rehearsal:
             "currencyCode": "EUR",
             "lineItems": [{"product": f"products/{product_id}", "quantity": "2"}],
         }
+        # Sampled by the caller, so the trace is recorded whatever the plan's sampling ratio.
+        trace_id = f"{int(time.time()):08x}{secrets.token_hex(12)}"
         status, body = self._http(
-            port, f"/v1/orders?requestId={uuid.uuid4()}", json.dumps(order).encode()
+            port,
+            f"/v1/orders?requestId={uuid.uuid4()}",
+            json.dumps(order).encode(),
+            {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
         )
         placed = json.loads(body) if status == 201 else {}
         if placed.get("state") != "CONFIRMED" or placed.get("total", {}).get("units") != "8":
@@ -919,6 +987,37 @@ class Rehearsal:
         self.log(
             f"rehearsal: an order placed and cancelled through {gateway} (orders called catalog "
             "by its service name); the stock came back"
+        )
+        if self.receivers:
+            self._check_trace(trace_id)
+
+    def _check_trace(self, trace_id: str, timeout: float = 30.0) -> None:
+        """The order's trace reached the collector's address from every service on its path
+        (the SDK exports in batches, every 5 s by default)."""
+        expected = {"gateway", "orders", "catalog"}
+        spans: list[dict[str, str]] = []
+
+        def arrived() -> bool:
+            spans.clear()
+            for name in self.receivers:
+                text = self.engine.run("logs", name, check=False).stdout or ""
+                for line in text.splitlines():
+                    if line.startswith("{") and f'"{trace_id}"' in line:
+                        spans.append(json.loads(line))
+            return expected <= {s["service"] for s in spans}
+
+        try:
+            _wait(f"the spans of trace {trace_id}", arrived, timeout, 1.0)
+        except RehearsalError:
+            seen = sorted({s["service"] for s in spans})
+            raise RehearsalError(
+                f"trace {trace_id}: spans from {seen or 'no service'} reached the collector's "
+                f"address, expected {sorted(expected)}:\n{self._logs(self.receivers[0])}"
+            ) from None
+        self.log(
+            f"rehearsal: the order's trace reached the trace collector's address from "
+            f"{', '.join(sorted(expected))} ({len(spans)} spans: "
+            f"{', '.join(sorted({s['name'] for s in spans}))})"
         )
 
     def run(self) -> dict[str, float]:
@@ -944,12 +1043,18 @@ class Rehearsal:
                 "DNS aliases on a podman network",
             )
             self.subs.add("awslogs", "CloudWatch Logs", f"{self.engine.name} logs")
+            self._sidecar_substitutions()
             self.log("rehearsal: what differs from the plan\n" + self.subs.table())
             self._start(stack, servers)
             self._check_catalog()
             self._check_gateway()
         self.timings["total"] = time.monotonic() - started
         return self.timings
+
+
+def _is_collector(spec: ContainerSpec) -> bool:
+    """Whether a sidecar is the ADOT collector (any tag, any registry)."""
+    return spec.image.rpartition("/")[2].split(":")[0].split("@")[0] == "aws-otel-collector"
 
 
 def _can_bind(address: str) -> bool:

@@ -4,8 +4,8 @@
 * ``/swagger.json``: the Swagger 2.0 rendering;
 * ``/docs``: Swagger UI, its assets served from the ``swagger-ui-bundle`` wheel (never
   a CDN), pointed at ``/openapi.json``;
-* ``/``, ``/app.js``, ``/app.css``: the catalog's web UI (``colonnade.web``), the same
-  files CloudFront serves from S3 in AWS.
+* ``/`` and every file of the web UI (``colonnade.web``: ``/app.js``, ``/cart.js``…), the
+  same files CloudFront serves from S3 in AWS.
 
 Documents are generated once, on first request, from the same descriptor sets as the
 routes, so they always describe what this gateway does.
@@ -55,23 +55,32 @@ _INIT = """window.ui = SwaggerUIBundle({
 Response = tuple[int, str, bytes]
 
 
-WEB_FILES = {
-    "/": "index.html",
-    "/index.html": "index.html",
-    "/app.js": "app.js",
-    "/app.css": "app.css",
-}
-
-
-# Every path answered here: one set lookup (and one prefix test) per request tells the rest.
-PAGES = frozenset({*WEB_FILES, OPENAPI_PATH, SWAGGER_PATH, DOCS_PATH, DOCS_PATH + "/"})
-ASSETS = DOCS_PATH + "/"
-
-
 def _web_root() -> Path:
     from importlib import resources
 
     return Path(str(resources.files("colonnade.web")))
+
+
+#: The kinds of file the web UI is made of (its Python package files are not served).
+WEB_SUFFIXES = frozenset({".html", ".js", ".css", ".svg", ".png", ".ico"})
+
+
+def _web_files() -> dict[str, str]:
+    """URL path → file name for every file of the web UI: the folder's files, as the cdn
+    module uploads them (flat: the UI has no sub-folders), and ``/`` for ``index.html``."""
+    files = {
+        f"/{entry.name}": entry.name
+        for entry in _web_root().iterdir()
+        if entry.is_file() and entry.suffix in WEB_SUFFIXES
+    }
+    return {"/": "index.html", **files}
+
+
+WEB_FILES = _web_files()
+
+# Every path answered here: one set lookup (and one prefix test) per request tells the rest.
+PAGES = frozenset({*WEB_FILES, OPENAPI_PATH, SWAGGER_PATH, DOCS_PATH, DOCS_PATH + "/"})
+ASSETS = DOCS_PATH + "/"
 
 
 def _assets() -> Path:

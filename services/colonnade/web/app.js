@@ -1,33 +1,43 @@
-// The catalog's web UI: plain ES modules over the REST API, no build step.
-// Locally the gateway serves it at /, next to the API; in AWS, CloudFront serves it from S3
-// and routes /api/* to API Gateway, so the API base is "api/" there (see API_BASE).
+// The shop's single-page app: plain ES modules over the REST API, no build step, no CDN.
+// Routes live in the URL fragment (#/cart, #/orders/<id>…), so the app works from any path
+// it is served at (CloudFront's sub-path included) and a reload or a shared link keeps the view.
+import { $, setToken, subject, takeTokenFromFragment, token } from "./api.js";
+import * as cart from "./cart.js";
+import * as catalog from "./catalog.js";
+import * as orders from "./orders.js";
 
-const API_BASE = document.querySelector('meta[name="api-base"]')?.content ?? "";
-const $ = (selector) => document.querySelector(selector);
-let pageToken = "";
-let loadSeq = 0; // only the latest list request may draw the table
+takeTokenFromFragment();
 
-// Signing in: a bearer token, kept for this tab only (sessionStorage). Locally `make run`
-// prints a link carrying the dev token in the URL fragment (never sent to a server); in AWS
-// the sign-in flow of the identity provider puts its token there the same way.
-const TOKEN_KEY = "colonnade.token";
-const fragment = new URLSearchParams(location.hash.slice(1));
-if (fragment.get("token")) {
-  sessionStorage.setItem(TOKEN_KEY, fragment.get("token"));
-  history.replaceState(null, "", location.pathname + location.search);
+const VIEWS = ["products", "product", "cart", "orders", "order"];
+
+function route() {
+  const path = location.hash.replace(/^#\/?/, "");
+  const [collection, id] = path.split("/");
+  if (collection === "products" && id) return { view: "product", name: `products/${id}` };
+  if (collection === "orders" && id) return { view: "order", name: `orders/${id}` };
+  if (collection === "orders") return { view: "orders" };
+  if (collection === "cart") return { view: "cart" };
+  return { view: "products" };
 }
 
-function token() {
-  return sessionStorage.getItem(TOKEN_KEY) ?? "";
-}
+let first = true;
 
-function subject(jwt) {
-  try {
-    const payload = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    return JSON.parse(atob(payload)).sub ?? "?";
-  } catch {
-    return "?";
+function render() {
+  const { view, name } = route();
+  for (const candidate of VIEWS) $(`#view-${candidate}`).hidden = candidate !== view;
+  for (const link of document.querySelectorAll("nav a[data-view]")) {
+    if (link.dataset.view === view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
   }
+  if (view !== "order" && view !== "orders") orders.stop();
+  if (view === "products") catalog.load();
+  if (view === "product") catalog.show(name);
+  if (view === "cart") cart.render();
+  if (view === "orders") orders.list();
+  if (view === "order") orders.show(name);
+  // Keyboard and screen-reader users land on the new view's heading, not the top of the page.
+  if (!first) $(`#view-${view} h2`)?.focus();
+  first = false;
 }
 
 function showSignIn() {
@@ -36,180 +46,21 @@ function showSignIn() {
   $("#sign-out").hidden = !current;
 }
 
-async function call(method, path, body) {
-  const send = () => {
-    const headers = body ? { "content-type": "application/json" } : {};
-    if (token()) headers.authorization = `Bearer ${token()}`;
-    return fetch(API_BASE + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
-  };
-  let response = await send();
-  if (response.status === 401 && token()) {
-    // The token expired or was revoked: sign out, and try once more without it (reads are
-    // public; a write then says that it needs credentials).
-    sessionStorage.removeItem(TOKEN_KEY);
-    showSignIn();
-    response = await send();
-  }
-  if (response.status === 204) return null;
-  const data = await response.json();
-  if (!response.ok) throw data; // a google.rpc.Status
-  return data;
-}
-
-function describe(status) {
-  const lines = [status.message ?? String(status)];
-  for (const detail of status.details ?? []) {
-    for (const violation of detail.fieldViolations ?? []) {
-      lines.push(`• ${violation.field}: ${violation.description}`);
-    }
-  }
-  return lines.join("\n");
-}
-
-function say(text, kind) {
-  const status = $("#status");
-  status.textContent = text;
-  status.className = kind;
-}
-
-function price(money) {
-  if (!money) return "";
-  const amount = Number(money.units ?? 0) + (money.nanos ?? 0) / 1e9;
-  return `${amount.toFixed(2)} ${money.currencyCode}`;
-}
-
-function toMoney(text, currencyCode) {
-  const match = /^\s*(\d+)(?:[.,](\d{1,9}))?\s*$/.exec(text);
-  if (!match) throw { message: "price must be a decimal number such as 9.90" };
-  const nanos = Number((match[2] ?? "").padEnd(9, "0"));
-  return { currencyCode: currencyCode.toUpperCase(), units: match[1], nanos };
-}
-
-function row(product) {
-  const tr = document.createElement("tr");
-  tr.dataset.name = product.name;
-  const cells = [product.name, product.sku, product.title, product.category, price(product.price), product.stock];
-  cells.forEach((value, i) => {
-    const td = document.createElement("td");
-    td.textContent = value;
-    if (i >= 4) td.className = "num";
-    tr.append(td);
-  });
-  const actions = document.createElement("td");
-  for (const [label, handler] of [["Edit", () => edit(product)], ["Delete", () => remove(product)]]) {
-    const button = document.createElement("button");
-    button.className = "link";
-    button.textContent = label;
-    button.addEventListener("click", handler);
-    actions.append(button);
-  }
-  tr.append(actions);
-  return tr;
-}
-
-async function load(append = false) {
-  const form = new FormData($("#query"));
-  const params = new URLSearchParams();
-  for (const key of ["filter", "orderBy", "pageSize"]) {
-    if (form.get(key)) params.set(key, form.get(key));
-  }
-  if (append && pageToken) params.set("pageToken", pageToken);
-  const seq = ++loadSeq;
-  try {
-    const reply = await call("GET", `v1/products?${params}`);
-    if (seq !== loadSeq) return; // a newer search started meanwhile
-    const body = $("#products tbody");
-    if (!append) body.replaceChildren();
-    for (const product of reply.products) body.append(row(product));
-    pageToken = reply.nextPageToken;
-    $("#next").hidden = !pageToken;
-  } catch (status) {
-    say(describe(status), "error");
-  }
-}
-
-function edit(product) {
-  const form = $("#editor");
-  for (const key of ["name", "etag", "sku", "title", "description", "category", "stock"]) {
-    form.elements[key].value = product[key] ?? "";
-  }
-  form.elements.productId.value = product.name.split("/")[1];
-  form.elements.productId.disabled = true;
-  form.elements.price.value = price(product.price).split(" ")[0];
-  form.elements.currencyCode.value = product.price?.currencyCode ?? "EUR";
-  $("#edit-title").textContent = `Edit ${product.name}`;
-  $("#save").textContent = "Save";
-  $("#cancel").hidden = false;
-}
-
-function reset() {
-  const form = $("#editor");
-  form.reset();
-  form.elements.name.value = form.elements.etag.value = "";
-  form.elements.productId.disabled = false;
-  $("#edit-title").textContent = "New product";
-  $("#save").textContent = "Create";
-  $("#cancel").hidden = true;
-}
-
-async function save(event) {
-  event.preventDefault();
-  const form = new FormData(event.target);
-  try {
-    const product = {
-      sku: form.get("sku"),
-      title: form.get("title"),
-      description: form.get("description"),
-      category: form.get("category"),
-      price: toMoney(form.get("price"), form.get("currencyCode")),
-      stock: String(form.get("stock") || 0),
-    };
-    const name = form.get("name");
-    if (name) {
-      product.etag = form.get("etag");
-      const id = name.split("/")[1];
-      await call("PATCH", `v1/products/${encodeURIComponent(id)}`, product);
-      reset();
-      await load();
-      say(`Saved ${name}`, "ok");
-    } else {
-      const id = form.get("productId");
-      const created = await call("POST", `v1/products${id ? `?productId=${encodeURIComponent(id)}` : ""}`, product);
-      reset();
-      await load();
-      say(`Created ${created.name}`, "ok");
-    }
-  } catch (status) {
-    say(describe(status), "error");
-  }
-}
-
-async function remove(product) {
-  if (!confirm(`Delete ${product.title}?`)) return;
-  try {
-    const id = product.name.split("/")[1];
-    await call("DELETE", `v1/products/${encodeURIComponent(id)}?etag=${encodeURIComponent(product.etag)}`);
-    await load();
-    say(`Deleted ${product.name}`, "ok");
-  } catch (status) {
-    say(describe(status), "error");
-  }
-}
-
-$("#query").addEventListener("submit", (event) => { event.preventDefault(); load(); });
-$("#next").addEventListener("click", () => load(true));
-$("#editor").addEventListener("submit", save);
-$("#cancel").addEventListener("click", reset);
 $("#sign-in").addEventListener("submit", (event) => {
   event.preventDefault();
   const value = event.target.token.value.trim();
-  if (value) sessionStorage.setItem(TOKEN_KEY, value);
+  if (value) setToken(value);
   event.target.token.value = "";
-  showSignIn();
 });
-$("#sign-out").addEventListener("click", () => {
-  sessionStorage.removeItem(TOKEN_KEY);
-  showSignIn();
-});
+$("#sign-out").addEventListener("click", () => setToken(""));
+document.addEventListener("colonnade:signin", showSignIn);
+
+catalog.init();
+cart.init();
+orders.init();
 showSignIn();
-load();
+addEventListener("hashchange", () => {
+  // "#main" (the skip link) is a place on the page, not a route.
+  if (!location.hash || location.hash.startsWith("#/")) render();
+});
+render();

@@ -36,11 +36,11 @@ api = {
 cdn = { rate_limit = 1000 }
 
 # The services' own metrics (EMF lines in the logs, every minute) and their alarm thresholds;
-# traces sampled at this ratio when tracing is on (the ADOT sidecar to X-Ray; off until the
-# account runs it: the deploy rehearsal cannot pull its image here).
+# traces to X-Ray through the ADOT collector sidecar, requests without a traceparent sampled
+# at this ratio (the deploy rehearsal receives the spans in the collector's place).
 observability = {
   emf_interval_seconds = 60
-  tracing              = false
+  tracing              = true
   trace_sample_ratio   = 1
   thresholds = {
     service_error_rate_percent   = 5

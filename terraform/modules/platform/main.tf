@@ -136,7 +136,8 @@ locals {
       METRICS_EMF_INTERVAL = tostring(local.obs.emf_interval_seconds)
       TRACE_SAMPLE_RATIO   = tostring(local.obs.trace_sample_ratio)
     },
-    local.obs.tracing ? { TRACE_EXPORTERS = "otlp", OTLP_ENDPOINT = "http://127.0.0.1:4317" } : {},
+    # Only where the collector runs beside the task (ECS): see check "tracing_needs_ecs".
+    local.obs.tracing && local.is_ecs ? { TRACE_EXPORTERS = "otlp", OTLP_ENDPOINT = "http://127.0.0.1:4317" } : {},
   )
 
   environment = {
@@ -569,4 +570,13 @@ module "eks" {
   }
   db_cluster_resource_id = module.aurora.cluster_resource_id
   tags                   = local.tags
+}
+
+# The ADOT collector is an ECS sidecar; the EKS manifests carry no collector, so on EKS the
+# services export no spans (rather than retrying a collector that is not there) and this says so.
+check "tracing_needs_ecs" {
+  assert {
+    condition     = !(local.obs.tracing && !local.is_ecs)
+    error_message = "observability.tracing is on but compute is \"${var.compute}\": the trace collector runs only as an ECS sidecar, so on EKS no spans are exported (metrics still reach CloudWatch as EMF)."
+  }
 }

@@ -6,6 +6,8 @@ gateway's gRPC client is tested against a grpc-go server built offline), Debian'
 15 server (the database bootstrap is tested on 15 as well as on the embedded wheel's 18, and
 the TLS tests need a server built with OpenSSL, which the wheel's is not), and podman with
 runc, mmdebstrap and docker-registry (the image tests build, run and push containers).
+``--for-browser`` asks for Chromium alone (``make screenshots``), ``--for-docs`` for Graphviz
+alone (``make diagrams`` renders the README's architecture picture with ``dot``).
 They are installed with apt-get when missing and this machine can (Debian or Ubuntu, as root);
 otherwise this says exactly what to install and exits non-zero.
 """
@@ -104,6 +106,18 @@ def _no_main_cluster() -> None:
         NO_MAIN_CLUSTER.write_text("create_main_cluster = false\n")
 
 
+GRAPHVIZ_HINT = (
+    "Graphviz is not installed (`make diagrams` renders docs/architecture.dot with `dot`). "
+    "Install it with `sudo apt-get install graphviz` (Debian/Ubuntu) or `brew install graphviz` "
+    "(macOS), or set DOT_BIN to a `dot` binary."
+)
+
+
+def find_dot() -> str | None:
+    """Graphviz's ``dot``: ``$DOT_BIN``, then ``PATH``."""
+    return find_program("DOT_BIN", "dot")
+
+
 def find_chromium() -> str | None:
     """A headless-capable Chromium: ``$CHROMIUM_BIN``, then ``PATH``."""
     return find_program("CHROMIUM_BIN", "chromium", "chromium-browser", "google-chrome")
@@ -136,7 +150,12 @@ def ensure(find: Callable[[], str | None], packages: str | tuple[str, ...], hint
 
 
 def main() -> int:
+    if "--for-docs" in sys.argv:  # make diagrams needs nothing else
+        print(f"graphviz: {ensure(find_dot, 'graphviz', GRAPHVIZ_HINT)}", file=sys.stderr)
+        return 0
     print(f"memcached: {ensure(find_memcached, 'memcached', INSTALL_HINT)}", file=sys.stderr)
+    if "--for-browser" in sys.argv:  # make screenshots
+        print(f"chromium: {ensure(find_chromium, 'chromium', CHROMIUM_HINT)}", file=sys.stderr)
     if "--for-tests" in sys.argv:
         print(f"chromium: {ensure(find_chromium, 'chromium', CHROMIUM_HINT)}", file=sys.stderr)
         go = ensure(find_go_grpc, GO_GRPC_PACKAGES, GO_GRPC_HINT)
