@@ -566,6 +566,9 @@ module "eks" {
       namespace       = "colonnade"
       service_account = n
       db_user         = s.database ? n : null
+      # What ECS injects, the Secrets Store CSI driver fetches with this identity on EKS.
+      secret_arns          = values(merge(s.secrets, local.auth_secrets[n]))
+      secrets_kms_key_arns = length(local.auth_secrets[n]) > 0 ? [module.observability.kms_key_arn] : []
     }
   }
   db_cluster_resource_id = module.aurora.cluster_resource_id
