@@ -391,7 +391,7 @@ def test_variables_from_one_secret_share_its_object() -> None:
     """ASCP mounts each object under one file name: variables taking keys of one secret (and
     one taking all of it) are one object with jmesPath items; two taking all of it are refused."""
     arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-db-AbCdEf"
-    container = {
+    container: dict[str, Any] = {
         "name": "orders",
         "image": "registry.example/colonnade@sha256:" + "0" * 64,
         "command": ["python", "-m", "colonnade.orders"],
