@@ -10,12 +10,17 @@ runs: ``container_definitions`` (image, command, environment, health check, user
 image architecture). No tfvars are parsed, so a service added to the topology appears here.
 
 For each service: a ServiceAccount (EKS Pod Identity binds its IAM role, so no annotation), a
-ConfigMap with the container's environment, a Deployment (zone topology spread, restricted
-security context, the image's own ``colonnade-healthcheck`` as exec probes, graceful shutdown),
-a Service, a PodDisruptionBudget, a HorizontalPodAutoscaler (CPU, fed by the metrics-server
-add-on) and a TargetGroupBinding (``eks.amazonaws.com/v1``: EKS Auto Mode's load balancer
-controller registers the pods in the ALB target group Terraform made); plus the namespace with
-the `restricted` Pod Security level enforced.
+ConfigMap with the container's environment, a SecretProviderClass when the container has
+Secrets Manager variables (see :func:`secret_provider_class`), a Deployment (zone topology
+spread, restricted security context, the image's own ``colonnade-healthcheck`` as exec probes,
+graceful shutdown), a Service, a PodDisruptionBudget, a HorizontalPodAutoscaler (CPU, fed by
+the metrics-server add-on) and a TargetGroupBinding (``eks.amazonaws.com/v1``: EKS Auto Mode's
+load balancer controller registers the pods in the ALB target group Terraform made); plus the
+namespace with the `restricted` Pod Security level enforced.
+
+The cluster needs the Secrets Store CSI driver with Secret sync on and its AWS provider (the
+provider's Helm chart installs both: ``secrets-store-csi-driver.syncSecret.enabled=true``);
+the eks module grants each pod identity exactly the secrets its task definition names.
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ import yaml
 
 #: Kubernetes version the manifests target (the EKS module's default).
 KUBERNETES_VERSION = "1.33"
+#: The Secrets Store CSI driver's API and driver name, and where the pod mounts the secrets.
+SECRET_PROVIDER_CLASS_API = "secrets-store.csi.x-k8s.io/v1"
+SECRETS_STORE_DRIVER = "secrets-store.csi.k8s.io"
+SECRETS_MOUNT = "/mnt/secrets-store"
 #: API group of TargetGroupBinding under EKS Auto Mode (elbv2.k8s.aws/v1beta1 is the
 #: self-managed controller's), EKS user guide, auto-multi-cluster-target-groups.
 TARGET_GROUP_BINDING_API = "eks.amazonaws.com/v1"
@@ -80,6 +89,67 @@ def _probes(container: dict[str, Any], port_name: str) -> dict[str, Any]:
     }
 
 
+def secret_provider_class(
+    name: str, namespace: str, secrets: list[dict[str, str]]
+) -> dict[str, Any]:
+    """The Secrets Manager variables of a container (ECS `secrets`) for the Secrets Store CSI
+    driver with the AWS provider (ASCP): each secret is fetched with the pod's own identity
+    (``usePodIdentity``: its EKS Pod Identity role, granted exactly these ARNs by the eks
+    module) when the pod mounts the volume, and synced into the Kubernetes Secret
+    ``<name>-secrets`` under the variable's name, which the container reads as ECS injects it.
+
+    A ``valueFrom`` may name a whole secret (its ARN) or one JSON key of it
+    (``<arn>:<key>::``, ECS's form); a version stage or id has no counterpart here and is
+    refused."""
+    # One entry per secret (ASCP refuses two objects mounted under one file name), its JSON
+    # keys as jmesPath items, the whole secret under the alias of a variable that takes it all.
+    objects: dict[str, dict[str, Any]] = {}
+    for s in secrets:
+        parts = s["valueFrom"].split(":")
+        if len(parts) < 7 or parts[0] != "arn" or parts[2:6:3] != ["secretsmanager", "secret"]:
+            raise ValueError(
+                f"{name}: secret {s['name']} is not a Secrets Manager secret ARN "
+                f"({s['valueFrom']!r})"
+            )
+        base = ":".join(parts[:7])
+        key, stage, version = [*parts[7:], "", "", ""][:3]
+        if stage or version:
+            raise ValueError(
+                f"{name}: secret {s['name']} pins a version stage or id ({s['valueFrom']}): "
+                "the manifests take the current version only"
+            )
+        entry = objects.setdefault(base, {"objectName": base, "objectType": "secretsmanager"})
+        if key:
+            entry.setdefault("jmesPath", []).append({"path": key, "objectAlias": s["name"]})
+        elif "objectAlias" in entry:
+            raise ValueError(
+                f"{name}: secrets {entry['objectAlias']} and {s['name']} both take all of "
+                f"{base}: one variable per whole secret"
+            )
+        else:
+            entry["objectAlias"] = s["name"]
+    return {
+        "apiVersion": SECRET_PROVIDER_CLASS_API,
+        "kind": "SecretProviderClass",
+        "metadata": {"name": f"{name}-secrets", "namespace": namespace, "labels": _labels(name)},
+        "spec": {
+            "provider": "aws",
+            "parameters": {
+                "usePodIdentity": "true",
+                "objects": yaml.safe_dump(list(objects.values()), sort_keys=False),
+            },
+            "secretObjects": [
+                {
+                    "secretName": f"{name}-secrets",
+                    "type": "Opaque",
+                    "labels": _labels(name),
+                    "data": [{"objectName": s["name"], "key": s["name"]} for s in secrets],
+                }
+            ],
+        },
+    }
+
+
 def service_manifests(
     name: str,
     container: dict[str, Any],
@@ -87,13 +157,8 @@ def service_manifests(
     namespace: str,
     architecture: str,
 ) -> list[dict[str, Any]]:
-    """A service's ServiceAccount, ConfigMap, Deployment, Service, PodDisruptionBudget, HPA and
-    TargetGroupBinding."""
-    if container.get("secrets"):
-        raise ValueError(
-            f"{name}: Secrets Manager variables ({[s['name'] for s in container['secrets']]}) "
-            "have no Kubernetes counterpart here yet (ECS injects them)"
-        )
+    """A service's ServiceAccount, ConfigMap, SecretProviderClass (when it has secrets),
+    Deployment, Service, PodDisruptionBudget, HPA and TargetGroupBinding."""
     labels = _labels(name)
     meta = {"name": name, "namespace": namespace, "labels": labels}
     port = service["port"]
@@ -109,6 +174,25 @@ def service_manifests(
         "command": list(container["command"]),
         "ports": [{"name": port_name, "containerPort": port, "protocol": "TCP"}],
         "envFrom": [{"configMapRef": {"name": name}}],
+        # Secrets Manager variables (ECS injects them): read from the Kubernetes Secret
+        # `<name>-secrets` that the Secrets Store CSI driver syncs when the pod mounts the
+        # SecretProviderClass's volume (below). Not optional: a pod without it does not
+        # start, and says why.
+        **(
+            {
+                "env": [
+                    {
+                        "name": s["name"],
+                        "valueFrom": {
+                            "secretKeyRef": {"name": f"{name}-secrets", "key": s["name"]}
+                        },
+                    }
+                    for s in container["secrets"]
+                ]
+            }
+            if container.get("secrets")
+            else {}
+        ),
         **_probes(container, port_name),
         "resources": {
             "requests": {"cpu": f"{cpu_m}m", "memory": f"{memory_mi}Mi"},
@@ -122,6 +206,23 @@ def service_manifests(
         },
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}]
+    secrets = list(container.get("secrets") or [])
+    if secrets:
+        # The mount is what makes the driver fetch the secrets and sync the Secret.
+        pod_container["volumeMounts"].append(
+            {"name": "secrets-store", "mountPath": SECRETS_MOUNT, "readOnly": True}
+        )
+        volumes.append(
+            {
+                "name": "secrets-store",
+                "csi": {
+                    "driver": SECRETS_STORE_DRIVER,
+                    "readOnly": True,
+                    "volumeAttributes": {"secretProviderClass": f"{name}-secrets"},
+                },
+            }
+        )
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -164,7 +265,7 @@ def service_manifests(
                         },
                     ],
                     "containers": [pod_container],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+                    "volumes": volumes,
                 },
             },
         },
@@ -172,6 +273,7 @@ def service_manifests(
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": environment},
+        *([secret_provider_class(name, namespace, secrets)] if secrets else []),
         deployment,
         {
             "apiVersion": "v1",

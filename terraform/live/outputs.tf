@@ -102,3 +102,23 @@ output "alarm_topic_arn" {
   description = "Alarm topic."
   value       = module.platform.alarm_topic_arn
 }
+
+output "identity" {
+  description = "The token issuer: issuer, JWKS URL, token and authorize endpoints, the web client id and scope prefix (the SPA signs in with these)."
+  value       = module.platform.identity
+}
+
+output "token_issuer" {
+  description = "The `iss` of the environment's tokens (the Cognito user pool)."
+  value       = module.platform.identity.issuer
+}
+
+output "token_endpoint" {
+  description = "The OAuth 2.0 token endpoint (client credentials; the SPA's code exchange)."
+  value       = module.platform.identity.token_endpoint
+}
+
+output "web_client_id" {
+  description = "The web UI's public app client (authorization code with PKCE)."
+  value       = module.platform.identity.web_client_id
+}

@@ -7,14 +7,9 @@ services = {
     command  = ["colonnade-gateway"]
     protocol = "http"
     port     = 8080
-    environment = {
-      # The contracts' edge policies need a token issuer these environments do not have
-      # yet (its JWKS URL for the gateway and the services, the gateway's and orders'
-      # signing keys as secrets, the API Gateway authorizer function). Until then the
-      # gateway runs as the plain transcoder it was, said here rather than left to a 401
-      # on every write. Remove with the issuer (README "Edge policies").
-      COLONNADE_GATEWAY_POLICIES = "false"
-    }
+    # Calls the services for the callers it verified (their trusted delegate), as its
+    # own app client of the environment's token issuer.
+    identity = { delegate = true }
     sizing = {
       dev     = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 }
       staging = { cpu = 512, memory = 1024, min_tasks = 2, max_tasks = 4 }
@@ -48,6 +43,8 @@ services = {
       # Service Connect (ECS) or the Kubernetes Service (EKS) resolves the name.
       CATALOG_TARGET = "catalog:50051"
     }
+    # Its own identity for catalog's reservations, and nothing else.
+    identity = { scopes = ["catalog.reservations.write"] }
     sizing = {
       dev     = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 }
       staging = { cpu = 512, memory = 1024, min_tasks = 2, max_tasks = 4 }

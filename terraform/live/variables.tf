@@ -53,6 +53,10 @@ variable "services" {
     cache         = optional(bool, false)
     environment   = optional(map(string), {})
     secrets       = optional(map(string), {})
+    identity = optional(object({
+      delegate = optional(bool, false)
+      scopes   = optional(list(string), [])
+    }))
     sizing = map(object({
       cpu       = number
       memory    = number

@@ -304,3 +304,72 @@ async def test_cached_gets_revalidation_invalidation_and_isolation(
         assert hit.headers["cache-control"] == "private, max-age=5"
         assert "Authorization" in hit.headers["vary"]
         assert (await request(port, "GET", target, headers=bob)).headers["x-cache"] == "MISS"
+
+
+async def test_in_aws_shape_the_gateway_delegates_as_its_app_client(
+    start_catalog: StartCatalog, unique: str
+) -> None:
+    """As the environments run it: Cognito-shaped tokens from a stand-in pool; the gateway
+    gets its own token for its client credentials and catalog trusts that client id as the
+    delegate; the usage plan's API key (in the key store as a digest) grants no scope."""
+    from colonnade.runtime.auth import ApiKeyEntry, hash_api_key, new_api_key
+    from colonnade_tools.devstack.issuer import AppClient, Issuer
+
+    pool = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Test"
+    prefix = "colonnade-test/"
+    issuer = Issuer(
+        pool,
+        {
+            # Not the write scope: the create below succeeds only as alice's delegate.
+            "gateway-client": AppClient("g-secret", frozenset({prefix + "orders.read"})),
+            "web-client": AppClient("", frozenset({prefix + WRITE})),
+        },
+    )
+    url = issuer.start()
+    verify = {
+        "auth_jwks": f"{url}/eu-west-1_Test/.well-known/jwks.json",
+        "auth_issuer": pool,
+        "auth_token_use": "access",
+        "auth_scope_prefix": prefix,
+    }
+    key = new_api_key()
+    store = {
+        "keys": [ApiKeyEntry("web/spa", hash_api_key(key), "apikey:web/spa", (), "web").as_json()]
+    }
+    try:
+        _, catalog = await start_catalog(
+            **verify,
+            auth_client_ids="gateway-client,web-client",
+            auth_trusted_delegates="gateway-client",
+        )
+        config: dict[str, Any] = {
+            **verify,
+            "auth_client_ids": ["gateway-client", "web-client"],
+            "service_token_url": f"{url}/oauth2/token",
+            "service_client_id": "gateway-client",
+            "service_client_secret": "g-secret",
+            "api_keys": json.dumps(store),
+        }
+        async with serving_gateway(catalog, **config) as (port, _app):
+            target = f"/v1/products?productId=p-{unique}"
+            spa = {"x-api-key": key}
+            assert (await request(port, "GET", "/v1/products", headers=spa)).status == 200
+            r = await request(port, "POST", target, json_body=product(unique), headers=spa)
+            assert r.status == 403, r.body
+            user = issuer.user_token("web-client", "alice", [prefix + WRITE])
+            r = await request(
+                port,
+                "POST",
+                target,
+                json_body=product(unique),
+                headers={**spa, "authorization": f"Bearer {user}"},
+            )
+            assert r.status == 201, r.body
+            other = Issuer(pool, {}, key=issuer.key).access_token("stranger", [prefix + WRITE])
+            r = await request(
+                port, "POST", target, headers={"authorization": f"Bearer {other}"}, json_body={}
+            )
+            assert r.status == 401 and "another client" in r.body.decode()
+        assert [c for c, _ in issuer.requests] == ["gateway-client"]
+    finally:
+        issuer.stop()

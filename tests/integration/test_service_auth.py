@@ -176,3 +176,72 @@ async def test_orders_reserves_stock_with_its_service_identity(
         await anonymous.CreateOrder(order, metadata=buyer)
     left = await stub.GetProduct(catalog_pb2.GetProductRequest(name=product.name))
     assert left.stock == 1
+
+
+async def test_in_aws_shape_orders_reserves_with_client_credentials(
+    start_catalog: StartCatalog, database_url: str, unique: str
+) -> None:
+    """As the environments run it: catalog and orders verify Cognito-shaped access tokens
+    (no aud, token_use, client_id, prefixed scopes) from a stand-in pool, and orders calls
+    catalog with a token it got for its client credentials."""
+    from colonnade.orders.app import OrdersSettings, create_server
+    from colonnade_tools.devstack.issuer import AppClient, Issuer
+
+    pool = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Test"
+    prefix = "colonnade-test/"
+    issuer = Issuer(
+        pool,
+        {
+            "orders-client": AppClient(
+                "s3cret", frozenset({prefix + "catalog.reservations.write"})
+            ),
+            "web-client": AppClient("", frozenset({prefix + WRITE, prefix + "orders.write"})),
+        },
+    )
+    url = issuer.start()
+    verify = {
+        "auth_jwks": f"{url}/eu-west-1_Test/.well-known/jwks.json",
+        "auth_issuer": pool,
+        "auth_token_use": "access",
+        "auth_client_ids": "orders-client,web-client",
+        "auth_scope_prefix": prefix,
+    }
+    orders_server = None
+    try:
+        _, target = await start_catalog(**verify)
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+            user = issuer.user_token(
+                "web-client", "alice", [prefix + WRITE, prefix + "orders.write"]
+            )
+            as_user = [("authorization", f"Bearer {user}")]
+            product = await stub.CreateProduct(create(unique, stock=3), metadata=as_user)
+            runtime = make_settings(
+                database_url,
+                "none",
+                service_name="orders",
+                service_token_url=f"{url}/oauth2/token",
+                service_client_id="orders-client",
+                service_client_secret="s3cret",
+                service_token_scopes="catalog.reservations.write",
+                **verify,
+            )
+            orders_server, port = await create_server(OrdersSettings(runtime, target))
+            await orders_server.start()
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as orders_channel:
+                orders = orders_pb2_grpc.OrdersServiceStub(orders_channel)
+                order = orders_pb2.CreateOrderRequest(
+                    order=orders_pb2.Order(
+                        currency_code="EUR",
+                        line_items=[orders_pb2.LineItem(product=product.name, quantity=2)],
+                    )
+                )
+                placed = await orders.CreateOrder(order, metadata=as_user)
+            assert placed.state == orders_pb2.Order.State.CONFIRMED
+            left = await stub.GetProduct(catalog_pb2.GetProductRequest(name=product.name))
+            assert left.stock == 1
+            assert [c for c, _ in issuer.requests] == ["orders-client"]
+    finally:
+        if orders_server is not None:
+            await orders_server.stop(grace=0)
+        issuer.stop()

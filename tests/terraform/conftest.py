@@ -57,6 +57,7 @@ MOTO_SERVICES = (
     "backup",
     "cloudfront",
     "cloudwatch",
+    "cognitoidp",
     "dynamodb",
     "ec2",
     "ecr",
@@ -475,6 +476,15 @@ MOTO_GAP_MARKERS = (
 MOTO_APPLY_OVERRIDES = {
     "cache": 'resource "aws_elasticache_cluster" "this" {\n'
     '  parameter_group_name = "default.memcached1.6"\n}\n',
+    # The web UI's app client returns to the CloudFront domain, which moto cannot create (its
+    # distribution needs a CloudFront Function): with a fixed URL here, the token issuer and
+    # every task definition that names its client ids are applied and re-planned.
+    "platform": 'module "identity" {\n'
+    "  web_client = {\n"
+    "    scopes        = local.api_scopes\n"
+    '    callback_urls = ["https://moto.cloudfront.invalid/"]\n'
+    '    logout_urls   = ["https://moto.cloudfront.invalid/"]\n'
+    "  }\n}\n",
 }
 
 #: (type, attribute) pairs moto reads back differently from what it stored; a second-plan update

@@ -12,6 +12,9 @@ for (a test that cannot fail is a defect).
   the certificate the environment gives the ALB.
 - cache keys: every GET the stage cache may serve keys on all its path and query parameters,
   and nothing else is cached.
+- token issuer: the resource server declares exactly the contracts' scopes (read from the
+  descriptors, not from the document Terraform reads), each app client holds only the scopes it
+  needs, and every task verifies the issuer's tokens; only a calling service gets a secret.
 """
 
 from __future__ import annotations
@@ -146,6 +149,9 @@ ACCOUNT_SCOPED: dict[str, tuple[str, ...]] = {
     "aws_dynamodb_table": ("name",),
     "aws_api_gateway_api_key": ("name",),
     "aws_api_gateway_usage_plan": ("name",),
+    "aws_secretsmanager_secret": ("name",),
+    # Hosted UI domain prefixes are global (every account, every Region).
+    "aws_cognito_user_pool_domain": ("domain",),
 }
 
 #: Types whose identity is not an account-scoped name, by reason.
@@ -185,6 +191,8 @@ NOT_ACCOUNT_SCOPED: dict[str, str] = {
             "aws_backup_selection",
             "aws_backup_vault_lock_configuration",
             "aws_appautoscaling_target",
+            "aws_cognito_user_pool",
+            "aws_secretsmanager_secret_version",
             "terraform_data",
         ],
         "identified by an ID AWS generates, or by the resource it belongs to",
@@ -210,6 +218,8 @@ NOT_ACCOUNT_SCOPED: dict[str, str] = {
             "aws_s3_bucket_server_side_encryption_configuration",
             "aws_s3_bucket_lifecycle_configuration",
             "aws_s3_bucket_logging",
+            "aws_cognito_user_pool_client",
+            "aws_cognito_resource_server",
         ],
         "named within its parent (a cluster, role, API, VPC or bucket)",
     ),
@@ -468,3 +478,139 @@ def test_account_data_names_the_quotas_checked() -> None:
     assert re.search(r"elastic_ips\s*=\s*\d+", text) and re.search(
         r"manual_cluster_snapshots\s*=\s*\d+", text
     )
+
+
+################################################################################
+# The token issuer
+################################################################################
+
+#: What every verifier is told about the issuer's tokens (the gateway's with its prefix).
+ISSUER_SETTINGS = ("AUTH_JWKS", "AUTH_ISSUER", "AUTH_TOKEN_USE", "AUTH_CLIENT_IDS")
+GATEWAY = "COLONNADE_GATEWAY_"
+
+
+def _contract_scopes() -> set[str]:
+    """Every scope a method of the contracts requires, from the descriptor set itself."""
+    from colonnade_tools.devauth import contract_scopes
+
+    return set(contract_scopes())
+
+
+def _api_scopes() -> set[str]:
+    """The scopes of the methods the API Gateway document routes (the web UI's)."""
+    document = json.loads((layout.REPO_ROOT / "openapi/colonnade.apigateway.json").read_text())
+    return {
+        s
+        for ops in document["paths"].values()
+        for op in ops.values()
+        if isinstance(op, dict)
+        for s in op.get("x-colonnade-policy", {}).get("scopes", [])
+    }
+
+
+def _containers(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The container definitions output as planned (values known only after apply are absent)."""
+    change = plan["output_changes"]["container_definitions"]
+    after: dict[str, dict[str, Any]] = change["after"]
+    return after
+
+
+def issuer_violations(
+    plan: dict[str, Any], env: str, contract: set[str], api: set[str]
+) -> list[str]:
+    """Where the environment's token issuer or its tasks depart from the contracts."""
+    found: list[str] = []
+    (server,) = resources_of(plan, "aws_cognito_resource_server")
+    prefix = server["values"]["identifier"] + "/"
+    declared = {s["scope_name"] for s in server["values"]["scope"]}
+    if declared != contract:
+        found.append(
+            f"resource server scopes differ from the contracts': {sorted(declared ^ contract)}"
+        )
+    want = {
+        "gateway": (contract, "client_credentials"),
+        "orders": ({"catalog.reservations.write"}, "client_credentials"),
+        "web": (api, "code"),
+    }
+    clients = {
+        r["values"]["name"].removeprefix(f"colonnade-{env}-"): r["values"]
+        for r in resources_of(plan, "aws_cognito_user_pool_client")
+    }
+    if set(clients) != set(want):
+        found.append(f"app clients {sorted(clients)}, expected {sorted(want)}")
+    for name, client in sorted(clients.items()):
+        scopes, flow = want.get(name, (set(), ""))
+        held = {
+            s.removeprefix(prefix) for s in client["allowed_oauth_scopes"] if s.startswith(prefix)
+        }
+        if held != scopes:
+            found.append(f"{name} client holds {sorted(held)}, needs {sorted(scopes)}")
+        if client["allowed_oauth_flows"] != [flow]:
+            found.append(f"{name} client's grants are {client['allowed_oauth_flows']}")
+        if client["generate_secret"] != (flow == "client_credentials"):
+            found.append(f"{name} client: a secret exactly for client credentials")
+    secrets_wanted = {
+        "gateway": [f"{GATEWAY}SERVICE_CLIENT_SECRET"],
+        "orders": ["SERVICE_CLIENT_SECRET"],
+    }
+    for name, definition in sorted(_containers(plan).items()):
+        env_vars = {e["name"]: e.get("value") for e in definition.get("environment", [])}
+        secrets = sorted(s["name"] for s in definition.get("secrets", []))
+        client_secrets = [s for s in secrets if s.endswith("SERVICE_CLIENT_SECRET")]
+        if client_secrets != secrets_wanted.get(name, []):
+            found.append(f"{name} reads client secrets {client_secrets}")
+        if (f"{GATEWAY}API_KEYS" in secrets) != (name == "gateway"):
+            found.append(f"{name}: the API key store is the gateway's alone")
+        if name == "migrate":
+            continue
+        p = GATEWAY if name == "gateway" else ""
+        missing = [k for k in ISSUER_SETTINGS if p + k not in env_vars]
+        if missing:
+            found.append(f"{name} is not told {missing}")
+        if env_vars.get(p + "AUTH_TOKEN_USE") != "access":
+            found.append(f"{name} does not require access tokens")
+        if env_vars.get(p + "AUTH_SCOPE_PREFIX") != prefix:
+            found.append(f"{name} strips {env_vars.get(p + 'AUTH_SCOPE_PREFIX')!r}, not {prefix!r}")
+        if name == "gateway" and env_vars.get(f"{GATEWAY}POLICIES", "true") != "true":
+            found.append("the gateway's policies are off")
+        if name != "gateway" and env_vars.get("AUTH_MODE") != "enforce":
+            found.append(f"{name} does not enforce its policies")
+        if name in secrets_wanted and p + "SERVICE_TOKEN_URL" not in env_vars:
+            found.append(f"{name} has a secret but no token endpoint")
+    orders = {e["name"]: e.get("value") for e in _containers(plan)["orders"]["environment"]}
+    if orders.get("SERVICE_TOKEN_SCOPES") != "catalog.reservations.write":
+        found.append(f"orders asks for {orders.get('SERVICE_TOKEN_SCOPES')!r}")
+    return found
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_issuer_holds_the_contracts_scopes_and_every_task_verifies_its_tokens(
+    env: str, env_runs: dict[str, RootRun]
+) -> None:
+    """Every environment has a token issuer whose scopes are the contracts' (the descriptors),
+    each client only what it needs, every task the issuer's settings and only its own secret."""
+    plan = env_runs[env].plan
+    assert not issuer_violations(plan, env, _contract_scopes(), _api_scopes())
+
+
+def test_the_issuer_check_catches_each_departure(env_runs: dict[str, RootRun]) -> None:
+    """A scope missing from the resource server, orders holding a scope it does not need, and
+    catalog given a client secret are each reported: the check is not vacuous."""
+    plan = json.loads(json.dumps(env_runs["dev"].plan))
+    (server,) = resources_of(plan, "aws_cognito_resource_server")
+    server["values"]["scope"] = [
+        s for s in server["values"]["scope"] if s["scope_name"] != "orders.ship"
+    ]
+    for r in resources_of(plan, "aws_cognito_user_pool_client"):
+        if r["values"]["name"] == "colonnade-dev-orders":
+            r["values"]["allowed_oauth_scopes"].append("colonnade-dev/orders.write")
+    _containers(plan)["catalog"]["secrets"] = [
+        {"name": "SERVICE_CLIENT_SECRET", "valueFrom": "arn:aws:secretsmanager:x"}
+    ]
+    found = issuer_violations(plan, "dev", _contract_scopes(), _api_scopes())
+    assert found == [
+        "resource server scopes differ from the contracts': ['orders.ship']",
+        "orders client holds ['catalog.reservations.write', 'orders.write'], needs "
+        "['catalog.reservations.write']",
+        "catalog reads client secrets ['SERVICE_CLIENT_SECRET']",
+    ], found

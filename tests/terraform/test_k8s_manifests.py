@@ -85,6 +85,90 @@ TARGET_GROUP_BINDING_SCHEMA = {
 }
 
 
+#: SecretProviderClass (Secrets Store CSI driver) is a custom resource too: its spec as the
+#: driver's v1 CRD defines it, with the AWS provider's parameters (ASCP), strict the same way.
+SECRET_PROVIDER_CLASS_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "secrets-store.csi.x-k8s.io/v1"},
+        "kind": {"const": "SecretProviderClass"},
+        "metadata": TARGET_GROUP_BINDING_SCHEMA["properties"]["metadata"],  # type: ignore[index]
+        "spec": {
+            "type": "object",
+            "required": ["provider", "parameters"],
+            "additionalProperties": False,
+            "properties": {
+                "provider": {"const": "aws"},
+                "parameters": {
+                    "type": "object",
+                    "required": ["objects"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "objects": {"type": "string"},
+                        "region": {"type": "string"},
+                        "failoverRegion": {"type": "string"},
+                        "pathTranslation": {"type": "string"},
+                        "usePodIdentity": {"enum": ["true", "false"]},
+                        "preferredAddressType": {"enum": ["ipv4", "ipv6", "auto"]},
+                    },
+                },
+                "secretObjects": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["secretName", "type", "data"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "secretName": {"type": "string"},
+                            "type": {"type": "string"},
+                            "labels": {"type": "object"},
+                            "annotations": {"type": "object"},
+                            "data": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["objectName", "key"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "objectName": {"type": "string"},
+                                        "key": {"type": "string"},
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+#: What each entry of the AWS provider's `objects` parameter may hold (ASCP's README).
+ASCP_OBJECT_SCHEMA = {
+    "type": "object",
+    "required": ["objectName"],
+    "additionalProperties": False,
+    "properties": {
+        "objectName": {"type": "string"},
+        "objectType": {"enum": ["secretsmanager", "ssmparameter"]},
+        "objectAlias": {"type": "string"},
+        "objectVersion": {"type": "string"},
+        "objectVersionLabel": {"type": "string"},
+        "jmesPath": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["path", "objectAlias"],
+                "additionalProperties": False,
+                "properties": {"path": {"type": "string"}, "objectAlias": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
 @pytest.fixture(scope="module")
 def outputs(applied_envs: dict[str, RootRun]) -> dict[str, dict[str, Any]]:
     """Every environment's `terraform output -json` after its apply."""
@@ -96,9 +180,13 @@ def _of(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
 
 
 def validate(doc: dict[str, Any]) -> None:
-    """Strict validation: the Kubernetes schema, or the TargetGroupBinding one."""
+    """Strict validation: the Kubernetes schema, or the custom resource's."""
     if doc["kind"] == "TargetGroupBinding":
         jsonschema.validate(doc, TARGET_GROUP_BINDING_SCHEMA)
+    elif doc["kind"] == "SecretProviderClass":
+        jsonschema.validate(doc, SECRET_PROVIDER_CLASS_SCHEMA)
+        for entry in yaml.safe_load(doc["spec"]["parameters"]["objects"]):
+            jsonschema.validate(entry, ASCP_OBJECT_SCHEMA)
     else:
         kubernetes_validate.validate(doc, k8s.KUBERNETES_VERSION, strict=True)
 
@@ -108,7 +196,10 @@ def test_every_manifest_validates(env: str, outputs: dict[str, dict[str, Any]]) 
     """Strict schema validation (unknown fields rejected) of every document."""
     docs = k8s.manifests(outputs[env])
     services = outputs[env]["services"]
-    assert len(docs) == 1 + 7 * len(services)
+    with_secrets = [n for n in services if outputs[env]["container_definitions"][n].get("secrets")]
+    # The gateway and orders have client credentials (and the gateway its API key store).
+    assert sorted(with_secrets) == ["gateway", "orders"]
+    assert len(docs) == 1 + 7 * len(services) + len(with_secrets)
     for doc in docs:
         validate(doc)
 
@@ -242,14 +333,130 @@ def test_service_accounts_match_the_pod_identities(outputs: dict[str, dict[str, 
         assert d["spec"]["template"]["spec"]["serviceAccountName"] == name
 
 
-def test_a_secret_variable_is_refused_not_dropped(outputs: dict[str, dict[str, Any]]) -> None:
-    """ECS injects Secrets Manager variables; the manifests have no counterpart and say so."""
+def test_a_secret_variable_is_read_from_a_secret_never_dropped(
+    outputs: dict[str, dict[str, Any]],
+) -> None:
+    """ECS injects Secrets Manager variables; a pod reads each from the Kubernetes Secret
+    `<service>-secrets` (not optional), which the Secrets Store CSI driver syncs from the same
+    ARNs with the pod's own identity when the pod mounts the SecretProviderClass's volume."""
     out = json.loads(json.dumps(outputs["dev"]))
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-x-AbCdEf"
+    other = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-y-AbCdEf"
     out["container_definitions"]["catalog"]["secrets"] = [
-        {"name": "X", "valueFrom": "arn:aws:secretsmanager:x"}
+        {"name": "X", "valueFrom": arn},
+        {"name": "Y", "valueFrom": f"{other}:password::"},
     ]
-    with pytest.raises(ValueError, match="Secrets Manager variables"):
+    docs = k8s.manifests(out)
+    catalog = _of(docs, "Deployment")["catalog"]
+    pod = catalog["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["env"] == [
+        {"name": n, "valueFrom": {"secretKeyRef": {"name": "catalog-secrets", "key": n}}}
+        for n in ("X", "Y")
+    ]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "secrets-store")
+    assert mount["readOnly"] is True
+    volume = next(v for v in pod["volumes"] if v["name"] == "secrets-store")
+    assert volume["csi"] == {
+        "driver": "secrets-store.csi.k8s.io",
+        "readOnly": True,
+        "volumeAttributes": {"secretProviderClass": "catalog-secrets"},
+    }
+    spc = _of(docs, "SecretProviderClass")["catalog-secrets"]
+    validate(spc)
+    assert spc["spec"]["parameters"]["usePodIdentity"] == "true"
+    assert yaml.safe_load(spc["spec"]["parameters"]["objects"]) == [
+        {"objectName": arn, "objectType": "secretsmanager", "objectAlias": "X"},
+        {
+            "objectName": other,
+            "objectType": "secretsmanager",
+            "jmesPath": [{"path": "password", "objectAlias": "Y"}],
+        },
+    ]
+    (synced,) = spc["spec"]["secretObjects"]
+    assert synced["secretName"] == "catalog-secrets"
+    assert synced["data"] == [{"objectName": n, "key": n} for n in ("X", "Y")]
+    # What ECS would read from a pinned version has no counterpart: refused, naming it.
+    out["container_definitions"]["catalog"]["secrets"] = [
+        {"name": "Z", "valueFrom": f"{arn}:password:AWSPREVIOUS:"}
+    ]
+    with pytest.raises(ValueError, match="secret Z pins a version"):
         k8s.manifests(out)
+    out["container_definitions"]["catalog"]["secrets"] = [{"name": "W", "valueFrom": "arn:x"}]
+    with pytest.raises(ValueError, match="secret W is not a Secrets Manager secret ARN"):
+        k8s.manifests(out)
+
+
+def test_variables_from_one_secret_share_its_object() -> None:
+    """ASCP mounts each object under one file name: variables taking keys of one secret (and
+    one taking all of it) are one object with jmesPath items; two taking all of it are refused."""
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-db-AbCdEf"
+    container: dict[str, Any] = {
+        "name": "orders",
+        "image": "registry.example/colonnade@sha256:" + "0" * 64,
+        "command": ["python", "-m", "colonnade.orders"],
+        "environment": [],
+        "secrets": [
+            {"name": "DB_USER", "valueFrom": f"{arn}:username::"},
+            {"name": "DB_PASSWORD", "valueFrom": f"{arn}:password::"},
+            {"name": "DB_SECRET", "valueFrom": arn},
+        ],
+        "healthCheck": {"command": ["CMD", "colonnade-healthcheck", "grpc", "127.0.0.1:50052"]},
+        "user": "10001:10001",
+        "readonlyRootFilesystem": True,
+    }
+    service = {
+        "port": 50052,
+        "protocol": "grpc",
+        "cpu": 256,
+        "memory": 512,
+        "min_tasks": 1,
+        "max_tasks": 2,
+        "target_group_arn": "arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/x/1",
+    }
+    docs = k8s.service_manifests("orders", container, service, "colonnade", "arm64")
+    for doc in docs:
+        validate(doc)
+    spc = _of(docs, "SecretProviderClass")["orders-secrets"]
+    assert yaml.safe_load(spc["spec"]["parameters"]["objects"]) == [
+        {
+            "objectName": arn,
+            "objectType": "secretsmanager",
+            "jmesPath": [
+                {"path": "username", "objectAlias": "DB_USER"},
+                {"path": "password", "objectAlias": "DB_PASSWORD"},
+            ],
+            "objectAlias": "DB_SECRET",
+        }
+    ]
+    assert [d["key"] for d in spc["spec"]["secretObjects"][0]["data"]] == [
+        "DB_USER",
+        "DB_PASSWORD",
+        "DB_SECRET",
+    ]
+    container["secrets"].append({"name": "AGAIN", "valueFrom": arn})
+    with pytest.raises(ValueError, match="DB_SECRET and AGAIN both take all of"):
+        k8s.service_manifests("orders", container, service, "colonnade", "arm64")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_secrets_come_from_the_task_definitions_arns(
+    env: str, outputs: dict[str, dict[str, Any]]
+) -> None:
+    """Each service's SecretProviderClass fetches exactly the ARNs its ECS task definition
+    names, under the same variable names, and its pods read every one of them."""
+    docs = k8s.manifests(outputs[env])
+    classes = _of(docs, "SecretProviderClass")
+    deployments = _of(docs, "Deployment")
+    for name, container in outputs[env]["container_definitions"].items():
+        secrets = {s["name"]: s["valueFrom"] for s in container.get("secrets") or []}
+        if name == "migrate" or not secrets:
+            assert f"{name}-secrets" not in classes
+            continue
+        objects = yaml.safe_load(classes[f"{name}-secrets"]["spec"]["parameters"]["objects"])
+        assert {o["objectAlias"]: o["objectName"] for o in objects} == secrets
+        env_vars = deployments[name]["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert {e["name"] for e in env_vars} == set(secrets)
 
 
 def test_cli_reads_terraform_output_json(tmp_path: Path, applied_envs: dict[str, RootRun]) -> None:

@@ -330,9 +330,11 @@ def _schemes(document: dict[str, Any]) -> dict[str, Any]:
 
 def _as_imported(document: dict[str, Any], *, authorizer: bool) -> dict[str, Any]:
     """The committed document as the module imports it: the contract policies
-    (``x-colonnade-policy``) are the module's input, not API Gateway's, and without an authorizer
-    function the authorizer's scheme and the requirements naming it are dropped."""
+    (``x-colonnade-policy``, ``x-colonnade-scopes``) are the modules' input, not API
+    Gateway's, and without an authorizer function the authorizer's scheme and the
+    requirements naming it are dropped."""
     doc: dict[str, Any] = json.loads(json.dumps(document))
+    doc.pop("x-colonnade-scopes", None)  # the identity module's input
     if not authorizer:
         _schemes(doc).pop(AUTHORIZER_SCHEME, None)
     for ops in doc["paths"].values():
@@ -779,6 +781,52 @@ def test_outputs_are_the_task_definitions(applied_envs: dict[str, RootRun]) -> N
             "mountPoints",
         ):
             assert applied.get(key) == definition.get(key), f"{name}.{key}"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_each_task_reads_only_its_own_secrets(env: str, applied_envs: dict[str, RootRun]) -> None:
+    """After the apply: the gateway's task reads its client secret and the API key store,
+    orders' its client secret, catalog none; each execution role may read exactly those."""
+    state = applied_envs[env].state()
+    resources = planned_resources(state)
+    names = {
+        r["values"]["arn"]: r["values"]["name"]
+        for r in resources
+        if r["type"] == "aws_secretsmanager_secret"
+    }
+    prefix = f"colonnade-{env}/identity/"
+    wanted = {
+        "gateway": {
+            "COLONNADE_GATEWAY_SERVICE_CLIENT_SECRET": prefix + "gateway-client-secret",
+            "COLONNADE_GATEWAY_API_KEYS": prefix + "gateway-api-keys",
+        },
+        "orders": {"SERVICE_CLIENT_SECRET": prefix + "orders-client-secret"},
+        "catalog": {},
+    }
+    for service, secrets in wanted.items():
+        (task,) = [
+            json.loads(r["values"]["container_definitions"])[0]
+            for r in resources
+            if r["type"] == "aws_ecs_task_definition"
+            and r["values"]["family"] == f"colonnade-{env}-{service}"
+        ]
+        read = {
+            s["name"]: names.get(s["valueFrom"], s["valueFrom"]) for s in task.get("secrets", [])
+        }
+        assert read == secrets, service
+        (policy,) = [
+            json.loads(r["values"]["policy"])
+            for r in resources
+            if r["address"]
+            == f'module.platform.module.ecs_service["{service}"].aws_iam_role_policy.execution'
+        ]
+        readable = {
+            names.get(arn, arn)
+            for st in policy["Statement"]
+            if "secretsmanager:GetSecretValue" in st["Action"]
+            for arn in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
+        }
+        assert readable == set(secrets.values()), service
 
 
 @pytest.mark.slow

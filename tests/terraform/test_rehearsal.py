@@ -92,7 +92,16 @@ def test_rehearsal(
     ).run()
     print("\n".join(lines))
     table = lines[0]
-    for row in ("image", "database endpoint", "RDS CA bundle", "DB_ADMIN_SECRET", "cache CA"):
+    for row in (
+        "image",
+        "database endpoint",
+        "RDS CA bundle",
+        "DB_ADMIN_SECRET",
+        "cache CA",
+        "token issuer keys (JWKS)",
+        "token endpoint",
+        "API key store",
+    ):
         assert f"\n{row} " in table, f"{row} missing from the substitution table:\n{table}"
     assert "\ntrace collector (catalog, gateway, orders) " in table
     assert any("cache nodes used over TLS" in line for line in lines)

@@ -28,6 +28,7 @@ from colonnade.runtime.auth import (
     jwks_document,
     new_api_key,
 )
+from colonnade_tools.devstack.issuer import Issuer
 
 ISS = "https://issuer.test"
 AUD = "colonnade-api"
@@ -297,3 +298,103 @@ def test_the_api_key_file_is_reloaded_when_it_changes(tmp_path: Path) -> None:
         store.verify(first)
     write(text="{not json")  # a broken file keeps what was loaded
     assert store.verify(second).subject == "two"
+
+
+# -- Amazon Cognito's access tokens ------------------------------------------------------------
+
+POOL = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
+PREFIX = "colonnade-dev/"
+
+
+@pytest.fixture
+def cognito(tmp_path: Path, keys: Keys) -> tuple[TokenVerifier, Issuer]:
+    """A verifier set up as the environments set it (no audience: Cognito's access tokens
+    have none), and tokens signed with a local key in Cognito's claim shape."""
+    issuer = Issuer(POOL, {}, key=keys["rsa"])
+    path = tmp_path / "jwks.json"
+    path.write_text(jwks_document([keys["rsa"]]))
+    verifier = TokenVerifier(
+        AuthSettings(
+            jwks=str(path),
+            issuer=POOL,
+            token_use="access",
+            client_ids=("gateway-client", "orders-client", "web-client"),
+            scope_prefix=PREFIX,
+        )
+    )
+    verifier.start()
+    return verifier, issuer
+
+
+async def test_a_cognito_access_token_gives_its_unprefixed_scopes(
+    cognito: tuple[TokenVerifier, Issuer],
+) -> None:
+    verifier, issuer = cognito
+    user = issuer.user_token(
+        "web-client", "alice", ["openid", f"{PREFIX}orders.write", "other-api/orders.read"]
+    )
+    principal = await verifier.verify(user)
+    # Only the resource server's own scopes count, without its prefix.
+    assert principal.scopes == {"orders.write"} and principal.kind == "token"
+    service = await verifier.verify(
+        issuer.access_token("orders-client", [f"{PREFIX}catalog.reservations.write"])
+    )
+    assert service.subject == "orders-client" and service.kind == "service"
+    assert service.scopes == {"catalog.reservations.write"}
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"token_use": None}, "no 'token_use' claim"),
+        ({"token_use": "id", "aud": "web-client"}, "an id token, not an access token"),
+        ({"client_id": None}, "no 'client_id' claim"),
+        ({"client_id": "someone-elses-client"}, "another client"),
+        ({"iss": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Other"}, "issuer"),
+    ],
+)
+async def test_cognito_claims_are_checked(
+    cognito: tuple[TokenVerifier, Issuer], claims: dict[str, object], reason: str
+) -> None:
+    verifier, issuer = cognito
+    # The rest exactly as Cognito writes it (None: the claim is left out).
+    token = issuer.access_token("web-client", [f"{PREFIX}orders.read"], **claims)
+    with pytest.raises(AuthError, match=reason):
+        await verifier.verify(token)
+
+
+async def test_without_the_cognito_settings_tokens_read_as_before(
+    keys: Keys, tmp_path: Path
+) -> None:
+    """Unset, nothing is required of token_use or client_id and scopes are taken whole."""
+    path = tmp_path / "jwks.json"
+    path.write_text(jwks_document([keys["rsa"]]))
+    verifier = TokenVerifier(AuthSettings(jwks=str(path), issuer=POOL))
+    verifier.start()
+    token = Issuer(POOL, {}, key=keys["rsa"]).access_token("c", [f"{PREFIX}orders.read"])
+    assert (await verifier.verify(token)).scopes == {f"{PREFIX}orders.read"}
+
+
+def test_the_scope_prefix_ends_with_a_slash_and_token_use_is_known() -> None:
+    with pytest.raises(ValueError, match="scope prefix"):
+        AuthSettings(scope_prefix="colonnade-dev").check()
+    with pytest.raises(ValueError, match="token use"):
+        AuthSettings(token_use="refresh").check()
+
+
+def test_an_api_key_store_is_read_from_a_document_too() -> None:
+    """In AWS the store is a secret's value given to the gateway as a variable, not a file."""
+    from colonnade.gateway.config import ConfigError, load
+
+    key = new_api_key()
+    entry = {"id": "web/spa", "sha256": hash_api_key(key), "principal": "apikey:web/spa"}
+    document = json.dumps({"keys": [{**entry, "scopes": [], "tier": "web"}]})
+    principal = ApiKeyStore.from_document(document).verify(key)
+    assert principal.subject == "apikey:web/spa" and principal.tier == "web"
+    assert not principal.scopes
+    with pytest.raises(ValueError):
+        ApiKeyStore.from_document("[]")
+    env = {"COLONNADE_GATEWAY_BACKENDS": "x=h:1", "COLONNADE_GATEWAY_API_KEYS": document}
+    assert load(env=env).api_keys == document
+    with pytest.raises(ConfigError, match="not both"):
+        load(env={**env, "COLONNADE_GATEWAY_API_KEYS_FILE": "/k.json"})

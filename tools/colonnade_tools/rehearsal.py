@@ -18,6 +18,13 @@ table before anything starts:
 * IAM database authentication replaced by passwords (there is no IAM here): the bootstrap
   creates the service roles with them, the services log in with them;
 * the RDS-managed master secret replaced by a local one of the same shape;
+* the environment's token issuer (a Cognito user pool) replaced by a local stand-in
+  (colonnade_tools.devstack.issuer) holding the state's app clients and their scopes, served
+  over TLS with the local CA: the plan's issuer (``iss``) is kept, its JWKS URL and token
+  endpoint point at the stand-in, the client secrets are the stand-in's, and the containers
+  trust the local CA for it (``SSL_CERT_FILE``). Auth stays on: the checks below call with a
+  user's token from the web client, and orders calls catalog with its own;
+* the gateway's API key store (a secret of digests) replaced by a local one;
 * the image: the one built here (from the local base) instead of the release's digest;
 * the ADOT collector sidecar (its image cannot be pulled here): an OTLP receiver run with the
   service's image in the task container's network namespace (:mod:`colonnade_tools.otlp_receiver`).
@@ -57,6 +64,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from colonnade_tools import otlp_receiver
 from colonnade_tools.containers import ContainerError, Engine, find_engine
+from colonnade_tools.devstack.issuer import Issuer
 from colonnade_tools.devstack.ports import free_port
 from colonnade_tools.localca import LocalCA
 
@@ -64,6 +72,8 @@ from colonnade_tools.localca import LocalCA
 RDS_BUNDLE_PATH = "/etc/colonnade/certs/rds-ca-bundle.pem"
 #: Where the rehearsal mounts its CA for the cache clients (CACHE_TLS_CA_FILE).
 CACHE_CA_PATH = "/etc/colonnade/certs/rehearsal-cache-ca.pem"
+#: Where the rehearsal mounts its CA for the token issuer's stand-in (SSL_CERT_FILE).
+ISSUER_CA_PATH = "/etc/colonnade/certs/rehearsal-issuer-ca.pem"
 #: The cdn module's change to the published index.html (terraform/modules/cdn/main.tf).
 API_BASE_META = '<meta name="api-base" content="api/">'
 CACHE_NODES = 3
@@ -179,6 +189,24 @@ def _tasks(shown: dict[str, Any]) -> Iterator[tuple[ContainerSpec, tuple[Contain
             yield specs[0], tuple(specs[1:])
 
 
+def _resources(module: dict[str, Any], rtype: str) -> Iterator[dict[str, Any]]:
+    for resource in module.get("resources", []):
+        if resource.get("type") == rtype and resource.get("mode") == "managed":
+            yield resource["values"]
+    for child in module.get("child_modules", []):
+        yield from _resources(child, rtype)
+
+
+def read_app_clients(shown: dict[str, Any]) -> dict[str, frozenset[str]]:
+    """Every Cognito app client in the state: id → the scopes it may be given."""
+    root = (shown.get("values") or shown.get("planned_values") or {}).get("root_module", {})
+    return {
+        c["id"]: frozenset(c.get("allowed_oauth_scopes") or ())
+        for c in _resources(root, "aws_cognito_user_pool_client")
+        if c.get("id")
+    }
+
+
 def read_spa_objects(shown: dict[str, Any]) -> dict[str, str]:
     """The ``spa_objects`` output (key => MD5 of what the cdn module uploads), or {}."""
     outputs = (shown.get("values") or shown.get("planned_values") or {}).get("outputs", {})
@@ -229,6 +257,10 @@ class LocalServers:
     cache_host: str
     cache_port: int
     ca_file: Path
+    #: The token issuer's stand-in: its base URL, each app client's secret, the API key store.
+    issuer_url: str = ""
+    client_secrets: dict[str, str] = field(default_factory=dict)
+    api_keys: str = '{"keys": []}'
 
 
 def adapt(
@@ -282,8 +314,33 @@ def adapt(
         if name == "DB_ADMIN_SECRET":
             env[name] = servers.admin_secret
             subs.add("DB_ADMIN_SECRET", arn, "a local secret of the same shape")
+        elif name.endswith("SERVICE_CLIENT_SECRET"):
+            client = env.get(name.replace("SERVICE_CLIENT_SECRET", "SERVICE_CLIENT_ID"), "")
+            if client not in servers.client_secrets:
+                raise RehearsalError(
+                    f"{spec.name}: {name} is for client {client!r}, not in the state"
+                )
+            env[name] = servers.client_secrets[client]
+            subs.add(
+                f"{spec.name} client secret", arn, "the issuer stand-in's secret of its client"
+            )
+        elif name.endswith("API_KEYS"):
+            env[name] = servers.api_keys
+            subs.add("API key store", arn, "a local store of the rehearsal's key (digest)")
         else:
             raise RehearsalError(f"{spec.name}: no local stand-in for secret {name} ({arn})")
+    issuer_settings = [k for k in env if k.endswith(("AUTH_JWKS", "SERVICE_TOKEN_URL"))]
+    for key in issuer_settings:
+        if not servers.issuer_url:
+            raise RehearsalError(f"{spec.name}: {key} names a token issuer the state lacks")
+        planned = env[key]
+        path = "/oauth2/token" if key.endswith("SERVICE_TOKEN_URL") else urlsplit(planned).path
+        env[key] = servers.issuer_url + path
+        what = "token endpoint" if key.endswith("SERVICE_TOKEN_URL") else "token issuer keys (JWKS)"
+        subs.add(what, planned, f"{env[key]} (stand-in, TLS with the local CA)")
+    if issuer_settings:
+        env["SSL_CERT_FILE"] = ISSUER_CA_PATH
+        subs.add("issuer CA", "the system's", f"the local CA (SSL_CERT_FILE={ISSUER_CA_PATH})")
     cache = env.get("CACHE_URL", "")
     if cache.startswith("memcached://"):
         parts = urlsplit(cache)
@@ -343,6 +400,7 @@ class Rehearsal:
         work_dir: Path | None = None,
         log: Callable[[str], None] = print,
     ) -> None:
+        self.shown = shown
         self.specs = read_task_definitions(shown)
         self.spa_objects = read_spa_objects(shown)
         self.sidecars = read_sidecars(shown)
@@ -359,6 +417,18 @@ class Rehearsal:
         self.timings: dict[str, float] = {}
         self.cache_nodes: list[tuple[str, int]] = []
         self.ca_file: Path | None = None
+        self.issuer: Issuer | None = None
+        self.api_key = ""
+
+    def user_token(self) -> str | None:
+        """A signed-in user's access token from the web client (the app client that may be
+        given `openid`), holding every scope it may be given; None without an issuer."""
+        if self.issuer is None:
+            return None
+        web = [c for c, app in self.issuer.clients.items() if "openid" in app.scopes]
+        if len(web) != 1:
+            raise RehearsalError(f"expected one web client (openid) in the state, found {web}")
+        return self.issuer.user_token(web[0], "rehearsal", self.issuer.clients[web[0]].scopes)
 
     # -- the stand-ins ---------------------------------------------------------------------
 
@@ -497,6 +567,7 @@ class Rehearsal:
             return _listening(address, cache_port)
 
         _wait("the configuration endpoint stand-in", endpoint_up, 20)
+        issuer_url, client_secrets, api_keys = self._issuer(stack, address, ca)
         self.timings["servers"] = time.monotonic() - started
 
         services = sorted(
@@ -515,7 +586,45 @@ class Rehearsal:
             cache_host=cache_host,
             cache_port=cache_port,
             ca_file=ca_file,
+            issuer_url=issuer_url,
+            client_secrets=client_secrets,
+            api_keys=api_keys,
         )
+
+    def _issuer(
+        self, stack: ExitStack, address: str, ca: LocalCA
+    ) -> tuple[str, dict[str, str], str]:
+        """The token issuer's stand-in with the state's app clients (none: no issuer), its
+        URL and client secrets, and an API key store holding the rehearsal's key."""
+        from colonnade.runtime.auth import ApiKeyEntry, hash_api_key, new_api_key
+        from colonnade_tools.devstack.issuer import AppClient
+
+        self.api_key = new_api_key()
+        entry = ApiKeyEntry("rehearsal", hash_api_key(self.api_key), "apikey:rehearsal", (), "web")
+        api_keys = json.dumps({"keys": [entry.as_json()]})
+        issuers = {
+            v
+            for s in self.specs.values()
+            for k, v in s.environment.items()
+            if k.endswith("AUTH_ISSUER")
+        }
+        clients = read_app_clients(self.shown)
+        if not clients or len(issuers) != 1:
+            if issuers:
+                raise RehearsalError(
+                    f"the tasks name issuers {sorted(issuers)}, the state has "
+                    f"{len(clients)} app clients"
+                )
+            return "", {}, api_keys
+        secret = {c: secrets.token_urlsafe(24) for c in clients}
+        issuer = Issuer(
+            next(iter(issuers)), {c: AppClient(secret[c], scopes) for c, scopes in clients.items()}
+        )
+        cert = ca.issue(address)
+        url = issuer.start(address, free_port(address), tls=(cert.cert, cert.key))
+        stack.callback(issuer.stop)
+        self.issuer = issuer
+        return url, secret, api_keys
 
     # -- the containers ------------------------------------------------------------------
 
@@ -545,6 +654,7 @@ class Rehearsal:
             args += ["--add-host", host]
         ca = str(servers.ca_file)
         args += ["--volume", f"{ca}:{RDS_BUNDLE_PATH}:ro", "--volume", f"{ca}:{CACHE_CA_PATH}:ro"]
+        args += ["--volume", f"{ca}:{ISSUER_CA_PATH}:ro"]
         for port in spec.ports:
             args += ["--publish", f"127.0.0.1::{port}"]
         if spec.health_check:
@@ -674,11 +784,16 @@ class Rehearsal:
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[int, bytes]:
+        """A call through the gateway, as the signed-in user when there is an issuer."""
+        sent = {"content-type": "application/json"} if body else {}
+        token = self.user_token()
+        if token is not None:
+            sent["authorization"] = f"Bearer {token}"
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}{path}",
             data=body,
             method="POST" if body else "GET",
-            headers={**({"content-type": "application/json"} if body else {}), **(headers or {})},
+            headers={**sent, **(headers or {})},
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -704,6 +819,9 @@ class Rehearsal:
             for c in catalogs[:2]
         )
         product_id = f"rehearsal-{self.tag}"
+        # Catalog enforces its policies itself: the direct calls carry the user's token.
+        token = self.user_token()
+        auth = () if token is None else (("authorization", f"Bearer {token}"),)
         created = first.CreateProduct(
             catalog_pb2.CreateProductRequest(
                 product=catalog_pb2.Product(
@@ -714,8 +832,11 @@ class Rehearsal:
                 product_id=product_id,
             ),
             timeout=10,
+            metadata=auth,
         )
-        seen = second.GetProduct(catalog_pb2.GetProductRequest(name=created.name), timeout=10)
+        seen = second.GetProduct(
+            catalog_pb2.GetProductRequest(name=created.name), timeout=10, metadata=auth
+        )
         if seen.title != "Rehearsal":
             raise RehearsalError(f"read through the second catalog: {seen}")
         first.UpdateProduct(
@@ -724,8 +845,11 @@ class Rehearsal:
                 update_mask=field_mask_pb2.FieldMask(paths=["title"]),
             ),
             timeout=10,
+            metadata=auth,
         )
-        again = second.GetProduct(catalog_pb2.GetProductRequest(name=created.name), timeout=10)
+        again = second.GetProduct(
+            catalog_pb2.GetProductRequest(name=created.name), timeout=10, metadata=auth
+        )
         if again.title != "Rehearsal 2":
             raise RehearsalError(
                 f"stale read: catalog #2 still returns {again.title!r} after catalog #1 "

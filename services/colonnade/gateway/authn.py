@@ -13,7 +13,8 @@ Credentials are `Authorization: Bearer <JWT>` or `x-api-key: <key>`, verified by
 The verified caller goes to the backend as `x-colonnade-principal`, `x-colonnade-scopes`
 and `x-colonnade-tier` metadata; copies a client sent (as `Grpc-Metadata-x-colonnade-*`)
 are removed first, on every route. With a service identity the gateway presents its own
-token (`service:gateway`, which the services trust to delegate) instead of the client's
+token (`service:gateway`, or in AWS its Cognito app client's, which the services trust to
+delegate) instead of the client's
 `Authorization`; without one the client's header goes on as grpc-gateway sends it.
 """
 
@@ -31,7 +32,7 @@ from colonnade.runtime.auth import (
     ApiKeyStore,
     AuthError,
     Principal,
-    ServiceIdentity,
+    TokenSource,
     TokenVerifier,
     bearer_token,
 )
@@ -104,7 +105,7 @@ class Authenticate(Step):
         self,
         verifier: TokenVerifier | None,
         api_keys: ApiKeyStore | None,
-        identity: ServiceIdentity | None = None,
+        identity: TokenSource | None = None,
     ) -> None:
         self.verifier = verifier
         self.api_keys = api_keys

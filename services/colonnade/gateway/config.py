@@ -88,9 +88,19 @@ class GatewayConfig:
     auth_hs256_secret: str = ""
     auth_jwks_max_age: float = 300.0
     auth_jwks_min_refresh: float = 30.0
+    # Cognito-shaped access tokens (runtime/auth.py): "access", the app client ids, the
+    # resource server identifier and "/"
+    auth_token_use: str = ""
+    auth_client_ids: list[str] = field(default_factory=list)
+    auth_scope_prefix: str = ""
     api_keys_file: str = ""  # JSON: {"keys": [{"id", "sha256", "principal", "scopes", "tier"}]}
+    api_keys: str = ""  # the same JSON document itself (in AWS: from a secret)
     service_token_key_file: str = ""  # the gateway's own identity towards the services
     service_token_kid: str = ""
+    # or client credentials from a token endpoint (Cognito in AWS): the gateway's app client
+    service_token_url: str = ""
+    service_client_id: str = ""
+    service_client_secret: str = ""
     # "class=PER_SECOND/PER_MINUTE"; every class a routed method names needs an entry
     rate_limits: list[str] = field(
         default_factory=lambda: [
@@ -182,6 +192,12 @@ class GatewayConfig:
             raise ConfigError("replicas: must be at least 1")
         if cfg.service_token_key_file and not cfg.service_token_kid:
             raise ConfigError("service_token_kid: needed with service_token_key_file")
+        if cfg.api_keys and cfg.api_keys_file:
+            raise ConfigError("api_keys: give the document or api_keys_file, not both")
+        if cfg.service_token_url and cfg.service_token_key_file:
+            raise ConfigError("service_token_url: choose it or service_token_key_file, not both")
+        if cfg.service_token_url and not (cfg.service_client_id and cfg.service_client_secret):
+            raise ConfigError("service_token_url: needs service_client_id and _secret")
         try:
             cfg.auth_settings().check()
         except ValueError as exc:
@@ -221,6 +237,7 @@ PARSERS: dict[str, Parser] = {
     "auth_allow_hs256": parse_bool,
     "auth_jwks_max_age": parse_duration,
     "auth_jwks_min_refresh": parse_duration,
+    "auth_client_ids": parse_list,
     "rate_limits": parse_list,
     "replicas": parse_int,
     "policy_cache_timeout": parse_duration,

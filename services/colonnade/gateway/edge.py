@@ -22,8 +22,16 @@ from colonnade.gateway.errors import ConfigError, DescriptorError
 from colonnade.gateway.pipeline import Step
 from colonnade.gateway.respcache import ResponseCache
 from colonnade.gateway.throttle import FixedWindowLimiter, Throttle, parse_rate_limits
-from colonnade.runtime.auth import ApiKeyStore, ServiceIdentity, SigningKey, TokenVerifier
+from colonnade.runtime.auth import (
+    ApiKeyStore,
+    AuthError,
+    ServiceIdentity,
+    SigningKey,
+    TokenSource,
+    TokenVerifier,
+)
 from colonnade.runtime.cachecluster import CacheCluster, CacheConfigurationError
+from colonnade.runtime.clientcredentials import ClientCredentials
 from colonnade.runtime.policy import EdgePolicy, PolicyError, service_policies
 from colonnade.runtime.settings import Settings, parse_cache_nodes
 
@@ -46,9 +54,16 @@ class EdgePolicies:
     steps: list[Step] = field(default_factory=list)
     cluster: CacheCluster | None = None
     verifier: TokenVerifier | None = None
+    credentials: ClientCredentials | None = None
 
     async def start(self) -> None:
-        """Connects to memcached (inside the serving loop); unreachable is not fatal."""
+        """Gets the gateway's own first token (client credentials: a refusal is fatal) and
+        connects to memcached (inside the serving loop; unreachable is not fatal)."""
+        if self.credentials is not None:
+            try:
+                await self.credentials.start()
+            except AuthError as exc:
+                raise ConfigError(f"service_token_url: {exc.message}") from None
         if self.cluster is not None:
             try:
                 await self.cluster.start()
@@ -56,7 +71,9 @@ class EdgePolicies:
                 raise ConfigError(f"policy_cache_*: {exc}") from None
 
     async def close(self) -> None:
-        """Closes the memcached clients."""
+        """Closes the memcached clients and stops the token refresher."""
+        if self.credentials is not None:
+            await self.credentials.close()
         if self.cluster is not None:
             await self.cluster.close()
 
@@ -117,8 +134,21 @@ def build(cfg: GatewayConfig, registry: Registry, endpoints: Iterable[Endpoint])
             api_keys = ApiKeyStore.from_file(cfg.api_keys_file)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"api_keys_file: {exc}") from None
-    identity = None
-    if cfg.service_token_key_file:
+    elif cfg.api_keys:
+        try:
+            api_keys = ApiKeyStore.from_document(cfg.api_keys)
+        except ValueError as exc:
+            raise ConfigError(f"api_keys: {exc}") from None
+    identity: TokenSource | None = None
+    credentials = None
+    if cfg.service_token_url:
+        try:
+            identity = credentials = ClientCredentials(
+                cfg.service_token_url, cfg.service_client_id, cfg.service_client_secret, ()
+            )
+        except ValueError as exc:
+            raise ConfigError(f"service_token_url: {exc}") from None
+    elif cfg.service_token_key_file:
         try:
             key = SigningKey.from_file(cfg.service_token_key_file, cfg.service_token_kid)
         except (OSError, ValueError) as exc:
@@ -135,4 +165,4 @@ def build(cfg: GatewayConfig, registry: Registry, endpoints: Iterable[Endpoint])
     ]
     if cluster is not None and cfg.response_cache:
         steps.append(ResponseCache(cluster))
-    return EdgePolicies(steps, cluster, verifier)
+    return EdgePolicies(steps, cluster, verifier, credentials)

@@ -15,8 +15,9 @@ from colonnade.orders.servicer import SERVICE_NAME, OrdersServicer
 from colonnade.orders.stock import CatalogStock
 from colonnade.orders.storage import PostgresOrderRepository
 from colonnade.orders.v1 import orders_pb2_grpc
-from colonnade.runtime.auth import ServiceIdentity
+from colonnade.runtime.auth import AuthError, ServiceIdentity
 from colonnade.runtime.client import Channels, identity_from_settings
+from colonnade.runtime.clientcredentials import ClientCredentials
 from colonnade.runtime.config import parse_duration
 from colonnade.runtime.db import create_pool, migrate, wait_for_database
 from colonnade.runtime.entrypoint import run_service
@@ -104,9 +105,15 @@ async def open_orders(
     await wait_for_database(runtime)
     if runtime.db_migrate:
         await migrate(runtime, COMPONENT, MIGRATIONS)
+    identity = identity_from_settings(runtime)
+    if isinstance(identity, ClientCredentials):
+        try:  # its first token now: a wrong secret or endpoint stops the task here
+            await identity.start()
+        except AuthError as exc:
+            raise ConnectionError(f"orders' identity: {exc.message}") from None
     obs = Observability(runtime.observability())
     pool = await create_pool(runtime, obs)
-    client = channels(obs, identity_from_settings(runtime))
+    client = channels(obs, identity)
     orders = Orders(
         PostgresOrderRepository(pool),
         CatalogStock(client, settings.catalog_target),
@@ -117,7 +124,10 @@ async def open_orders(
         orders_pb2_grpc.add_OrdersServiceServicer_to_server(OrdersServicer(orders), server)
         return [SERVICE_NAME]
 
-    return OrdersWiring(register, obs, pool, orders.recover, [pool.close, client.close])
+    cleanups = [pool.close, client.close]
+    if isinstance(identity, ClientCredentials):
+        cleanups.append(identity.close)
+    return OrdersWiring(register, obs, pool, orders.recover, cleanups)
 
 
 async def create_server(

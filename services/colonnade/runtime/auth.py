@@ -14,12 +14,20 @@ credentials with this module, so a token means the same thing at every door.
   when ``allow_hs256`` is set. ``exp`` and ``sub`` are required, ``nbf`` honoured, both with
   ``leeway`` seconds of clock skew; ``iss`` and ``aud`` are checked when configured.
   Scopes come from ``scope`` (space-separated, RFC 9068) or ``scp`` (a list).
+* **Amazon Cognito** access tokens carry no ``aud``: they name their app client in
+  ``client_id``, say ``token_use: access`` and prefix every custom scope with the resource
+  server's identifier (``colonnade-dev/orders.write``). With ``token_use`` set a token must
+  say exactly that (an ID token is not an access token); with ``client_ids`` set its
+  ``client_id`` must be one of them; with ``scope_prefix`` set only the scopes carrying the
+  prefix count, without it (``openid`` and other servers' scopes are not the contracts').
+  Unset, tokens are read as before.
 * **API keys** (``x-api-key``) are stored as SHA-256 digests (:class:`ApiKeyStore`), each
   with a principal, scopes and a usage tier. A fast hash is enough: the keys are 256 random
   bits, so there is nothing to brute-force that a slow hash would protect.
 * **Service identities**: a service calling another presents a short-lived token it mints
-  itself with its own signing key (:class:`ServiceIdentity`); the callee verifies it like
-  any other token, against the same JWKS.
+  itself with its own signing key (:class:`ServiceIdentity`), or one an OAuth 2.0 token
+  endpoint issues for its client credentials (colonnade.runtime.clientcredentials); the
+  callee verifies it like any other token, against the same JWKS.
 
 Verified tokens are remembered (bounded, for at most a minute and never past ``exp``), so a
 client's repeated requests cost a dictionary lookup rather than a signature check.
@@ -38,7 +46,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -114,6 +122,10 @@ class AuthSettings:
     jwks_max_age: float = 300.0
     jwks_min_refresh: float = 30.0
     api_keys_file: str = ""
+    #: Cognito-shaped tokens (see the module docstring); empty: not checked.
+    token_use: str = ""
+    client_ids: tuple[str, ...] = ()
+    scope_prefix: str = ""
 
     @classmethod
     def of(cls, settings: object) -> AuthSettings:
@@ -123,6 +135,7 @@ class AuthSettings:
             f.name: getattr(settings, "auth_" + f.name, getattr(settings, f.name, f.default))
             for f in dataclasses.fields(cls)
         }
+        values["client_ids"] = tuple(values["client_ids"])
         return cls(**values)
 
     @property
@@ -136,14 +149,22 @@ class AuthSettings:
             raise ValueError("the HS256 secret is set but HS256 is not allowed (local only)")
         if self.allow_hs256 and len(self.hs256_secret.encode()) < 32:
             raise ValueError("the HS256 secret must be at least 32 bytes (RFC 7518 §3.2)")
-        if self.jwks.startswith("http://") and not _loopback_url(self.jwks):
+        if self.jwks.startswith("http://") and not is_loopback_url(self.jwks):
             raise ValueError(f"the JWKS URL must be https:// (got {self.jwks!r})")
         if self.leeway < 0 or self.leeway > 300:
             raise ValueError("the leeway must be between 0 and 300 seconds")
+        if self.token_use not in {"", "access", "id"}:
+            raise ValueError(f"the token use must be access or id (got {self.token_use!r})")
+        if self.scope_prefix and not self.scope_prefix.endswith("/"):
+            raise ValueError(
+                f"the scope prefix is the resource server identifier and a '/' "
+                f"(got {self.scope_prefix!r})"
+            )
         return self
 
 
-def _loopback_url(url: str) -> bool:
+def is_loopback_url(url: str) -> bool:
+    """The URL's host is this machine (plain http:// is allowed there, for tests)."""
     host = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
     return host in {"127.0.0.1", "localhost", "[::1]"}
 
@@ -253,16 +274,20 @@ class KeySet:
         return bool(self.source) and self.clock() - self.loaded_at >= self.max_age
 
 
-def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
+def _scopes(claims: Mapping[str, Any], prefix: str = "") -> frozenset[str]:
     scope = claims.get("scope")
-    if isinstance(scope, str):
-        return frozenset(scope.split())
     scp = claims.get("scp")
-    if isinstance(scp, list):
-        return frozenset(s for s in scp if isinstance(s, str))
-    if isinstance(scp, str):
-        return frozenset(scp.split())
-    return frozenset()
+    if isinstance(scope, str):
+        found = scope.split()
+    elif isinstance(scp, list):
+        found = [s for s in scp if isinstance(s, str)]
+    elif isinstance(scp, str):
+        found = scp.split()
+    else:
+        found = []
+    if not prefix:
+        return frozenset(found)
+    return frozenset(s[len(prefix) :] for s in found if s.startswith(prefix) and s != prefix)
 
 
 class TokenVerifier:
@@ -356,16 +381,35 @@ class TokenVerifier:
         sub = claims["sub"]
         if not isinstance(sub, str) or not sub:
             raise AuthError("the token's subject is empty")
+        self._check_cognito(claims)
+        # A client credentials token (Cognito: `sub` is the app client's id) is a service.
+        service = sub.startswith("service:") or claims.get("client_id") == sub
         principal = Principal(
             subject=sub,
-            scopes=_scopes(claims),
-            kind="service" if sub.startswith("service:") else "token",
+            scopes=_scopes(claims, self.settings.scope_prefix),
+            kind="service" if service else "token",
             tier=str(claims.get("tier") or "standard"),
         )
         if len(self._cache) >= _CACHE_SIZE:
             self._cache.clear()
         self._cache[token] = (principal, min(float(claims["exp"]), now + _CACHE_SECONDS))
         return principal
+
+    def _check_cognito(self, claims: Mapping[str, Any]) -> None:
+        """`token_use` and `client_id`, when the settings ask for them."""
+        s = self.settings
+        if s.token_use:
+            use = claims.get("token_use")
+            if use is None:
+                raise AuthError(f"the token has no 'token_use' claim ({s.token_use} expected)")
+            if use != s.token_use:
+                raise AuthError(f"the token is an {use} token, not an {s.token_use} token")
+        if s.client_ids:
+            client = claims.get("client_id")
+            if client is None:
+                raise AuthError("the token has no 'client_id' claim")
+            if client not in s.client_ids:
+                raise AuthError(f"the token is for another client ({client!r})")
 
 
 def _b64(raw: bytes) -> str:
@@ -429,10 +473,18 @@ class ApiKeyStore:
         """Reads a key file; ValueError naming the entry that is malformed."""
         p = Path(path)
         stamp = p.stat().st_mtime
-        data = json.loads(p.read_text())
-        store = cls.from_entries(data.get("keys", []))
+        store = cls.from_document(p.read_text())
         store.path, store._stamp, store._checked = p, stamp, time.monotonic()
         return store
+
+    @classmethod
+    def from_document(cls, text: str) -> ApiKeyStore:
+        """A store of a key file's content (in AWS a secret's value, given to the task as a
+        variable: changed keys take a new deployment); ValueError when malformed."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError('an API key document is {"keys": [...]}')
+        return cls.from_entries(data.get("keys", []))
 
     def _maybe_reload(self) -> None:
         now = time.monotonic()
@@ -558,6 +610,14 @@ class SigningKey:
 def jwks_document(keys: Iterable[SigningKey]) -> str:
     """A JWKS document publishing the public halves of `keys`."""
     return json.dumps({"keys": [k.public_jwk() for k in keys]}, indent=2)
+
+
+class TokenSource(Protocol):
+    """Where a service's own credential for calling others comes from."""
+
+    def authorization(self) -> str:
+        """The `authorization` metadata value (`Bearer <token>`), without waiting."""
+        ...
 
 
 class ServiceIdentity:

@@ -17,9 +17,11 @@
   call being served go out with every call: in a sampled request the parent is a CLIENT
   span of this call, otherwise the caller's parent id with the sampled flag off.
 * **Its own identity**: with a :class:`~colonnade.runtime.auth.ServiceIdentity`
-  (``SERVICE_TOKEN_KEY_FILE``), every call carries ``authorization: Bearer <token>`` for
-  ``service:<name>``, so the callee's auth interceptor knows who calls (never the end
-  user's token: a service acts with its own scopes).
+  (``SERVICE_TOKEN_KEY_FILE``) or client credentials from a token endpoint
+  (``SERVICE_TOKEN_URL``, :mod:`colonnade.runtime.clientcredentials`), every call carries
+  ``authorization: Bearer <token>`` for ``service:<name>`` (or its app client), so the
+  callee's auth interceptor knows who calls (never the end user's token: a service acts
+  with its own scopes).
 * **Observed**: with an :class:`~colonnade.runtime.observability.Observability`, every unary
   call is counted by target, method and status code, and timed
   (``colonnade_rpc_client_*``).
@@ -35,7 +37,8 @@ from typing import Any
 
 import grpc
 
-from colonnade.runtime.auth import ServiceIdentity, SigningKey
+from colonnade.runtime.auth import ServiceIdentity, SigningKey, TokenSource
+from colonnade.runtime.clientcredentials import ClientCredentials
 from colonnade.runtime.logging import call_deadline_var, request_id_var
 from colonnade.runtime.observability import Observability
 from colonnade.runtime.settings import Settings
@@ -146,7 +149,7 @@ class _ContextInterceptor(
         config: ClientConfig,
         target: str = "",
         observability: Observability | None = None,
-        identity: ServiceIdentity | None = None,
+        identity: TokenSource | None = None,
     ) -> None:
         self._config = config
         self._target = target
@@ -242,7 +245,7 @@ class Channels:
     def __init__(
         self,
         observability: Observability | None = None,
-        identity: ServiceIdentity | None = None,
+        identity: TokenSource | None = None,
     ) -> None:
         self._channels: dict[tuple[str, str], grpc.aio.Channel] = {}
         self._obs = observability
@@ -276,9 +279,19 @@ class Channels:
             await channel.close()
 
 
-def identity_from_settings(settings: Settings) -> ServiceIdentity | None:
-    """The service's own identity (``SERVICE_TOKEN_KEY_FILE``/``_KID``/``_SCOPES``, issuer
-    and audience from ``AUTH_ISSUER``/``AUTH_AUDIENCE``), or None when it has no key."""
+def identity_from_settings(settings: Settings) -> ServiceIdentity | ClientCredentials | None:
+    """The service's own identity, or None when it has none: client credentials from
+    ``SERVICE_TOKEN_URL`` (``SERVICE_CLIENT_ID``/``_SECRET``, the ``SERVICE_TOKEN_SCOPES``
+    with ``AUTH_SCOPE_PREFIX`` before each; :meth:`ClientCredentials.start` it), or a key
+    of its own (``SERVICE_TOKEN_KEY_FILE``/``_KID``/``_SCOPES``, issuer and audience from
+    ``AUTH_ISSUER``/``AUTH_AUDIENCE``)."""
+    if settings.service_token_url:
+        return ClientCredentials(
+            settings.service_token_url,
+            settings.service_client_id,
+            settings.service_client_secret,
+            [settings.auth_scope_prefix + s for s in settings.service_token_scopes],
+        )
     if not settings.service_token_key_file:
         return None
     key = SigningKey.from_file(settings.service_token_key_file, settings.service_token_kid)

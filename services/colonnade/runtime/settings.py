@@ -183,12 +183,21 @@ class Settings:
     auth_leeway: float = 30.0
     auth_allow_hs256: bool = False
     auth_hs256_secret: str = ""
+    #: Cognito-shaped access tokens (colonnade.runtime.auth): the `token_use` they must say,
+    #: the app clients they may come from, the resource server prefix of their scopes.
+    auth_token_use: str = ""
+    auth_client_ids: tuple[str, ...] = ()
+    auth_scope_prefix: str = ""
     #: Callers whose `x-colonnade-principal`/`-scopes` metadata is believed (the gateway).
     auth_trusted_delegates: tuple[str, ...] = ("service:gateway",)
     #: This service's own identity for calls to others (a PEM private key and its kid).
     service_token_key_file: str = ""
     service_token_kid: str = ""
     service_token_scopes: tuple[str, ...] = ()
+    #: Or an identity from a token endpoint (client credentials grant; Cognito in AWS).
+    service_token_url: str = ""
+    service_client_id: str = ""
+    service_client_secret: str = ""
 
     def auth_settings(self) -> AuthSettings:
         """The token verification settings (shared with the gateway's)."""
@@ -271,12 +280,18 @@ class Settings:
             auth_leeway=get("AUTH_LEEWAY", lambda n, r: parse_duration(n, r, 0, 300), 30.0),
             auth_allow_hs256=get("AUTH_ALLOW_HS256", parse_bool, False),
             auth_hs256_secret=env.get("AUTH_HS256_SECRET", ""),
+            auth_token_use=env.get("AUTH_TOKEN_USE", "").strip(),
+            auth_client_ids=tuple(get("AUTH_CLIENT_IDS", parse_list, [])),
+            auth_scope_prefix=env.get("AUTH_SCOPE_PREFIX", "").strip(),
             auth_trusted_delegates=tuple(
                 get("AUTH_TRUSTED_DELEGATES", parse_list, ["service:gateway"])
             ),
             service_token_key_file=env.get("SERVICE_TOKEN_KEY_FILE", "").strip(),
             service_token_kid=env.get("SERVICE_TOKEN_KID", "").strip(),
             service_token_scopes=tuple(get("SERVICE_TOKEN_SCOPES", parse_list, [])),
+            service_token_url=env.get("SERVICE_TOKEN_URL", "").strip(),
+            service_client_id=env.get("SERVICE_CLIENT_ID", "").strip(),
+            service_client_secret=env.get("SERVICE_CLIENT_SECRET", "").strip(),
             admin_host=env.get("ADMIN_HOST", defaults.admin_host).strip(),
             admin_port=get("ADMIN_PORT", lambda n, r: parse_int(n, r, -1, 65535), -1),
             trace_exporters=tuple(get("TRACE_EXPORTERS", parse_list, [])),
@@ -301,6 +316,14 @@ class Settings:
             raise SettingsError(f"AUTH_*: {exc}") from None
         if settings.service_token_key_file and not settings.service_token_kid:
             raise SettingsError("SERVICE_TOKEN_KEY_FILE needs SERVICE_TOKEN_KID")
+        if settings.service_token_url and settings.service_token_key_file:
+            raise SettingsError("SERVICE_TOKEN_URL and SERVICE_TOKEN_KEY_FILE: choose one identity")
+        if settings.service_token_url and not (
+            settings.service_client_id and settings.service_client_secret
+        ):
+            raise SettingsError(
+                "SERVICE_TOKEN_URL needs SERVICE_CLIENT_ID and SERVICE_CLIENT_SECRET"
+            )
         settings = dataclasses.replace(settings, auth_mode=mode)
         if settings.db_iam_auth and not settings.aws_region:
             raise SettingsError("DB_IAM_AUTH needs AWS_REGION (ECS and EKS set it)")

@@ -46,15 +46,16 @@ locals {
       })
     })
   })) : jsonencode({ for k, v in local.schemes : k => v if k != local.authorizer_scheme })
-  # The contract policies (x-colonnade-policy) are read here, not by API Gateway: they are
-  # left out of the imported body rather than trusting the importer to ignore them.
-  has_policies = anytrue(flatten([for path, ops in local.document.paths : [for method, op in ops : can(op["x-colonnade-policy"])]]))
+  # The contract policies (x-colonnade-policy) are read here, not by API Gateway, and the
+  # contracts' scopes (x-colonnade-scopes) by the identity module: they are left out of
+  # the imported body rather than trusting the importer to ignore them.
+  has_policies = can(local.document["x-colonnade-scopes"]) || anytrue(flatten([for path, ops in local.document.paths : [for method, op in ops : can(op["x-colonnade-policy"])]]))
   rewrite      = local.cache || local.has_authorizer || local.has_policies
 
   # The imported document: the given one, plus cacheKeyParameters on every
   # cached GET integration when the stage has a cache, and the authorizer
   # wired (or dropped) as above.
-  body = local.rewrite ? jsonencode(merge(local.document, {
+  body = local.rewrite ? jsonencode(merge({ for k, v in local.document : k => v if k != "x-colonnade-scopes" }, {
     components = merge(try(local.document.components, {}), { securitySchemes = jsondecode(local.schemes_json) })
     paths = { for path, ops in local.document.paths : path => merge(ops, {
       for method, op in ops : method => merge({ for k, v in op : k => v if k != "x-colonnade-policy" },

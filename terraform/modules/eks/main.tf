@@ -355,6 +355,35 @@ resource "aws_iam_role_policy" "service_db" {
   }
 }
 
+# The Secrets Manager secrets a service's container reads (ECS injects them; on EKS the Secrets
+# Store CSI driver's AWS provider fetches them with the pod's own identity, usePodIdentity):
+# exactly the secrets its task definition names, decrypted only through Secrets Manager.
+resource "aws_iam_role_policy" "service_secrets" {
+  # Keyed on static names: the ARNs are unknown until the secrets exist.
+  for_each = { for k, s in var.service_accounts : k => s if length(s.secret_arns) > 0 }
+
+  name = "read-own-secrets"
+  role = aws_iam_role.service[each.key].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = concat(
+      [{
+        Sid      = "ReadOwnSecrets"
+        Effect   = "Allow"
+        Action   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+        Resource = each.value.secret_arns
+      }],
+      length(each.value.secrets_kms_key_arns) > 0 ? [{
+        Sid       = "DecryptSecrets"
+        Effect    = "Allow"
+        Action    = "kms:Decrypt"
+        Resource  = each.value.secrets_kms_key_arns
+        Condition = { StringEquals = { "kms:ViaService" = "secretsmanager.${local.region}.amazonaws.com" } }
+      }] : [],
+    )
+  })
+}
+
 resource "aws_eks_pod_identity_association" "service" {
   for_each = var.service_accounts
 

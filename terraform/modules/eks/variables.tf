@@ -110,11 +110,13 @@ variable "load_balancer_ingress" {
 }
 
 variable "service_accounts" {
-  description = "Pod identities: one IAM role per Kubernetes service account, keyed by service. `db_user` grants rds-db:connect to that database user on db_cluster_resource_id."
+  description = "Pod identities: one IAM role per Kubernetes service account, keyed by service. `db_user` grants rds-db:connect to that database user on db_cluster_resource_id; `secret_arns` grants reading exactly those Secrets Manager secrets (the Secrets Store CSI driver fetches them with the pod's identity), `secrets_kms_key_arns` decrypting them through Secrets Manager only."
   type = map(object({
-    namespace       = string
-    service_account = string
-    db_user         = optional(string)
+    namespace            = string
+    service_account      = string
+    db_user              = optional(string)
+    secret_arns          = optional(list(string), [])
+    secrets_kms_key_arns = optional(list(string), [])
   }))
   default  = {}
   nullable = false

@@ -65,6 +65,73 @@ locals {
   # (ElastiCache Auto Discovery) and talks TLS to every node.
   cache_url = "memcached://${module.cache.cluster_address}:${module.cache.port}"
 
+  # The token issuer (identity module). Its resource server holds exactly the
+  # contracts' scopes, read from the API document the generator writes from the
+  # protos (x-colonnade-scopes: every scope any method requires, routed by API
+  # Gateway or not), each described by the methods requiring it.
+  document        = jsondecode(var.openapi_body)
+  scope_methods   = try(local.document["x-colonnade-scopes"], {})
+  contract_scopes = { for s, ms in local.scope_methods : s => substr(join(", ", distinct([for m in ms : join(".", slice(split(".", m), length(split(".", m)) - 2, length(split(".", m))))])), 0, 256) }
+  # The web UI's client: the scopes of the public API (what the document routes).
+  api_scopes = sort(distinct(flatten([for path, ops in local.document.paths : [for method, op in ops : try(op["x-colonnade-policy"].scopes, [])]])))
+  identities = {
+    for n, s in var.services : n => {
+      delegate = s.identity.delegate
+      scopes   = s.identity.delegate ? sort(keys(local.contract_scopes)) : s.identity.scopes
+    } if s.identity != null
+  }
+  delegates = [for n in sort(keys(local.identities)) : module.identity.service_client_ids[n] if local.identities[n].delegate]
+  # What every verifier is told: Cognito's access tokens (no aud; client_id,
+  # token_use and prefixed scopes), from the pool's clients only.
+  verifier_environment = {
+    AUTH_JWKS         = module.identity.jwks_url
+    AUTH_ISSUER       = module.identity.issuer
+    AUTH_TOKEN_USE    = "access"
+    AUTH_CLIENT_IDS   = join(",", module.identity.client_ids)
+    AUTH_SCOPE_PREFIX = module.identity.scope_prefix
+  }
+  # A calling service's own identity (its secret comes through `secrets`).
+  identity_environment = {
+    for n, i in local.identities : n => merge(
+      {
+        SERVICE_TOKEN_URL = module.identity.token_endpoint
+        SERVICE_CLIENT_ID = module.identity.service_client_ids[n]
+      },
+      # The gateway asks for no scope (Cognito then grants all its client's); a service
+      # asks for exactly its own.
+      i.delegate ? {} : { SERVICE_TOKEN_SCOPES = join(",", i.scopes) },
+    )
+  }
+  auth_environment = {
+    for n, s in var.services : n => s.protocol == "http" ? {
+      for k, v in merge(local.verifier_environment, lookup(local.identity_environment, n, {})) : "COLONNADE_GATEWAY_${k}" => v
+      } : merge(local.verifier_environment, lookup(local.identity_environment, n, {}), {
+        AUTH_MODE              = "enforce"
+        AUTH_TRUSTED_DELEGATES = join(",", local.delegates)
+    })
+  }
+  auth_secrets = {
+    for n, s in var.services : n => merge(
+      contains(keys(local.identities), n) ? {
+        (s.protocol == "http" ? "COLONNADE_GATEWAY_SERVICE_CLIENT_SECRET" : "SERVICE_CLIENT_SECRET") = module.identity.service_client_secret_arns[n]
+      } : {},
+      s.protocol == "http" ? { COLONNADE_GATEWAY_API_KEYS = module.identity.api_key_store_secret_arn } : {},
+    )
+  }
+  # The gateway's API key store: the usage plans' keys, which API Gateway meters and the
+  # gateway authenticates (CloudFront adds the web plan's key to the SPA's calls), as
+  # SHA-256 digests with their plan as tier. They grant no scope: a key makes its caller
+  # known for public methods and throttling; scoped calls carry the issuer's tokens.
+  api_key_store = jsonencode({
+    keys = [for k in sort(keys(module.api_gateway.api_key_values)) : {
+      id        = k
+      sha256    = sha256(module.api_gateway.api_key_values[k])
+      principal = "apikey:${k}"
+      scopes    = []
+      tier      = split("/", k)[0]
+    }]
+  })
+
   # Metrics as EMF lines in the logs; traces (when on) to the ADOT sidecar on loopback.
   obs = var.observability
   observability_environment = merge(
@@ -106,6 +173,7 @@ locals {
         # another task's write shows here at most 1 s later; the task's own writes at once.
         CACHE_LOCAL_TTL = "1"
       } : s.protocol == "grpc" ? { CACHE_URL = "none" } : {},
+      local.auth_environment[n],
       s.environment,
     )
   }
@@ -326,6 +394,28 @@ module "cdn" {
 }
 
 ################################################################################
+# The token issuer: a Cognito user pool (modules/identity)
+################################################################################
+
+module "identity" {
+  source = "../identity"
+
+  name            = local.name
+  scopes          = local.contract_scopes
+  service_clients = { for n, i in local.identities : n => { scopes = i.scopes } }
+  web_client = {
+    scopes = local.api_scopes
+    # The SPA is served by CloudFront: it comes back there after sign-in and sign-out.
+    callback_urls = [for d in concat(var.cdn.aliases, [module.cdn.domain_name]) : "https://${d}/"]
+    logout_urls   = [for d in concat(var.cdn.aliases, [module.cdn.domain_name]) : "https://${d}/"]
+  }
+  api_key_store       = local.api_key_store
+  kms_key_arn         = module.observability.kms_key_arn
+  deletion_protection = var.deletion_protection
+  tags                = local.tags
+}
+
+################################################################################
 # Containers: rendered once, run by ECS, exported for EKS and the rehearsal
 ################################################################################
 
@@ -339,7 +429,7 @@ module "service_container" {
   port           = each.value.port
   app_protocol   = each.value.protocol
   environment    = local.environment[each.key]
-  secrets        = each.value.secrets
+  secrets        = merge(each.value.secrets, local.auth_secrets[each.key])
   health_check   = local.health_check[each.key]
   log_group_name = module.observability.log_group_names[each.key]
   log_region     = local.region
@@ -412,7 +502,9 @@ module "ecs_service" {
     cluster_resource_id = module.aurora.cluster_resource_id
     db_user             = each.key
   } : null
-  tags = local.tags
+  # The issuer's secrets are under the environment's key: decrypted through Secrets Manager only.
+  secrets_kms_key_arns = length(local.auth_secrets[each.key]) > 0 ? [module.observability.kms_key_arn] : []
+  tags                 = local.tags
 }
 
 # The database bootstrap: a task definition without a service. deploy.py runs
@@ -483,6 +575,9 @@ module "eks" {
       namespace       = "colonnade"
       service_account = n
       db_user         = s.database ? n : null
+      # What ECS injects, the Secrets Store CSI driver fetches with this identity on EKS.
+      secret_arns          = values(merge(s.secrets, local.auth_secrets[n]))
+      secrets_kms_key_arns = length(local.auth_secrets[n]) > 0 ? [module.observability.kms_key_arn] : []
     }
   }
   db_cluster_resource_id = module.aurora.cluster_resource_id

@@ -135,3 +135,16 @@ output "vpc_id" {
   description = "VPC ID."
   value       = module.network.vpc_id
 }
+
+output "identity" {
+  description = "The token issuer (identity module): issuer, JWKS URL, token and authorize endpoints, the web UI's client id and the scope prefix its tokens carry (what the SPA needs to sign in)."
+  value = {
+    issuer             = module.identity.issuer
+    jwks_url           = module.identity.jwks_url
+    token_endpoint     = module.identity.token_endpoint
+    authorize_endpoint = module.identity.authorize_endpoint
+    web_client_id      = module.identity.web_client_id
+    scope_prefix       = module.identity.scope_prefix
+    user_pool_id       = module.identity.user_pool_id
+  }
+}

@@ -130,6 +130,7 @@ variable "services" {
     - `health_path`: HTTP readiness path of an `http` service.
     - `database`: a login role and schema of its own (made by colonnade-migrate), reached with IAM authentication; `cache`: memcached.
     - `environment`, `secrets` (name => Secrets Manager ARN): extra variables.
+    - `identity`: the service calls others with an identity of its own, an app client of the environment's token issuer (identity module) with the client credentials grant and these `scopes` (contract scopes); `delegate = true` for the gateway, which calls on behalf of the callers it verified (the services trust its client id to forward them) and is given every contract scope (Cognito needs at least one; a delegate can claim any caller's scopes anyway).
     - `sizing`: per environment, Fargate `cpu`/`memory` and the autoscaling floor/ceiling `min_tasks`/`max_tasks` (the floor is the initial count).
   EOT
   type = map(object({
@@ -142,6 +143,10 @@ variable "services" {
     cache         = optional(bool, false)
     environment   = optional(map(string), {})
     secrets       = optional(map(string), {})
+    identity = optional(object({
+      delegate = optional(bool, false)
+      scopes   = optional(list(string), [])
+    }))
     sizing = map(object({
       cpu       = number
       memory    = number
@@ -174,6 +179,11 @@ variable "services" {
   validation {
     condition     = alltrue([for s in values(var.services) : s.port > 1024 && s.port < 65536 && startswith(s.health_path, "/") && length(s.command) > 0 && !(s.protocol == "http" && (s.database || s.cache))])
     error_message = "Ports are unprivileged (>1024; the image runs as uid 10001), health paths start with /, every service has a command, and the gateway holds no database or cache."
+  }
+
+  validation {
+    condition     = alltrue([for s in values(var.services) : s.identity == null || try(s.identity.delegate, false) != (length(try(s.identity.scopes, [])) > 0)])
+    error_message = "A service identity is a delegate (every scope) or names its scopes, one of the two."
   }
 
   validation {
@@ -323,7 +333,7 @@ variable "alarm_emails" {
 }
 
 variable "openapi_body" {
-  description = "The API Gateway OpenAPI 3.0 document (JSON text) imported as the REST API."
+  description = "The API Gateway OpenAPI 3.0 document (JSON text) imported as the REST API. Its `x-colonnade-scopes` (every scope the contracts declare) become the token issuer's scopes."
   type        = string
 }
 

@@ -122,7 +122,20 @@ class AwsBuilder(OpenApi3Builder):
         if omitted:
             # Routes API Gateway cannot express; the gateway still serves them behind the ALB.
             doc["x-colonnade-omitted-operations"] = omitted
+        if scopes := self.contract_scopes():
+            # Every scope a contract method requires, routed here or not (internal methods
+            # such as catalog's reservations, the omitted custom verbs): the identity module
+            # declares exactly these on the token issuer's resource server.
+            doc["x-colonnade-scopes"] = scopes
         strip_for_aws(doc)
+
+    def contract_scopes(self) -> dict[str, list[str]]:
+        """Scope → the methods (`pkg.Service.Method`) requiring it, every contract's."""
+        out: dict[str, list[str]] = {}
+        for policy in self.policies.values():
+            for scope in policy.scopes:
+                out.setdefault(scope, []).append(policy.method)
+        return {s: sorted(out[s]) for s in sorted(out)}
 
     def security_schemes(self) -> dict[str, Any]:
         o = self.options

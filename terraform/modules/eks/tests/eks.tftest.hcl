@@ -18,7 +18,12 @@ variables {
   vpc_id     = "vpc-123"
   subnet_ids = { "eu-west-1a" = "subnet-a", "eu-west-1b" = "subnet-b", "eu-west-1c" = "subnet-c" }
   service_accounts = {
-    gateway = { namespace = "colonnade", service_account = "gateway" }
+    gateway = {
+      namespace            = "colonnade"
+      service_account      = "gateway"
+      secret_arns          = ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-test-gateway-AbCdEf"]
+      secrets_kms_key_arns = ["arn:aws:kms:eu-west-1:123456789012:key/abc"]
+    }
     catalog = { namespace = "colonnade", service_account = "catalog", db_user = "catalog" }
   }
   db_cluster_resource_id = "cluster-ABC"
@@ -102,6 +107,11 @@ run "pod_identities" {
   assert {
     condition     = length(aws_iam_role_policy.service_db) == 1 && strcontains(aws_iam_role_policy.service_db["catalog"].policy, "dbuser:cluster-ABC/catalog")
     error_message = "Only services with a database user may connect, as that user."
+  }
+
+  assert {
+    condition     = keys(aws_iam_role_policy.service_secrets) == ["gateway"] && strcontains(aws_iam_role_policy.service_secrets["gateway"].policy, "secret:colonnade-test-gateway-AbCdEf") && strcontains(aws_iam_role_policy.service_secrets["gateway"].policy, "secretsmanager.eu-west-1.amazonaws.com")
+    error_message = "Only services with secrets may read them: exactly their own, decrypted through Secrets Manager only."
   }
 }
 

@@ -62,6 +62,25 @@ override_module {
   }
 }
 
+override_module {
+  target = module.identity
+  outputs = {
+    issuer                     = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC"
+    jwks_url                   = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC/.well-known/jwks.json"
+    token_endpoint             = "https://colonnade-dev-123456789012.auth.eu-west-1.amazoncognito.com/oauth2/token"
+    authorize_endpoint         = "https://colonnade-dev-123456789012.auth.eu-west-1.amazoncognito.com/oauth2/authorize"
+    scope_prefix               = "colonnade-dev/"
+    scopes                     = ["catalog.products.write"]
+    user_pool_id               = "eu-west-1_AbC"
+    user_pool_arn              = "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbC"
+    service_client_ids         = { gateway = "gatewayclient" }
+    service_client_secret_arns = { gateway = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-dev/identity/gateway-client-secret-AbCdEf" }
+    web_client_id              = "webclient"
+    client_ids                 = ["gatewayclient", "webclient"]
+    api_key_store_secret_arn   = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-dev/identity/gateway-api-keys-AbCdEf"
+  }
+}
+
 variables {
   environment              = "dev"
   availability_zones       = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
@@ -70,14 +89,18 @@ variables {
   certificate_domain_names = ["*.internal.example.com"]
   backend_host             = "api.internal.example.com"
   deletion_protection      = false
-  openapi_body             = file("../api-gateway/tests/fixtures/openapi.json")
-  aurora                   = { min_capacity = 0, max_capacity = 4 }
-  cache                    = { node_type = "cache.t4g.micro", num_cache_nodes = 2 }
+  # The contracts' scopes travel in the generated document (x-colonnade-scopes).
+  openapi_body = jsonencode(merge(jsondecode(file("../api-gateway/tests/fixtures/openapi.json")), {
+    "x-colonnade-scopes" = { "catalog.products.write" = ["colonnade.catalog.v1.CatalogService.CreateProduct", "colonnade.catalog.v2.CatalogService.CreateProduct"] }
+  }))
+  aurora = { min_capacity = 0, max_capacity = 4 }
+  cache  = { node_type = "cache.t4g.micro", num_cache_nodes = 2 }
   services = {
     gateway = {
       command  = ["colonnade-gateway"]
       protocol = "http"
       port     = 8080
+      identity = { delegate = true }
       sizing   = { dev = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 } }
     }
     catalog = {
@@ -143,8 +166,25 @@ run "containers_get_what_the_code_reads" {
       # One worker per vCPU (256 CPU units: one); 1 % of the successful calls logged.
       WORKERS           = "1"
       LOG_ACCESS_SAMPLE = "0.01"
+      # The contracts' policies, against the environment's token issuer; the gateway's
+      # client is the delegate whose forwarded callers it believes.
+      AUTH_MODE              = "enforce"
+      AUTH_JWKS              = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC/.well-known/jwks.json"
+      AUTH_ISSUER            = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC"
+      AUTH_TOKEN_USE         = "access"
+      AUTH_CLIENT_IDS        = "gatewayclient,webclient"
+      AUTH_SCOPE_PREFIX      = "colonnade-dev/"
+      AUTH_TRUSTED_DELEGATES = "gatewayclient"
     }
-    error_message = "A data service: IAM-authenticated verify-full PostgreSQL with the image's RDS bundle, no start-up migrations, memcached over TLS through the configuration endpoint with 1 s hot entries, EMF metrics, one worker per vCPU, a sampled access log."
+    error_message = "A data service: IAM-authenticated verify-full PostgreSQL with the image's RDS bundle, no start-up migrations, memcached over TLS through the configuration endpoint with 1 s hot entries, EMF metrics, one worker per vCPU, a sampled access log, the issuer's tokens enforced."
+  }
+
+  assert {
+    condition = length(output.container_definitions["catalog"].secrets) == 0 && { for s in output.container_definitions["gateway"].secrets : s.name => s.valueFrom } == {
+      COLONNADE_GATEWAY_API_KEYS              = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-dev/identity/gateway-api-keys-AbCdEf"
+      COLONNADE_GATEWAY_SERVICE_CLIENT_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-dev/identity/gateway-client-secret-AbCdEf"
+    }
+    error_message = "Only a service with an identity gets a client secret (its own), and only the gateway the API key store."
   }
 
   assert {
@@ -155,6 +195,13 @@ run "containers_get_what_the_code_reads" {
       COLONNADE_GATEWAY_WORKERS              = "1"
       COLONNADE_GATEWAY_METRICS_EMF_INTERVAL = "60"
       COLONNADE_GATEWAY_TRACE_SAMPLE_RATIO   = "0.05"
+      COLONNADE_GATEWAY_AUTH_JWKS            = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC/.well-known/jwks.json"
+      COLONNADE_GATEWAY_AUTH_ISSUER          = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC"
+      COLONNADE_GATEWAY_AUTH_TOKEN_USE       = "access"
+      COLONNADE_GATEWAY_AUTH_CLIENT_IDS      = "gatewayclient,webclient"
+      COLONNADE_GATEWAY_AUTH_SCOPE_PREFIX    = "colonnade-dev/"
+      COLONNADE_GATEWAY_SERVICE_TOKEN_URL    = "https://colonnade-dev-123456789012.auth.eu-west-1.amazoncognito.com/oauth2/token"
+      COLONNADE_GATEWAY_SERVICE_CLIENT_ID    = "gatewayclient"
     }
     error_message = "The gateway gets the COLONNADE_GATEWAY_* variables it reads, with a backend for each package of each existing service only (catalog serves v1 and v2)."
   }
@@ -250,6 +297,7 @@ run "adding_a_service_is_one_entry" {
         command  = ["colonnade-gateway"]
         protocol = "http"
         port     = 8080
+        identity = { delegate = true }
         sizing   = { dev = { cpu = 2048, memory = 4096, min_tasks = 1, max_tasks = 2 } }
       }
       catalog = {
