@@ -15,7 +15,7 @@ from colonnade.orders.servicer import SERVICE_NAME, OrdersServicer
 from colonnade.orders.stock import CatalogStock
 from colonnade.orders.storage import PostgresOrderRepository
 from colonnade.orders.v1 import orders_pb2_grpc
-from colonnade.runtime.auth import AuthError, ServiceIdentity
+from colonnade.runtime.auth import AuthError, TokenSource
 from colonnade.runtime.client import Channels, identity_from_settings
 from colonnade.runtime.clientcredentials import ClientCredentials
 from colonnade.runtime.config import parse_duration
@@ -97,7 +97,7 @@ async def open_orders(
     settings: OrdersSettings,
     *,
     timings: Timings | None = None,
-    channels: Callable[[Observability, ServiceIdentity | None], Channels] = Channels,
+    channels: Callable[[Observability, TokenSource | None], Channels] = Channels,
 ) -> OrdersWiring:
     """Connect to PostgreSQL, migrate, and wire the saga and servicer; ``channels`` makes
     the client that reaches the catalog (over gRPC, or in process on Lambda)."""

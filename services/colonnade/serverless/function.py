@@ -41,7 +41,7 @@ from colonnade.gateway.app import Gateway
 from colonnade.gateway.config import load as load_gateway_config
 from colonnade.gateway.descriptors import load_registry
 from colonnade.gateway.exchange import Receive
-from colonnade.runtime.auth import ServiceIdentity
+from colonnade.runtime.auth import TokenSource
 from colonnade.runtime.client import Channels
 from colonnade.runtime.logging import configure_logging
 from colonnade.runtime.observability import Observability
@@ -164,7 +164,7 @@ class Function:
         settings = OrdersSettings.from_env(env)
         in_process = "catalog" in services_of(self.env)
 
-        def channels(obs: Observability, identity: ServiceIdentity | None) -> Channels:
+        def channels(obs: Observability, identity: TokenSource | None) -> Channels:
             if not in_process:
                 return Channels(obs, identity)
             client = InProcessChannels(server, obs)
