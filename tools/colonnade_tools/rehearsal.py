@@ -847,14 +847,24 @@ class Rehearsal:
             timeout=10,
             metadata=auth,
         )
-        again = second.GetProduct(
-            catalog_pb2.GetProductRequest(name=created.name), timeout=10, metadata=auth
-        )
-        if again.title != "Rehearsal 2":
-            raise RehearsalError(
-                f"stale read: catalog #2 still returns {again.title!r} after catalog #1 "
-                "updated it (the tasks do not share the cache nodes' view)"
+        # A task serves what it read for up to CACHE_LOCAL_TTL seconds from its own memory
+        # (the documented staleness bound); past that it must read what the other one wrote.
+        local_ttl = float(catalogs[1].spec.environment.get("CACHE_LOCAL_TTL") or 0)
+        bound = local_ttl + 1.0
+        deadline = time.monotonic() + bound
+        while True:
+            again = second.GetProduct(
+                catalog_pb2.GetProductRequest(name=created.name), timeout=10, metadata=auth
             )
+            if again.title == "Rehearsal 2":
+                break
+            if time.monotonic() > deadline:
+                raise RehearsalError(
+                    f"stale read: catalog #2 still returns {again.title!r} {bound:g} s after "
+                    f"catalog #1 updated it (CACHE_LOCAL_TTL={local_ttl:g}: the tasks do not "
+                    "share the cache nodes' view)"
+                )
+            time.sleep(0.1)
         self.product = created.name
         stats = self._cache_stats()
         used = [f"{host}:{port}" for (host, port), st in stats.items() if st["cmd_set"] > 0]
