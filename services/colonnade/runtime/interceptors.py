@@ -199,7 +199,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         )
 
     def _log(
-        self, method: str, context: grpc.aio.ServicerContext[Any, Any], started: float
+        self,
+        method: str,
+        context: grpc.aio.ServicerContext[Any, Any],
+        started: float,
+        peer: str | None = None,
     ) -> None:
         if self._access_log:
             code = context.code() or _OK
@@ -211,7 +215,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                     "method": method,
                     "code": code.name,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                    "peer": context.peer(),
+                    "peer": context.peer() if peer is None else peer,
                 },
             )
 
@@ -249,6 +253,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             request_id, started, span = self._begin(method, context)
             self._obs.metrics.rpc_started(name)
             self._echo_request_id(context, request_id)
+            # Read now, while the call lives. When a client cancels, grpc.aio stops iterating
+            # this generator without closing it; the event loop closes it later, after the
+            # call is freed, and context.peer() there reads freed memory (SIGSEGV).
+            # context.code() is a Python attribute and safe then.
+            peer = context.peer() if self._access_log else ""
             cancelled = False
             try:
                 async for response in behaviour(request, context):
@@ -261,7 +270,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             except Exception as exc:
                 await self._fail(context, method, exc)
             finally:
-                self._log(method, context, started)
+                self._log(method, context, started, peer)
                 self._finish(name, context, started, span, cancelled)
 
         return stream
