@@ -5,6 +5,7 @@ by SIGTERM that leaves no process behind, and a second start that finds the data
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -135,6 +136,17 @@ def stop(stack: Stack, timeout: float = 60) -> int:
     stack.descendants = process_tree(stack.process.pid)
     stack.process.send_signal(signal.SIGTERM)
     return stack.process.wait(timeout)
+
+
+@contextlib.contextmanager
+def stopped_after(stack: Stack) -> Iterator[Stack]:
+    """``stack``, stopped on the way out if it still runs: a failing test leaves no stack
+    behind (its processes would outlive the test and its Popen warn in a later one)."""
+    try:
+        yield stack
+    finally:
+        if stack.process.poll() is None:
+            stop(stack)
 
 
 def rest(
@@ -346,18 +358,19 @@ def test_make_status_shows_each_component(running: Stack) -> None:
 
 
 def test_a_second_stack_on_the_same_data_is_refused(running: Stack) -> None:
-    second = start(running.state, {name: free_port() for name in PORT_VARIABLES}, timeout=30)
-    assert second.process.wait(30) != 0
-    assert f"Colonnade is already running on {running.state} (pid {running.process.pid})" in (
-        second.progress()
-    )
+    ports = {name: free_port() for name in PORT_VARIABLES}
+    with stopped_after(start(running.state, ports, timeout=30)) as second:
+        assert second.process.wait(30) != 0
+        assert f"Colonnade is already running on {running.state} (pid {running.process.pid})" in (
+            second.progress()
+        )
 
 
 def test_a_taken_port_names_its_holder(running: Stack, tmp_path: Path) -> None:
     ports = {name: free_port() for name in PORT_VARIABLES}
     ports["GATEWAY_PORT"] = running.ports["GATEWAY_PORT"]  # the running gateway holds it
-    other = start(tmp_path / "state", ports, timeout=30)
-    assert other.process.wait(30) != 0
+    with stopped_after(start(tmp_path / "state", ports, timeout=30)) as other:
+        assert other.process.wait(30) != 0
     gateway_pid = next(
         pid
         for pid in process_tree(running.process.pid)
@@ -398,3 +411,20 @@ def test_sigterm_leaves_nothing_and_a_second_start_reuses_the_data(tmp_path: Pat
     finally:
         assert stop(second) == 0, second.progress()
     assert [pid for pid in second.descendants if alive(pid)] == []
+
+
+def test_a_component_that_dies_stops_the_stack_and_shows_why(tmp_path: Path) -> None:
+    """A service that crashes takes the stack down (exit 1, nothing left running), and the
+    end of its log (an error, or faulthandler's traceback of a crash) is on the terminal."""
+    with stopped_after(start(tmp_path / "state")) as stack:
+        assert stack.process.poll() is None, stack.progress()
+        pid = int(re.search(r"orders: starting \(pid (\d+)", stack.progress()).group(1))  # type: ignore[union-attr]
+        stack.descendants = process_tree(stack.process.pid)
+        os.kill(pid, signal.SIGSEGV)
+        assert stack.process.wait(60) == 1, stack.progress()
+    progress = stack.progress()
+    assert "orders exited with code -11; stopping the stack" in progress, progress
+    log = tmp_path / "state" / "logs" / "orders.log"
+    assert f"--- the end of {log} ---" in progress, progress
+    assert "Fatal Python error: Segmentation fault" in progress, progress
+    assert [p for p in stack.descendants if alive(p)] == []

@@ -226,6 +226,15 @@ class Stack:
             return None
         return self.state / "logs" / f"{name}.log"
 
+    def show_log_end(self, name: str, lines: int = 30) -> None:
+        """The last lines of a component that died: its error, or the faulthandler's
+        traceback of a crash, on the terminal rather than only in its log file."""
+        log = self.log_path(name)
+        if log is None or not log.exists():
+            return
+        end = log.read_text(errors="replace").splitlines()[-lines:]
+        print(f"--- the end of {log} ---", *end, "---", sep="\n", file=sys.stderr, flush=True)
+
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         log = self.log_path(name)
         if log is not None:
@@ -249,6 +258,7 @@ class Stack:
                 break
             if process.poll() is not None:
                 log = self.log_path(name)
+                self.show_log_end(name)
                 raise SystemExit(
                     f"{name} exited with code {process.returncode} while starting"
                     + (f": the end of {log} says why" if log else "")
@@ -410,6 +420,7 @@ def main() -> int:
                     progress.say(
                         f"{name} exited with code {process.returncode}; stopping the stack"
                     )
+                    stack.show_log_end(name)
                     return 1
             time.sleep(0.2)
     except Stopping as stop:
