@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import venv
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from colonnade_tools.lambda_zip import build
+from colonnade_tools.lambda_zip import PROXY_CA_FILE, PROXY_ROOTS, build, ca_names
 from tests.authkit import AuthKit
 from tests.serverless.apigw import http_event, rest_event
 
@@ -125,3 +126,13 @@ def test_the_zip_serves_the_api_and_the_authorizer_in_a_clean_virtualenv(
     assert statement["Effect"] == "Allow"
     assert any(r.endswith("/GET/v1/products") for r in statement["Resource"])
     assert out["refused"] == "Unauthorized"
+
+
+def test_the_zip_carries_the_roots_rds_proxy_chains_to(unpacked: tuple[Path, Path]) -> None:
+    """The function's sslrootcert: ACM's roots (Amazon Trust Services), which RDS Proxy's
+    certificate chains to; the RDS CAs the containers trust are Aurora's own, not the proxy's."""
+    _, task = unpacked
+    context = ssl.create_default_context(cafile=task / PROXY_CA_FILE)
+    names = ca_names(context)
+    assert names == list(PROXY_ROOTS)
+    assert "Amazon Root CA 1" in names  # the one AWS's RDS Proxy guide names

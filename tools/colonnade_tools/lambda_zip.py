@@ -16,6 +16,12 @@ set, the web UI), and, when an interpreter of the target's version is here (this
 Handlers in the zip: ``colonnade.serverless.handler`` (the API) and
 ``colonnade.gateway.authorizer.handler`` (the REST API's Lambda authorizer).
 
+``certs/amazon-root-cas.pem`` is the function's ``sslrootcert``: RDS Proxy presents an ACM
+certificate, which chains to Amazon Trust Services' roots (Amazon Root CA 1-4, and the
+Starfield Services root that cross-signs them), not to the RDS CAs the containers trust for
+Aurora itself. They are taken from certifi (Mozilla's store, hash-pinned in the dev lock) by
+name, and the build fails if one is missing.
+
 The zip is written to ``build/lambda/colonnade-lambda-py<v>-<arch>.zip`` with a key of its
 inputs (the pins, the sources, this file, the target) beside it: a second build with the
 same inputs reuses it. Entries are sorted with fixed timestamps, so the same inputs give
@@ -30,12 +36,14 @@ import hashlib
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "requirements" / "image.txt"
@@ -48,6 +56,15 @@ PROVIDED_BY_RUNTIME = frozenset(
 PACKAGE_DATA = (".py", ".pyi", ".sql", ".binpb", ".html", ".js", ".css", ".typed", ".json")
 ZIPPED_LIMIT = 50 * 1024 * 1024
 UNZIPPED_LIMIT = 250 * 1024 * 1024
+#: The roots of ACM's certificates (Amazon Trust Services), which RDS Proxy presents.
+PROXY_ROOTS = (
+    "Amazon Root CA 1",
+    "Amazon Root CA 2",
+    "Amazon Root CA 3",
+    "Amazon Root CA 4",
+    "Starfield Services Root Certificate Authority - G2",
+)
+PROXY_CA_FILE = "certs/amazon-root-cas.pem"
 PYTHONS = ("3.11", "3.12", "3.13")
 ARCHES = ("x86_64", "aarch64")
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
@@ -84,6 +101,41 @@ def runtime_requirements(text: str) -> str:
     return "\n".join(kept).strip() + "\n"
 
 
+def ca_names(context: ssl.SSLContext) -> list[str]:
+    """The common names of the CAs ``context`` trusts, as OpenSSL read them."""
+    names: list[str] = []
+    for cert in context.get_ca_certs():
+        subject = cast("tuple[tuple[tuple[str, str], ...], ...]", cert["subject"])
+        names += [value for rdn in subject for key, value in rdn if key == "commonName"]
+    return names
+
+
+def proxy_root_cas() -> bytes:
+    """PEM of PROXY_ROOTS, in that order, from certifi's bundle; LambdaBuildError if one is
+    not there."""
+    import certifi
+
+    # certifi's entries: a "# Label: "<name>"" comment (and others), then the PEM.
+    entry = re.compile(
+        r'^# Label: "([^"]+)"\n(?:#[^\n]*\n)*'
+        r"(-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n)",
+        re.S | re.M,
+    )
+    bundle = Path(certifi.where()).read_text()
+    found = {name: pem for name, pem in entry.findall(bundle) if name in PROXY_ROOTS}
+    missing = [n for n in PROXY_ROOTS if n not in found]
+    if missing:
+        raise LambdaBuildError(f"certifi's bundle ({certifi.where()}) lacks {missing}")
+    pems = "".join(f"# {n}\n{found[n]}" for n in PROXY_ROOTS)
+    # The labels name what the certificates are: OpenSSL reads them back (and the Starfield
+    # root's serial number 0, which `cryptography` is deprecating, is no matter to it).
+    context = ssl.create_default_context(cadata=pems)
+    subjects = ca_names(context)
+    if subjects != list(PROXY_ROOTS):
+        raise LambdaBuildError(f"certifi's labels do not match the certificates: {subjects}")
+    return pems.encode()
+
+
 def _sources() -> list[Path]:
     return sorted(
         p
@@ -98,6 +150,7 @@ def inputs_key(python: str, arch: str) -> str:
     for path in (REQUIREMENTS, Path(__file__), *_sources()):
         h.update(str(path.relative_to(ROOT)).encode())
         h.update(path.read_bytes())
+    h.update(proxy_root_cas())
     return h.hexdigest()
 
 
@@ -180,6 +233,8 @@ def build(python: str = "3.11", arch: str = "x86_64", out: Path = OUT) -> Built:
         reqs.write_text(runtime_requirements(REQUIREMENTS.read_text()))
         _pip_install(reqs, tree, python, arch)
         _copy_package(tree)
+        (tree / PROXY_CA_FILE).parent.mkdir(parents=True, exist_ok=True)
+        (tree / PROXY_CA_FILE).write_bytes(proxy_root_cas())
         _prune(tree)
         interpreter = target_python(python)
         if interpreter is not None:

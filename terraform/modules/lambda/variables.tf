@@ -112,7 +112,8 @@ variable "database" {
     proxy_security_group_id in it); name: the database; users: per service served, its database
     user and the Secrets Manager secret (username/password) the proxy logs in with;
     secret_kms_key_arn: the key of those secrets when customer-managed; sslrootcert: the CA
-    bundle path inside the package (RDS Proxy presents an ACM certificate: Amazon Root CA).
+    bundle path inside the package, by default the Amazon Trust Services roots `make lambda`
+    puts there (RDS Proxy presents an ACM certificate, which chains to them).
   EOT
   type = object({
     cluster_identifier = string
@@ -124,7 +125,7 @@ variable "database" {
       secret_arn = string
     }))
     secret_kms_key_arn = optional(string)
-    sslrootcert        = string
+    sslrootcert        = optional(string, "/var/task/certs/amazon-root-cas.pem")
   })
   nullable = false
 

@@ -62,7 +62,6 @@ variables {
       catalog = { db_user = "catalog", secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:catalog-AbCdEf" }
       orders  = { db_user = "orders", secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-AbCdEf" }
     }
-    sslrootcert = "/var/task/certs/AmazonRootCA1.pem"
   }
   environment       = { COLONNADE_SERVICES = "catalog,orders", CACHE_URL = "cache.example:11211" }
   kms_key_arn       = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
@@ -99,7 +98,7 @@ run "defaults" {
     error_message = "the function runs in the given subnets with its own security group"
   }
   assert {
-    condition     = aws_lambda_function.this.environment[0].variables["CATALOG_DATABASE_URL"] == "postgresql://catalog@colonnade-test-proxy.proxy-abc.eu-west-1.rds.amazonaws.com:5432/colonnade?sslmode=verify-full&sslrootcert=/var/task/certs/AmazonRootCA1.pem"
+    condition     = aws_lambda_function.this.environment[0].variables["CATALOG_DATABASE_URL"] == "postgresql://catalog@colonnade-test-proxy.proxy-abc.eu-west-1.rds.amazonaws.com:5432/colonnade?sslmode=verify-full&sslrootcert=/var/task/certs/amazon-root-cas.pem"
     error_message = "catalog's DATABASE_URL names the proxy, its user and verify-full TLS"
   }
   assert {
