@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -22,6 +23,7 @@ import pytest
 import pytest_asyncio
 
 from colonnade.serverless.function import Function
+from tests.emfcheck import emf_problems
 from tests.serverless.apigw import LambdaContext, http_event, rest_event
 from tests.serverless.parity import Answer, Case, assert_same, via_gateway, via_lambda
 
@@ -275,3 +277,40 @@ async def test_a_schedule_event_runs_the_periodic_work_once(function: Lambda) ->
     done = result["maintenance"]
     assert set(done) == {"catalog_expired", "orders_recovered"}
     assert all(isinstance(n, int) and n >= 0 for n in done.values())
+
+
+def _emf_lines(text: str) -> list[dict[str, Any]]:
+    docs = [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
+    for doc in docs:
+        assert emf_problems(doc) == [], doc
+    return docs
+
+
+async def test_emf_metrics_are_written_at_the_end_of_every_invocation(
+    lambda_env: dict[str, str], function: Lambda, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A frozen environment runs no timer and may be shut down without another event: with
+    EMF on, each invocation ends with the lines of what it changed (deltas, valid EMF)."""
+    fn = Lambda({**lambda_env, "METRICS_EMF_INTERVAL": "60"})
+    try:
+        capsys.readouterr()
+        calls = []
+        for _ in range(2):
+            result = await fn.invoke(rest_event("GET", "/v1/products?pageSize=1"))
+            assert result["statusCode"] == 200, result
+            calls.append(_emf_lines(capsys.readouterr().out))
+        for docs in calls:
+            rpc = [d for d in docs if d.get("Method") == "ListProducts"]
+            assert [d["rpc_server_requests"] for d in rpc if "rpc_server_requests" in d] == [1], (
+                docs
+            )
+            routes = [d for d in docs if "Route" in d]
+            assert routes and all(d["Service"] == "gateway" for d in routes), docs
+    finally:
+        await fn.reset()
+        fn.function.event_loop().close()
+        fn.executor.shutdown()
+    # EMF off (the module's function): nothing written
+    capsys.readouterr()
+    await function.invoke(rest_event("GET", "/v1/products?pageSize=1"))
+    assert _emf_lines(capsys.readouterr().out) == []

@@ -26,6 +26,13 @@ cold start, the catalog's interceptors still run); otherwise over gRPC at `CATAL
 A scheduled event (EventBridge, `"source": "aws.events"`) runs the periodic work the
 containers run on timers: the catalog's reservation expiry sweep and orders' recovery pass
 (a frozen execution environment runs no timers between events).
+
+Metrics: with `METRICS_EMF_INTERVAL` above 0 (EMF on, as in the containers) the EMF lines of
+what changed are written at the end of every invocation, from the in-process calls' RED
+metrics, each service's pool and cache figures and the gateway's routes. A timer would not do:
+the environment is frozen between events and may be shut down without another one, which
+would lose what it counted since its last flush (Powertools for AWS Lambda flushes per
+invocation for the same reason).
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from colonnade.gateway.descriptors import load_registry
 from colonnade.gateway.exchange import Receive
 from colonnade.runtime.auth import TokenSource
 from colonnade.runtime.client import Channels
+from colonnade.runtime.emf import EmfEmitter
 from colonnade.runtime.logging import configure_logging
 from colonnade.runtime.observability import Observability
 from colonnade.runtime.server import contract_policies, service_interceptors
@@ -95,6 +103,8 @@ class Function:
         self.pools: dict[str, Any] = {}
         self._periodic: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
         self._cleanups: list[Callable[[], Awaitable[None]]] = []
+        #: The EMF writers flushed after every invocation (empty with EMF off).
+        self.emf: list[EmfEmitter] = []
         self.base_path = self.env.get("COLONNADE_LAMBDA_BASE_PATH", "").rstrip("/")
         margin = self.env.get("COLONNADE_LAMBDA_DEADLINE_MARGIN_MS", "500")
         if not margin.isdigit():
@@ -134,22 +144,32 @@ class Function:
         own, auth = service_interceptors(first, obs)
         server = InProcessServer(own)
         registered: list[str] = []
+        observed = [obs]
         try:
             for name in names:
-                registered += await self._open(name, server)
+                registered += await self._open(name, server, observed)
         except BaseException:
             await self._close()
             raise
         if auth is not None:
             auth.policies.update(contract_policies(registered))
-        cfg = load_gateway_config(env=self.env, flags={"backends": [IN_PROCESS_BACKEND]})
+        # The gateway's own EMF timer stays off: the function flushes after each event.
+        flags = {"backends": [IN_PROCESS_BACKEND], "metrics_emf_interval": "0"}
+        cfg = load_gateway_config(env=self.env, flags=flags)
         gateway = Gateway(cfg, load_registry(cfg.descriptors), backends=InProcessBackends(server))
         await gateway.startup()
         self._cleanups.append(gateway.shutdown)
         self.server, self.gateway = server, gateway
+        if first.metrics_emf_interval > 0:
+            observed.append(gateway.observability)
+            for each in observed:
+                each.emf.documents()  # the baseline: the first lines count the first event
+            self.emf = [each.emf for each in observed]
         log.info("cold start done", extra={"services": registered})
 
-    async def _open(self, name: str, server: InProcessServer) -> list[str]:
+    async def _open(
+        self, name: str, server: InProcessServer, observed: list[Observability]
+    ) -> list[str]:
         env = service_env(name, self.env)
         if name == "catalog":
             from colonnade.catalog.app import open_catalog
@@ -158,6 +178,7 @@ class Function:
             self._cleanups += catalog.cleanups
             self._periodic.append(("catalog_expired", catalog.sweep))
             self.pools[name] = catalog.pool
+            observed.append(catalog.observability)
             return catalog.register(server)
         from colonnade.orders.app import OrdersSettings, open_orders
 
@@ -175,6 +196,7 @@ class Function:
         self._cleanups += orders.cleanups
         self._periodic.append(("orders_recovered", orders.recover))
         self.pools[name] = orders.pool
+        observed.append(orders.observability)
         return orders.register(server)
 
     async def _close(self) -> None:
@@ -187,6 +209,8 @@ class Function:
         self.gateway = self.server = None
         self.pools = {}
         self._periodic = []
+        self.flush_metrics()  # what the last events counted, before the pools go
+        self.emf = []
 
     async def stop(self) -> None:
         """Closes the gateway, the pools and the cache clients (the next event cold-starts)."""
@@ -216,6 +240,17 @@ class Function:
             return await serve_event(self.gateway, event, self.base_path)
         finally:
             invocation_deadline.reset(token)
+            self.flush_metrics()
+
+    def flush_metrics(self) -> int:
+        """Writes the EMF lines of what changed since the last flush; how many."""
+        written = 0
+        for emf in self.emf:
+            try:
+                written += emf.flush()
+            except Exception:  # metrics must not fail the request
+                log.exception("writing EMF metrics failed")
+        return written
 
     async def maintenance(self) -> dict[str, Any]:
         """The periodic work of the served services, once (expiry sweep, order recovery)."""
