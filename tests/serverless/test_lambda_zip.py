@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -136,3 +137,29 @@ def test_the_zip_carries_the_roots_rds_proxy_chains_to(unpacked: tuple[Path, Pat
     names = ca_names(context)
     assert names == list(PROXY_ROOTS)
     assert "Amazon Root CA 1" in names  # the one AWS's RDS Proxy guide names
+
+
+def test_the_python_312_zip_builds_from_wheels_amazon_linux_2023_can_load(tmp_path: Path) -> None:
+    """SnapStart needs Python 3.12+, whose runtime is Amazon Linux 2023 (glibc 2.34): the
+    build takes manylinux wheels up to 2.34 (asyncpg 0.32's cp312 wheels are 2.28 only).
+    Not run here: no Python 3.12 on this machine to import it with."""
+    built = build("3.12", "x86_64", out=tmp_path)
+    assert built.zipped < 50 * 1024 * 1024 and built.unzipped < 250 * 1024 * 1024
+    with zipfile.ZipFile(built.path) as zf:
+        wheels = [
+            line.split()[1]
+            for name in zf.namelist()
+            if name.endswith(".dist-info/WHEEL")
+            for line in zf.read(name).decode().splitlines()
+            if line.startswith("Tag:")
+        ]
+        modules = [n for n in zf.namelist() if n.endswith(".so")]
+        assert PROXY_CA_FILE in zf.namelist()
+    assert any(n.startswith("asyncpg/") and "cpython-312" in n for n in modules), modules
+    for tag in wheels:
+        python, abi, platform = tag.split("-")
+        assert python in ("py3", "cp312") or abi == "abi3", tag
+        glibc = re.fullmatch(r"manylinux_(\d+)_(\d+)_x86_64", platform)
+        assert platform in ("any", "manylinux1_x86_64", "manylinux2014_x86_64") or (
+            glibc is not None and (int(glibc[1]), int(glibc[2])) <= (2, 34)
+        ), tag

@@ -4,7 +4,7 @@
 
 The runtime dependencies are requirements/image.txt's hash-pinned set (what the container
 image installs), installed for the target with
-``pip install --platform manylinux2014_<arch> --only-binary=:all: --python-version <v>
+``pip install --platform manylinux<glibc>_<arch> --only-binary=:all: --python-version <v>
 --implementation cp --target``: binary wheels for Lambda's Amazon Linux whatever this
 machine is, no build in a Lambda-like container. Left out: boto3 and its dependencies, which
 every Python managed runtime provides (only ``DB_IAM_AUTH`` uses them) and which would be
@@ -66,6 +66,15 @@ PROXY_ROOTS = (
 )
 PROXY_CA_FILE = "certs/amazon-root-cas.pem"
 PYTHONS = ("3.11", "3.12", "3.13")
+#: The glibc each Python runtime's OS has, as manylinux tags (AWS "Lambda runtimes"): Python
+#: 3.11 runs on Amazon Linux 2 (glibc 2.26: manylinux2014, i.e. 2.17), 3.12 and later on
+#: Amazon Linux 2023 (glibc 2.34), which also takes the wheels built for 2.28 (asyncpg 0.32
+#: publishes its cp312 wheels only as manylinux_2_28).
+GLIBC_TAGS = {
+    "3.11": ("2014",),
+    "3.12": ("2014", "_2_28", "_2_34"),
+    "3.13": ("2014", "_2_28", "_2_34"),
+}
 ARCHES = ("x86_64", "aarch64")
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
@@ -158,7 +167,8 @@ def _pip_install(requirements: Path, target: Path, python: str, arch: str) -> No
     cmd = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
         "--require-hashes", "--no-deps", "--only-binary=:all:",
-        "--platform", f"manylinux2014_{arch}", "--python-version", python,
+        *(a for tag in GLIBC_TAGS[python] for a in ("--platform", f"manylinux{tag}_{arch}")),
+        "--python-version", python,
         "--implementation", "cp", "--target", str(target), "-r", str(requirements),
     ]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -185,7 +195,17 @@ def target_python(python: str) -> str | None:
     """An interpreter of the target's version here (bytecode is per version), or None."""
     if python == f"{sys.version_info[0]}.{sys.version_info[1]}":
         return sys.executable
-    return shutil.which(f"python{python}")
+    found = shutil.which(f"python{python}")
+    if found is None:
+        return None
+    # A version manager's shim is on the PATH whether or not that version is installed.
+    probe = subprocess.run(
+        [found, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return found if probe.returncode == 0 and probe.stdout.strip() == python else None
 
 
 def _compile(interpreter: str, target: Path) -> None:
