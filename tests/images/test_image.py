@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from colonnade_tools.containers import Engine
 from colonnade_tools.devstack.ports import free_port
-from colonnade_tools.image import BuiltImage, git_revision, project_version
+from colonnade_tools.image import BuiltImage, base_digest, git_revision, project_version
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
@@ -35,6 +36,10 @@ def test_labels_name_the_source_revision_and_version(
     assert labels["org.opencontainers.image.version"] == project_version(clone)
     assert labels["org.opencontainers.image.source"].startswith("https://")
     assert labels["org.opencontainers.image.created"] != "1970-01-01T00:00:00Z"
+    # the base by name and by what the name meant then (a tag can move; the digest cannot)
+    assert labels["org.opencontainers.image.base.name"] == image.base
+    assert labels["org.opencontainers.image.base.digest"] == base_digest(engine, image.base)
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", labels["org.opencontainers.image.base.digest"])
 
 
 def test_runs_as_10001_with_a_read_only_root(engine: Engine, image: BuiltImage) -> None:

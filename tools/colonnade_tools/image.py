@@ -105,6 +105,17 @@ def _ca_bundle() -> Path | None:
     return None
 
 
+def base_digest(engine: Engine, base: str) -> str:
+    """The digest ``base`` resolves to here: its registry manifest digest when it came from
+    one, else (a base built here) its image ID."""
+    info = engine.inspect_image(base)
+    digests = info.get("RepoDigests") or []
+    if isinstance(digests, list) and digests:
+        return str(digests[0]).rpartition("@")[2]
+    image_id = str(info["Id"])
+    return image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
+
+
 def build_image(
     *,
     base: str | None = None,
@@ -132,6 +143,10 @@ def build_image(
         "org.opencontainers.image.revision": revision,
         "org.opencontainers.image.version": args["VERSION"],
         "org.opencontainers.image.created": args["CREATED"],
+        # The base as named (often a tag) and what that name meant at build time, so the
+        # image can be rebuilt on exactly that base (--base NAME@DIGEST) after the tag moves.
+        "org.opencontainers.image.base.name": base,
+        "org.opencontainers.image.base.digest": base_digest(engine, base),
     }
     ca = _ca_bundle()
     command = [
