@@ -10,34 +10,34 @@ from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2
-from google.type import money_pb2
 
 from colonnade.catalog.domain import Catalog
 from colonnade.catalog.model import NAME_PREFIX, Money, Product, ProductFields
 from colonnade.catalog.reservations import Reservation, StockReservations
 from colonnade.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from colonnade.runtime.responses import ByIdentity, timestamp
+from colonnade.runtime.responses import ByIdentity, set_timestamp, timestamp
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 
 
 def product_to_proto(product: Product) -> catalog_pb2.Product:
-    return catalog_pb2.Product(
-        name=product.name,
+    message = catalog_pb2.Product(
+        name=NAME_PREFIX + product.id,
         sku=product.sku,
         title=product.title,
         description=product.description,
         category=product.category,
-        price=money_pb2.Money(
-            currency_code=product.price.currency_code,
-            units=product.price.units,
-            nanos=product.price.nanos,
-        ),
         stock=product.stock,
-        create_time=timestamp(product.create_time),
-        update_time=timestamp(product.update_time),
         etag=product.etag,
     )
+    # Sub-messages filled in place: one passed to the constructor would be built, then copied.
+    price, target = product.price, message.price
+    target.currency_code = price.currency_code
+    target.units = price.units
+    target.nanos = price.nanos
+    set_timestamp(message.create_time, product.create_time)
+    set_timestamp(message.update_time, product.update_time)
+    return message
 
 
 def fields_from_proto(message: catalog_pb2.Product) -> ProductFields:
