@@ -71,11 +71,13 @@ def reservation_to_proto(reservation: Reservation) -> catalog_pb2.Reservation:
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):  # type: ignore[misc]
     """Implements ``colonnade.catalog.v1.CatalogService`` on a :class:`Catalog`."""
 
-    def __init__(self, catalog: Catalog, reservations: StockReservations) -> None:
+    def __init__(
+        self, catalog: Catalog, reservations: StockReservations, *, shared_products: bool = True
+    ) -> None:
         self._catalog = catalog
         self._reservations = reservations
         # A product from the cache's hot entries is the same object call after call.
-        self._product_proto = ByIdentity(product_to_proto)
+        self._product_proto = ByIdentity.when(shared_products, product_to_proto)
 
     async def GetProduct(
         self, request: catalog_pb2.GetProductRequest, context: grpc.aio.ServicerContext[Any, Any]

@@ -143,10 +143,10 @@ async def _v2(call: Awaitable[T]) -> T:
 class CatalogServicerV2(catalog_pb2_grpc.CatalogServiceServicer):  # type: ignore[misc]
     """Implements ``colonnade.catalog.v2.CatalogService`` on the same :class:`Catalog` as v1."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, *, shared_products: bool = True) -> None:
         self._catalog = catalog
         # A product from the cache's hot entries is the same object call after call.
-        self._product_proto = ByIdentity(product_to_proto)
+        self._product_proto = ByIdentity.when(shared_products, product_to_proto)
 
     async def GetProduct(
         self, request: catalog_pb2.GetProductRequest, context: grpc.aio.ServicerContext[Any, Any]

@@ -90,6 +90,12 @@ class ReadThroughCache(Generic[T]):
         return self._cluster is not None
 
     @property
+    def hot(self) -> bool:
+        """Whether values are kept in this process's memory (hot entries are on): a value
+        read again within ``local_ttl`` is then the very same object."""
+        return bool(self._local_ttl)
+
+    @property
     def degraded(self) -> bool:
         """True while some memcached node is unreachable and its keys go to the loader."""
         return self._cluster is not None and self._cluster.degraded

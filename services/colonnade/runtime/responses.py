@@ -58,6 +58,14 @@ class ByIdentity(Generic[K, V]):
         self._size = max(1, size)
         self._entries: OrderedDict[int, tuple[K, V]] = OrderedDict()
 
+    @classmethod
+    def when(cls, shared: bool, convert: Callable[[K], V]) -> Callable[[K], V]:
+        """``convert`` memoised when ``shared`` (the same objects come back: the read-through
+        cache's hot entries are on), else ``convert`` itself: with every value a new object,
+        remembering its result would only cost (an entry per call, kept until ``size``
+        later calls push it out)."""
+        return cls(convert) if shared else convert
+
     def __call__(self, value: K) -> V:
         entries = self._entries
         entry = entries.get(id(value))
