@@ -1,6 +1,7 @@
 """The read-through cache with caching off (no memcached): loads still shared per key."""
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from colonnade.runtime.cache import ReadThroughCache
 
@@ -14,7 +15,7 @@ async def test_concurrent_reads_of_a_key_share_one_load_and_others_do_not() -> N
     release = asyncio.Event()
     loads: list[str] = []
 
-    def loader(key: str):  # type: ignore[no-untyped-def]
+    def loader(key: str) -> Callable[[], Awaitable[str]]:
         async def load() -> str:
             loads.append(key)
             number = len(loads)
@@ -47,4 +48,4 @@ async def test_an_invalidation_detaches_later_reads_from_a_load_in_flight() -> N
     after = asyncio.create_task(cache.get_or_load("a", load))
     await asyncio.sleep(0.01)
     release.set()
-    assert await asyncio.wait_for(asyncio.gather(before, after), 5) == ["old", "new"]
+    assert list(await asyncio.wait_for(asyncio.gather(before, after), 5)) == ["old", "new"]

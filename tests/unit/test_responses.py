@@ -54,7 +54,7 @@ def test_by_identity_when_memoises_only_shared_values() -> None:
 
 
 def test_by_identity_forgets_in_order_past_many_evictions() -> None:
-    memo = ByIdentity(lambda value: object(), size=3)
+    memo: ByIdentity[list[int], object] = ByIdentity(lambda value: object(), size=3)
     kept = [[i] for i in range(1000)]
     results = [memo(value) for value in kept]  # 997 evictions, oldest first
     assert [memo(value) for value in kept[-3:]] == results[-3:]
