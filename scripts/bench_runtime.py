@@ -345,6 +345,12 @@ def main() -> int:
     ap.add_argument("--profile", action="store_true", help="py-spy profiles too")
     ap.add_argument("--profile-only", action="store_true", help="py-spy profiles, no rounds")
     ap.add_argument("--native", action="store_true", help="profiles with C frames (slower)")
+    ap.add_argument(
+        "--only",
+        default="",
+        help="comma-separated cases (bare,cached,uncached,...,asyncpg; uncached-before: uncached "
+        "on --baseline): print their medians, write no report (a quick check while working)",
+    )
     ap.add_argument("--bare-server", nargs=2, metavar=("PORT", "RESPONSE_HEX"))
     ap.add_argument("--asyncpg-floor", nargs=3, metavar=("DATABASE_URL", "PRODUCT_ID", "SECONDS"))
     args = ap.parse_args()
@@ -392,6 +398,8 @@ def main() -> int:
         if args.baseline:
             before = baseline_tree(args.baseline, tmp / "baseline")
             setups.append(("cached-before", {"PYTHONPATH": str(before)}))
+            if "uncached-before" in args.only.split(","):
+                setups.append(("uncached-before", {"PYTHONPATH": str(before), "CACHE_URL": "none"}))
         for label, extra in setups:
             port, admin = free_port(), free_port()
             proc = start_catalog({**env, **prod, **extra}, port, admin, server_cpu)
@@ -431,6 +439,9 @@ def main() -> int:
             proc, target, admin = catalogs["cached" if label == "list" else label]
             method, frame = (LIST, list_frame) if label == "list" else (GET, get_frame)
             cases.append(Case(label, proc, target, method, frame, (admin,)))
+        only = {c for c in args.only.split(",") if c}
+        if only:
+            cases = [case for case in cases if case.label in only]
         if args.profile_only:
             for case in cases:
                 assert case.proc is not None and case.frame is not None
@@ -459,8 +470,15 @@ def main() -> int:
             shift = i % len(cases)
             for case in cases[shift:] + cases[:shift]:
                 case.measure(args, args.rate)
-            text, _ = load_cpu(floor_cmd)
-            floor_runs.append(json.loads(text.strip().splitlines()[-1]))
+            if not only or "asyncpg" in only:
+                text, _ = load_cpu(floor_cmd)
+                floor_runs.append(json.loads(text.strip().splitlines()[-1]))
+        if only:
+            for case in cases:
+                print(case.label, _fmt(summary([r["cpu_us"] for r in case.runs])))
+            if floor_runs:
+                print("asyncpg", _fmt(summary([r["cpu_us"] for r in floor_runs])))
+            return 0
 
         workers: dict[str, Any] = {}
         if not args.no_workers:

@@ -748,6 +748,7 @@ async def test_hot_entries_are_bounded_and_off_without_memcached(
     await no_cache.get_or_load("a", loader("a"))
     await no_cache.get_or_load("a", loader("a"))
     assert (no_cache.local_hits, loader.loads["a"]) == (0, 3)
+    assert cache.hot and not no_cache.hot  # the catalog memoises protos only when hot
 
 
 async def test_the_catalog_with_hot_entries_shows_its_own_writes_at_once(

@@ -38,3 +38,24 @@ def test_by_identity_converts_each_object_once_and_forgets_the_oldest() -> None:
     memo(c)  # a and the other [1] went: two entries at most
     memo(a)
     assert calls[-1] is a and len(calls) == 5
+
+
+def test_by_identity_when_memoises_only_shared_values() -> None:
+    calls: list[list[int]] = []
+
+    def convert(value: list[int]) -> str:
+        calls.append(value)
+        return str(value)
+
+    assert ByIdentity.when(False, convert) is convert  # new objects every time: no memo
+    memo = ByIdentity.when(True, convert)
+    a = [1]
+    assert memo(a) == memo(a) == "[1]" and calls == [a]
+
+
+def test_by_identity_forgets_in_order_past_many_evictions() -> None:
+    memo: ByIdentity[list[int], object] = ByIdentity(lambda value: object(), size=3)
+    kept = [[i] for i in range(1000)]
+    results = [memo(value) for value in kept]  # 997 evictions, oldest first
+    assert [memo(value) for value in kept[-3:]] == results[-3:]
+    assert memo(kept[-4]) is not results[-4]

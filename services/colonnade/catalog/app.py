@@ -76,10 +76,11 @@ async def open_catalog(settings: Settings) -> CatalogWiring:
 
     def register(server: Any) -> list[str]:
         # v1 and v2 side by side on one Catalog: one table, one cache, two vocabularies.
-        servicer = CatalogServicer(catalog, reservations)
+        # Products are the same object read after read only from the cache's hot entries.
+        servicer = CatalogServicer(catalog, reservations, shared_products=cache.hot)
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server)
         catalog_v2_pb2_grpc.add_CatalogServiceServicer_to_server(
-            servicer_v2.CatalogServicerV2(catalog), server
+            servicer_v2.CatalogServicerV2(catalog, shared_products=cache.hot), server
         )
         return [SERVICE_NAME, servicer_v2.SERVICE_NAME]
 

@@ -10,34 +10,34 @@ from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2
-from google.type import money_pb2
 
 from colonnade.catalog.domain import Catalog
 from colonnade.catalog.model import NAME_PREFIX, Money, Product, ProductFields
 from colonnade.catalog.reservations import Reservation, StockReservations
 from colonnade.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from colonnade.runtime.responses import ByIdentity, timestamp
+from colonnade.runtime.responses import ByIdentity, set_timestamp, timestamp
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 
 
 def product_to_proto(product: Product) -> catalog_pb2.Product:
-    return catalog_pb2.Product(
-        name=product.name,
+    message = catalog_pb2.Product(
+        name=NAME_PREFIX + product.id,
         sku=product.sku,
         title=product.title,
         description=product.description,
         category=product.category,
-        price=money_pb2.Money(
-            currency_code=product.price.currency_code,
-            units=product.price.units,
-            nanos=product.price.nanos,
-        ),
         stock=product.stock,
-        create_time=timestamp(product.create_time),
-        update_time=timestamp(product.update_time),
         etag=product.etag,
     )
+    # Sub-messages filled in place: one passed to the constructor would be built, then copied.
+    price, target = product.price, message.price
+    target.currency_code = price.currency_code
+    target.units = price.units
+    target.nanos = price.nanos
+    set_timestamp(message.create_time, product.create_time)
+    set_timestamp(message.update_time, product.update_time)
+    return message
 
 
 def fields_from_proto(message: catalog_pb2.Product) -> ProductFields:
@@ -71,11 +71,13 @@ def reservation_to_proto(reservation: Reservation) -> catalog_pb2.Reservation:
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):  # type: ignore[misc]
     """Implements ``colonnade.catalog.v1.CatalogService`` on a :class:`Catalog`."""
 
-    def __init__(self, catalog: Catalog, reservations: StockReservations) -> None:
+    def __init__(
+        self, catalog: Catalog, reservations: StockReservations, *, shared_products: bool = True
+    ) -> None:
         self._catalog = catalog
         self._reservations = reservations
         # A product from the cache's hot entries is the same object call after call.
-        self._product_proto = ByIdentity(product_to_proto)
+        self._product_proto = ByIdentity.when(shared_products, product_to_proto)
 
     async def GetProduct(
         self, request: catalog_pb2.GetProductRequest, context: grpc.aio.ServicerContext[Any, Any]

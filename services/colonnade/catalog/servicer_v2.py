@@ -23,11 +23,11 @@ from google.protobuf import empty_pb2
 
 from colonnade.catalog.domain import Catalog
 from colonnade.catalog.filters import SORT_FIELDS, ListVocabulary
-from colonnade.catalog.model import Money, Product, ProductFields, check_mask_paths
+from colonnade.catalog.model import NAME_PREFIX, Money, Product, ProductFields, check_mask_paths
 from colonnade.catalog.v2 import catalog_pb2, catalog_pb2_grpc
 from colonnade.runtime.errors import Code, DomainError, FieldViolation, invalid_argument
 from colonnade.runtime.money import AmountError, format_amount, parse_amount
-from colonnade.runtime.responses import ByIdentity, timestamp
+from colonnade.runtime.responses import ByIdentity, set_timestamp
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 T = TypeVar("T")
@@ -62,21 +62,22 @@ _ERROR_FIELDS = {
 
 def product_to_proto(product: Product) -> catalog_pb2.Product:
     """A domain product as v2 shows it."""
-    return catalog_pb2.Product(
-        name=product.name,
+    message = catalog_pb2.Product(
+        name=NAME_PREFIX + product.id,
         sku=product.sku,
         display_name=product.title,
         description=product.description,
         category=product.category,
-        price=catalog_pb2.Price(
-            amount=format_amount(product.price.units, product.price.nanos),
-            currency_code=product.price.currency_code,
-        ),
         stock=product.stock,
-        create_time=timestamp(product.create_time),
-        update_time=timestamp(product.update_time),
         etag=product.etag,
     )
+    # Sub-messages filled in place (v1's product_to_proto says why).
+    price, target = product.price, message.price
+    target.amount = format_amount(price.units, price.nanos)
+    target.currency_code = price.currency_code
+    set_timestamp(message.create_time, product.create_time)
+    set_timestamp(message.update_time, product.update_time)
+    return message
 
 
 def fields_from_proto(message: catalog_pb2.Product) -> tuple[ProductFields, FieldViolation | None]:
@@ -142,10 +143,10 @@ async def _v2(call: Awaitable[T]) -> T:
 class CatalogServicerV2(catalog_pb2_grpc.CatalogServiceServicer):  # type: ignore[misc]
     """Implements ``colonnade.catalog.v2.CatalogService`` on the same :class:`Catalog` as v1."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, *, shared_products: bool = True) -> None:
         self._catalog = catalog
         # A product from the cache's hot entries is the same object call after call.
-        self._product_proto = ByIdentity(product_to_proto)
+        self._product_proto = ByIdentity.when(shared_products, product_to_proto)
 
     async def GetProduct(
         self, request: catalog_pb2.GetProductRequest, context: grpc.aio.ServicerContext[Any, Any]

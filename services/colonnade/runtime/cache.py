@@ -72,7 +72,8 @@ class ReadThroughCache(Generic[T]):
         self._decode = decode
         self._ttl = ttl
         self._tombstone_ttl = tombstone_ttl
-        self._inflight: dict[bytes, asyncio.Future[T | None]] = {}
+        #: Loads in flight, by memcached key (by ``key`` when caching is off).
+        self._inflight: dict[str | bytes, asyncio.Future[T | None]] = {}
         # Hot entries: key → (served until, time.monotonic(); value). Off without memcached.
         self._local_ttl = local_ttl if cluster is not None else 0.0
         self._local_entries = max(1, local_entries)
@@ -87,6 +88,12 @@ class ReadThroughCache(Generic[T]):
     @property
     def enabled(self) -> bool:
         return self._cluster is not None
+
+    @property
+    def hot(self) -> bool:
+        """Whether values are kept in this process's memory (hot entries are on): a value
+        read again within ``local_ttl`` is then the very same object."""
+        return bool(self._local_ttl)
 
     @property
     def degraded(self) -> bool:
@@ -117,7 +124,15 @@ class ReadThroughCache(Generic[T]):
 
     async def get_or_load(self, key: str, load: Callable[[], Awaitable[T | None]]) -> T | None:
         """The cached value for ``key``, else ``await load()`` (cached unless ``None``)."""
-        obs = None if self._cluster is None else self._cluster.observability
+        cluster = self._cluster
+        if cluster is None:
+            # Caching off: no memcached key to build, no node to ask; still one load per key.
+            self.misses += 1
+            pending = self._inflight.get(key)
+            if pending is not None:
+                return await asyncio.shield(pending)
+            return await self._load_once(key, load)
+        obs = cluster.observability
         if self._local_ttl:
             entry = self._local.get(key)
             if entry is not None:
@@ -145,8 +160,20 @@ class ReadThroughCache(Generic[T]):
         pending = self._inflight.get(raw_key)
         if pending is not None:
             return await asyncio.shield(pending)
+        value = await self._load_once(raw_key, load)
+        if value is not None:
+            self._remember(key, value, epoch)
+        if value is not None and fill:
+            data = self._encode(value)
+            await self._call(raw_key, lambda c: c.add(raw_key, data, exptime=self._ttl), "add")
+        return value
+
+    async def _load_once(
+        self, flight: str | bytes, load: Callable[[], Awaitable[T | None]]
+    ) -> T | None:
+        """``await load()``, shared with the calls that find it in flight under ``flight``."""
         future: asyncio.Future[T | None] = asyncio.get_running_loop().create_future()
-        self._inflight[raw_key] = future
+        self._inflight[flight] = future
         try:
             value = await load()
         except BaseException as exc:
@@ -154,14 +181,9 @@ class ReadThroughCache(Generic[T]):
             future.exception()  # mark retrieved: joiners re-raise it themselves
             raise
         finally:
-            if self._inflight.get(raw_key) is future:
-                del self._inflight[raw_key]
+            if self._inflight.get(flight) is future:
+                del self._inflight[flight]
         future.set_result(value)
-        if value is not None:
-            self._remember(key, value, epoch)
-        if value is not None and fill and self._cluster is not None:
-            data = self._encode(value)
-            await self._call(raw_key, lambda c: c.add(raw_key, data, exptime=self._ttl), "add")
         return value
 
     def _remember(self, key: str, value: T, epoch: int) -> None:
@@ -178,6 +200,9 @@ class ReadThroughCache(Generic[T]):
         """Forget ``key`` after a write committed (see the module docstring)."""
         self._epoch += 1
         self._local.pop(key, None)
+        if self._cluster is None:
+            self._inflight.pop(key, None)
+            return
         raw_key = self._key(key)
         self._inflight.pop(raw_key, None)
         await self._call(

@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -32,12 +33,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 
-from colonnade.runtime.dbobserve import (
-    ObservedPool,
-    acquisition_done,
-    acquisition_started,
-    observed_connection_class,
-)
+from colonnade.runtime.dbobserve import ObservedPool, observed_connection_class, pool_exhausted
 from colonnade.runtime.dbpool import HoldingPool
 from colonnade.runtime.errors import DomainError, unavailable
 from colonnade.runtime.observability import Observability
@@ -401,14 +397,20 @@ async def run_on_pool(
     The one place repositories turn :data:`CONNECTION_ERRORS` into
     :func:`database_unavailable`, so a query error is never mistaken for an outage.
     """
-    obs, started, exhausted = acquisition_started(pool)
     holding = isinstance(pool, HoldingPool)
+    obs = pool.observability if isinstance(pool, ObservedPool) else None
     try:
+        started = time.perf_counter()
         conn = pool.lend() if holding else None
         if conn is None:
+            # Read before waiting: did this call find a full pool with nothing idle? (A held
+            # connection counts as idle, so a call that got one above never did.)
+            exhausted = obs is not None and pool_exhausted(pool)
             conn = await (pool.acquire_one() if holding else pool.acquire())
+        else:
+            exhausted = False
         if obs is not None:
-            acquisition_done(obs, started, exhausted)
+            obs.metrics.db_acquired(time.perf_counter() - started, exhausted)
         try:
             result = await work(conn)
         except asyncpg.InternalClientError as exc:
@@ -422,9 +424,7 @@ async def run_on_pool(
         except BaseException:
             await pool.release(conn)  # the pool's checks run on a connection a call failed on
             raise
-        if holding:
-            await pool.give_back(conn)
-        else:
+        if not (holding and pool.keep(conn)):
             await pool.release(conn)
         return result
     except CONNECTION_ERRORS as exc:

@@ -36,16 +36,16 @@ class ObservedPool(HoldingPool):
 
 
 def observed_connection_class(base: type[Any], observability: Observability) -> type[Any]:
-    """A subclass of ``base`` (an ``asyncpg.Connection``) reporting to ``observability``."""
+    """A subclass of ``base`` (an ``asyncpg.Connection``) reporting to ``observability``.
+
+    Each statement method is one coroutine around asyncpg's (not a second one to time it):
+    it reads the clock twice and adds to its operation's histogram series, bound once; the
+    span's name and attributes are built only when the current span records.
+    """
     metrics = observability.metrics
     tracing = observability.tracing
 
-    async def _run(operation: str, query: str, call: Any) -> Any:
-        span = tracing.child(
-            _span_name(query),
-            SpanKind.CLIENT,
-            {"db.system": "postgresql", "db.operation": operation, "db.statement": query},
-        )
+    async def traced(operation: str, call: Any, span: Any) -> Any:
         started = time.perf_counter()
         failed = True
         try:
@@ -54,24 +54,41 @@ def observed_connection_class(base: type[Any], observability: Observability) -> 
             return result
         finally:
             metrics.db_query(operation, time.perf_counter() - started, failed)
-            if span is not None:
-                end_span(span, "statement failed" if failed else None)
+            end_span(span, "statement failed" if failed else None)
+
+    def observed(operation: str) -> Any:
+        plain = getattr(base, operation)  # what super() would find: base is the parent
+        timed = metrics.db_query_duration.bind((operation,))
+        clock = time.perf_counter
+
+        async def method(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+            if tracing.enabled and tracing.recording():
+                span = tracing.child(
+                    _span_name(query),
+                    SpanKind.CLIENT,
+                    {"db.system": "postgresql", "db.operation": operation, "db.statement": query},
+                )
+                if span is not None:
+                    return await traced(operation, plain(self, query, *args, **kwargs), span)
+            started = clock()
+            try:
+                result = await plain(self, query, *args, **kwargs)
+            except BaseException:
+                metrics.db_query(operation, clock() - started, True)
+                raise
+            timed(clock() - started)
+            return result
+
+        method.__name__ = operation
+        method.__qualname__ = f"ObservedConnection.{operation}"
+        return method
 
     class ObservedConnection(base):  # type: ignore[misc]
-        async def execute(self, query: str, *args: Any, **kwargs: Any) -> Any:
-            return await _run("execute", query, super().execute(query, *args, **kwargs))
-
-        async def executemany(self, command: str, args: Any, **kwargs: Any) -> Any:
-            return await _run("executemany", command, super().executemany(command, args, **kwargs))
-
-        async def fetch(self, query: str, *args: Any, **kwargs: Any) -> Any:
-            return await _run("fetch", query, super().fetch(query, *args, **kwargs))
-
-        async def fetchrow(self, query: str, *args: Any, **kwargs: Any) -> Any:
-            return await _run("fetchrow", query, super().fetchrow(query, *args, **kwargs))
-
-        async def fetchval(self, query: str, *args: Any, **kwargs: Any) -> Any:
-            return await _run("fetchval", query, super().fetchval(query, *args, **kwargs))
+        execute = observed("execute")
+        executemany = observed("executemany")
+        fetch = observed("fetch")
+        fetchrow = observed("fetchrow")
+        fetchval = observed("fetchval")
 
     return ObservedConnection
 
@@ -84,14 +101,6 @@ def _span_name(query: str) -> str:
     return first
 
 
-def acquisition_started(pool: Any) -> tuple[Observability | None, float, bool]:
-    """Before ``pool.acquire()``: where to report, when, and whether the pool is exhausted."""
-    if not isinstance(pool, ObservedPool):
-        return None, 0.0, False
-    exhausted = pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size()
-    return pool.observability, time.perf_counter(), exhausted
-
-
-def acquisition_done(obs: Observability, started: float, exhausted: bool) -> None:
-    """After the connection arrived."""
-    obs.metrics.db_acquired(time.perf_counter() - started, exhausted)
+def pool_exhausted(pool: Any) -> bool:
+    """Whether an acquisition now finds a full-size pool with no idle connection."""
+    return bool(pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size())

@@ -48,8 +48,9 @@ class HoldingPool(asyncpg.Pool):  # type: ignore[misc]
         finally:
             self._waiting -= 1
 
-    async def give_back(self, conn: Any) -> None:
-        """After a call that succeeded: keep ``conn`` for the next one, or release it.
+    def keep(self, conn: Any) -> bool:
+        """After a call that succeeded: keep ``conn`` for the next one (True), or not (False:
+        the caller releases it).
 
         Never kept while another call waits in :meth:`acquire_one`: with every connection
         held or lent, that call would wait for ever (a pool of one under concurrent calls).
@@ -61,7 +62,12 @@ class HoldingPool(asyncpg.Pool):  # type: ignore[misc]
             and not conn.is_closed()
         ):
             self._held.append(conn)
-        else:
+            return True
+        return False
+
+    async def give_back(self, conn: Any) -> None:
+        """:meth:`keep` ``conn``, or release it."""
+        if not self.keep(conn):
             await self.release(conn)
 
     def get_idle_size(self) -> int:

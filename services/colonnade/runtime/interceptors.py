@@ -38,6 +38,7 @@ import grpc
 
 from colonnade.runtime.errors import DomainError
 from colonnade.runtime.logging import call_deadline_var, request_id_var
+from colonnade.runtime.metrics import RpcMeter
 from colonnade.runtime.observability import Observability
 from colonnade.runtime.status import grpc_code, internal_status, to_grpc_status
 from colonnade.runtime.tracing import ServerSpan, SpanKind
@@ -163,20 +164,37 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             )
         return found
 
-    def _finish(
+    def _end(
         self,
-        name: str,
+        method: str,
+        meter: RpcMeter,
         context: grpc.aio.ServicerContext[Any, Any],
         started: float,
         span: ServerSpan,
         cancelled: bool,
+        peer: str | None = None,
     ) -> None:
-        code = "CANCELLED" if cancelled else (context.code() or grpc.StatusCode.OK).name
-        self._obs.metrics.rpc_finished(name, code, time.perf_counter() - started)
+        """The access log line (sampled), then the RED metrics and the span's end. A stream
+        passes the ``peer`` it read at its start (see ``stream``)."""
+        code = context.code() or _OK
+        if self._access_log and (
+            code is not _OK or self._sample >= 1.0 or random.random() < self._sample
+        ):
+            log.info(
+                "rpc",
+                extra={
+                    "method": method,
+                    "code": code.name,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "peer": context.peer() if peer is None else peer,
+                },
+            )
+        name = "CANCELLED" if cancelled else code.name
+        meter.finished(name, time.perf_counter() - started)
         if span.span is None:
             span.end()
         else:
-            span.end(None if code == "OK" else code, {"rpc.grpc.status_code": code})
+            span.end(None if name == "OK" else name, {"rpc.grpc.status_code": name})
 
     @staticmethod
     def _echo_request_id(context: grpc.aio.ServicerContext[Any, Any], request_id: str) -> None:
@@ -198,35 +216,14 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             status.code, status.details, trailing_metadata=(*existing, *status.trailing_metadata)
         )
 
-    def _log(
-        self,
-        method: str,
-        context: grpc.aio.ServicerContext[Any, Any],
-        started: float,
-        peer: str | None = None,
-    ) -> None:
-        if self._access_log:
-            code = context.code() or _OK
-            if code is _OK and self._sample < 1.0 and random.random() >= self._sample:
-                return
-            log.info(
-                "rpc",
-                extra={
-                    "method": method,
-                    "code": code.name,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                    "peer": context.peer() if peer is None else peer,
-                },
-            )
-
     def _wrap_unary(
         self, method: str, behaviour: Callable[..., Any]
     ) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]:
-        name = method.rsplit("/", 1)[-1]
+        meter = self._obs.metrics.rpc_meter(method.rsplit("/", 1)[-1])
 
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             request_id, started, span = self._begin(method, context)
-            self._obs.metrics.rpc_started(name)
+            meter.started()
             self._echo_request_id(context, request_id)
             cancelled = False
             try:
@@ -239,19 +236,18 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             except Exception as exc:
                 await self._fail(context, method, exc)
             finally:
-                self._log(method, context, started)
-                self._finish(name, context, started, span, cancelled)
+                self._end(method, meter, context, started, span, cancelled)
 
         return unary
 
     def _wrap_stream(
         self, method: str, behaviour: Callable[..., Any]
     ) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Any]]:
-        name = method.rsplit("/", 1)[-1]
+        meter = self._obs.metrics.rpc_meter(method.rsplit("/", 1)[-1])
 
         async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             request_id, started, span = self._begin(method, context)
-            self._obs.metrics.rpc_started(name)
+            meter.started()
             self._echo_request_id(context, request_id)
             # Read now, while the call lives. When a client cancels, grpc.aio stops iterating
             # this generator without closing it; the event loop closes it later, after the
@@ -270,7 +266,6 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             except Exception as exc:
                 await self._fail(context, method, exc)
             finally:
-                self._log(method, context, started, peer)
-                self._finish(name, context, started, span, cancelled)
+                self._end(method, meter, context, started, span, cancelled, peer)
 
         return stream

@@ -37,7 +37,7 @@ Names (Prometheus text on ``/metrics``; the EMF lines CloudWatch reads use the s
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 import prometheus_client
@@ -197,6 +197,26 @@ class _Latencies:
         series[bisect_left(self.bounds, value)] += 1
         series[-1] += value
 
+    def bind(self, key: tuple[str, ...]) -> Callable[[float], None]:
+        """``observe`` for one label set, without the per-call lookups (a hot path's own).
+
+        The series is made on the first observation, as :meth:`observe` makes it."""
+        bounds, all_series, size = self.bounds, self.series, len(self.bounds) + 2
+        bound: list[float] | None = None
+
+        def observe(value: float) -> None:
+            nonlocal bound
+            series = bound
+            if series is None:
+                series = all_series.get(key)
+                if series is None:
+                    series = all_series[key] = [0.0] * size
+                bound = series
+            series[bisect_left(bounds, value)] += 1
+            series[-1] += value
+
+        return observe
+
     def family(self, service: str) -> Metric:
         out = HistogramMetricFamily(self.name, self.doc, labels=["service", *self.labels])
         edges = [*(_le(b) for b in self.bounds), "+Inf"]
@@ -227,6 +247,31 @@ class _Families(Collector):
             yield gauge.family(m.service, gauge=True)
         for histogram in m.histograms:
             yield histogram.family(m.service)
+
+
+class RpcMeter:
+    """One method's RED updates with its label keys made once (the server interceptor's):
+    the same counts as :meth:`Metrics.rpc_started` and :meth:`Metrics.rpc_finished`."""
+
+    __slots__ = ("_codes", "_in_flight", "_key", "_observe", "_requests")
+
+    def __init__(self, metrics: Metrics, method: str) -> None:
+        self._key = (method,)
+        self._in_flight = metrics.rpc_in_flight
+        self._observe = metrics.rpc_duration.bind(self._key)
+        self._requests = metrics.rpc_requests
+        self._codes: dict[str, tuple[str, str]] = {}
+
+    def started(self) -> None:
+        self._in_flight.inc(self._key)
+
+    def finished(self, code: str, seconds: float) -> None:
+        self._in_flight.inc(self._key, -1.0)
+        self._observe(seconds)
+        key = self._codes.get(code)
+        if key is None:
+            key = self._codes[code] = (self._key[0], code)
+        self._requests.inc(key)
 
 
 class Metrics:
@@ -351,6 +396,10 @@ class Metrics:
         self._state.caches.append(cache)
 
     # -- the hot path (event loop thread only) ------------------------------------------------
+
+    def rpc_meter(self, method: str) -> RpcMeter:
+        """:meth:`rpc_started` and :meth:`rpc_finished` for one method, keys bound once."""
+        return RpcMeter(self, method)
 
     def rpc_started(self, method: str) -> None:
         """A call is in flight (until :meth:`rpc_finished`)."""

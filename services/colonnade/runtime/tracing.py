@@ -312,6 +312,11 @@ class Tracing:
 
     # -- children -----------------------------------------------------------------------------
 
+    @staticmethod
+    def recording() -> bool:
+        """Whether the current span records (a sampled request): :meth:`child` makes spans."""
+        return bool(trace.get_current_span().is_recording())
+
     def child(
         self, name: str, kind: SpanKind, attributes: dict[str, Any] | None = None
     ) -> Span | None:
