@@ -81,6 +81,7 @@ module "platform" {
   observability            = var.observability
   openapi_body             = file(local.openapi_document)
   api                      = var.api
+  authorizer               = merge(var.authorizer, { package_path = var.lambda_package })
   cdn = {
     aliases             = var.cdn.aliases
     acm_certificate_arn = var.cdn.acm_certificate_arn

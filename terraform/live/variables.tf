@@ -217,6 +217,23 @@ variable "api" {
   default = {}
 }
 
+variable "lambda_package" {
+  description = "The Lambda zip `make lambda` builds (build/lambda/colonnade-lambda-py3.11-x86_64.zip), which scripts/deploy.py passes when it exists: the REST API's authorizer runs colonnade.gateway.authorizer.handler from it. null: no authorizer (the document's colonnade_jwt scheme is dropped with a warning; the gateway alone verifies tokens)."
+  type        = string
+  default     = null
+}
+
+variable "authorizer" {
+  description = "Sizing of the REST API's Lambda authorizer (see modules/authorizer): reserved concurrency, memory, timeout (at most 10 s)."
+  type = object({
+    reserved_concurrency = optional(number, 20)
+    memory_size          = optional(number, 512)
+    timeout              = optional(number, 6)
+  })
+  default  = {}
+  nullable = false
+}
+
 variable "cdn" {
   description = "CloudFront settings: custom domains with their us-east-1 certificate, price class, and the per-client rate limit (requests per 5 minutes) of its web ACL."
   type = object({

@@ -371,7 +371,12 @@ module "api_gateway" {
   create_web_acl      = var.api.create_web_acl
   kms_key_arn         = module.observability.kms_key_arn
   deletion_protection = var.deletion_protection
-  tags                = local.tags
+  # The authorizer's invoke ARN is built from its name (modules/authorizer: why); the
+  # function name comes from the function, so the invoke permission waits for it.
+  # (Each output by name: a splat of the module would depend on all of them, and close a loop.)
+  authorizer_invoke_arn    = var.authorizer.package_path != null ? module.authorizer[0].invoke_arn : null
+  authorizer_function_name = var.authorizer.package_path != null ? module.authorizer[0].function_name : null
+  tags                     = local.tags
 }
 
 module "cdn" {
@@ -413,6 +418,26 @@ module "identity" {
   kms_key_arn         = module.observability.kms_key_arn
   deletion_protection = var.deletion_protection
   tags                = local.tags
+}
+
+################################################################################
+# The REST API's Lambda authorizer: the services' verifier settings, outside the VPC
+################################################################################
+
+module "authorizer" {
+  source = "../authorizer"
+  count  = var.authorizer.package_path != null ? 1 : 0
+
+  name                 = "${local.name}-authorizer"
+  package_path         = var.authorizer.package_path
+  environment          = local.verifier_environment
+  reserved_concurrency = var.authorizer.reserved_concurrency
+  memory_size          = var.authorizer.memory_size
+  timeout              = var.authorizer.timeout
+  kms_key_arn          = module.observability.kms_key_arn
+  log_retention_days   = var.log_retention_days
+  alarm_topic_arn      = module.observability.alarm_topic_arn
+  tags                 = local.tags
 }
 
 ################################################################################

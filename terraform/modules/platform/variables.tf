@@ -368,6 +368,18 @@ variable "api" {
   }
 }
 
+variable "authorizer" {
+  description = "The REST API's Lambda REQUEST authorizer (modules/authorizer). package_path: the zip `make lambda` builds (null: no authorizer, as before: the document's colonnade_jwt scheme is dropped with a warning and the gateway alone verifies tokens). The rest sizes the function."
+  type = object({
+    package_path         = optional(string)
+    reserved_concurrency = optional(number, 20)
+    memory_size          = optional(number, 512)
+    timeout              = optional(number, 6)
+  })
+  default  = {}
+  nullable = false
+}
+
 variable "cdn" {
   description = "CloudFront settings: custom domain names with their us-east-1 certificate, price class, and the CLOUDFRONT-scope web ACL (edge-waf module, us-east-1) that rate-limits each client and screens addresses. The live root creates the ACL and passes its ARN."
   type = object({

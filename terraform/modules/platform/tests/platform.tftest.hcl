@@ -142,6 +142,49 @@ run "ecs_compute" {
     condition     = output.services["catalog"].min_tasks == 1 && output.services["catalog"].protocol == "grpc" && output.services["gateway"].port == 8080
     error_message = "The resolved topology (this environment's sizing) is exported."
   }
+
+  assert {
+    condition     = length(module.authorizer) == 0 && output.authorizer == null
+    error_message = "Without a package there is no authorizer function (the api-gateway module drops the scheme)."
+  }
+}
+
+run "the_authorizer_from_the_package" {
+  command = plan
+
+  variables {
+    authorizer = { package_path = "../authorizer/tests/fixtures/function.zip" }
+  }
+
+  assert {
+    condition     = output.authorizer.function_name == "colonnade-dev-authorizer" && output.authorizer.log_group_name == "/aws/lambda/colonnade-dev-authorizer"
+    error_message = "One authorizer per environment, logging under the environment's prefix (the observability key admits /aws/lambda/<name>-*)."
+  }
+
+  assert {
+    condition     = output.authorizer.invoke_arn == "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:colonnade-dev-authorizer/invocations"
+    error_message = "The invoke ARN the document gets names the environment's function."
+  }
+
+  assert {
+    # (As JSON: the provider's map and an object literal are different types.)
+    condition = jsonencode(module.authorizer[0].environment) == jsonencode({
+      AUTH_JWKS         = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC/.well-known/jwks.json"
+      AUTH_ISSUER       = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC"
+      AUTH_TOKEN_USE    = "access"
+      AUTH_CLIENT_IDS   = "gatewayclient,webclient"
+      AUTH_SCOPE_PREFIX = "colonnade-dev/"
+    })
+    error_message = "The authorizer verifies with the identity module's settings, the services' own."
+  }
+
+  assert {
+    condition = jsonencode(module.authorizer[0].environment) == jsonencode({
+      for e in output.container_definitions["gateway"].environment : trimprefix(e.name, "COLONNADE_GATEWAY_") => e.value
+      if contains(["AUTH_JWKS", "AUTH_ISSUER", "AUTH_TOKEN_USE", "AUTH_CLIENT_IDS", "AUTH_SCOPE_PREFIX"], trimprefix(e.name, "COLONNADE_GATEWAY_"))
+    })
+    error_message = "…exactly what the gateway behind it verifies with."
+  }
 }
 
 run "containers_get_what_the_code_reads" {
