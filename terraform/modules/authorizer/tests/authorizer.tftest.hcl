@@ -33,7 +33,7 @@ variables {
   environment = {
     AUTH_JWKS         = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Abc/.well-known/jwks.json"
     AUTH_ISSUER       = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Abc"
-    AUTH_TOKEN_USE    = "access"
+    AUTH_TOKEN_USE    = "access" # pragma: allowlist secret
     AUTH_CLIENT_IDS   = "client-a,client-b"
     AUTH_SCOPE_PREFIX = "https://api.colonnade.example/"
   }
@@ -146,7 +146,7 @@ run "development_hs256_is_refused" {
       AUTH_JWKS         = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Abc/.well-known/jwks.json"
       AUTH_ISSUER       = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Abc"
       AUTH_ALLOW_HS256  = "true"
-      AUTH_HS256_SECRET = "not-in-aws"
+      AUTH_HS256_SECRET = "not-in-aws" # pragma: allowlist secret
     }
   }
 
