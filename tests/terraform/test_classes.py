@@ -136,6 +136,7 @@ ACCOUNT_SCOPED: dict[str, tuple[str, ...]] = {
     "aws_elasticache_parameter_group": ("name",),
     "aws_elasticache_subnet_group": ("name",),
     "aws_iam_role": ("name",),
+    "aws_lambda_function": ("function_name",),
     "aws_lb": ("name",),
     "aws_lb_target_group": ("name",),
     "aws_rds_cluster": ("cluster_identifier",),
@@ -220,8 +221,9 @@ NOT_ACCOUNT_SCOPED: dict[str, str] = {
             "aws_s3_bucket_logging",
             "aws_cognito_user_pool_client",
             "aws_cognito_resource_server",
+            "aws_lambda_permission",
         ],
-        "named within its parent (a cluster, role, API, VPC or bucket)",
+        "named within its parent (a cluster, role, API, VPC, bucket or function)",
     ),
 }
 
