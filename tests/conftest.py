@@ -41,6 +41,16 @@ SHARED_GROUPS = {
     "tests/terraform/test_rehearsal.py": "environment-roots",
 }
 
+#: Test files whose tests are spread over the workers one by one instead: each test is long
+#: (a module's native Terraform tests, checkov) and their session fixture (``initialised``:
+#: one `terraform init` of the tree) is cheap beside them, so one worker running the whole file
+#: would set the wall time of `make test`.
+SPREAD_FILES = {"tests/terraform/test_modules.py"}
+
+#: Groups that take minutes on one worker start first, so none of them is left to run alone at
+#: the end while the other worker idles: the environment roots, the images, the drills.
+FIRST = ("environment-roots", "tests/images/", "tests/reliability/")
+
 
 _SESSION_STARTED = time.time()
 
@@ -70,12 +80,21 @@ def _collect_garbage_after_each_file() -> Iterator[None]:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """One xdist group per test file (its session fixtures, e.g. one module's applies, are then
-    built by one worker only), or the shared group its file belongs to. First: xdist's worker
+    built by one worker only), or the shared group its file belongs to, except the files in
+    :data:`SPREAD_FILES`. First: xdist's worker
     reads the groups in its own hook of the same name, which pluggy otherwise calls before
     this one (it is registered later), so every group was silently ignored."""
+
+    def first(item: pytest.Item) -> int:
+        rel = item.path.relative_to(REPO_ROOT).as_posix()
+        group = SHARED_GROUPS.get(rel, rel)
+        return next((i for i, prefix in enumerate(FIRST) if group.startswith(prefix)), len(FIRST))
+
+    items.sort(key=first)  # stable: each file's tests stay together and in order
     for item in items:
         rel = item.path.relative_to(REPO_ROOT).as_posix()
-        item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(rel, rel)))
+        if rel not in SPREAD_FILES:
+            item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(rel, rel)))
 
 
 @pytest.fixture(scope="session")

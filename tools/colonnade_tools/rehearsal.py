@@ -802,6 +802,20 @@ class Rehearsal:
             with exc:
                 return exc.code, exc.read()
 
+    def _staleness(self) -> float:
+        """How long a catalog task may serve a product it read before another task's write:
+        its hot entries' CACHE_LOCAL_TTL, plus a second for the calls themselves."""
+        catalog = self.specs.get("catalog")
+        return float((catalog.environment if catalog else {}).get("CACHE_LOCAL_TTL") or 0) + 1.0
+
+    def _settled(self, read: Callable[[], str], expected: str) -> str:
+        """``read()`` once it returns ``expected``, or what it still returns after the catalog's
+        staleness bound (a read before the bound may come from a task's hot entry)."""
+        deadline = time.monotonic() + self._staleness()
+        while (seen := read()) != expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return seen
+
     def _check_catalog(self) -> None:
         import grpc
         from google.protobuf import field_mask_pb2
@@ -847,13 +861,18 @@ class Rehearsal:
             timeout=10,
             metadata=auth,
         )
-        again = second.GetProduct(
-            catalog_pb2.GetProductRequest(name=created.name), timeout=10, metadata=auth
+        title = self._settled(
+            lambda: (
+                second.GetProduct(
+                    catalog_pb2.GetProductRequest(name=created.name), timeout=10, metadata=auth
+                ).title
+            ),
+            "Rehearsal 2",
         )
-        if again.title != "Rehearsal 2":
+        if title != "Rehearsal 2":
             raise RehearsalError(
-                f"stale read: catalog #2 still returns {again.title!r} after catalog #1 "
-                "updated it (the tasks do not share the cache nodes' view)"
+                f"stale read: catalog #2 still returns {title!r} {self._staleness():g} s after "
+                "catalog #1 updated it (the tasks do not share the cache nodes' view)"
             )
         self.product = created.name
         stats = self._cache_stats()
@@ -977,13 +996,13 @@ class Rehearsal:
         placed = json.loads(body) if status == 201 else {}
         if placed.get("state") != "CONFIRMED" or placed.get("total", {}).get("units") != "8":
             raise RehearsalError(f"POST /v1/orders through the gateway: {status} {body!r}")
-        if stock() != "1":
-            raise RehearsalError(f"the order did not take its stock: {stock()}")
+        if (seen := self._settled(stock, "1")) != "1":
+            raise RehearsalError(f"the order did not take its stock: {seen}")
         status, body = self._http(port, f"/v1/{placed['name']}:cancel", b"{}")
         if status != 200 or json.loads(body).get("state") != "CANCELLED":
             raise RehearsalError(f"POST /v1/{placed['name']}:cancel: {status} {body!r}")
-        if stock() != "3":
-            raise RehearsalError(f"the cancelled order's stock did not come back: {stock()}")
+        if (seen := self._settled(stock, "3")) != "3":
+            raise RehearsalError(f"the cancelled order's stock did not come back: {seen}")
         self.log(
             f"rehearsal: an order placed and cancelled through {gateway} (orders called catalog "
             "by its service name); the stock came back"
