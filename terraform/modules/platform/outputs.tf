@@ -148,3 +148,8 @@ output "identity" {
     user_pool_id       = module.identity.user_pool_id
   }
 }
+
+output "page_token_key_secret_arns" {
+  description = "Secrets Manager ARN of each gRPC service's page-token keys (PAGE_TOKEN_KEYS); the live root reads the current keys from it when rotating."
+  value       = { for k, s in aws_secretsmanager_secret.page_token_keys : k => s.arn }
+}
