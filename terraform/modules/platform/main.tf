@@ -553,7 +553,8 @@ module "ecs_service" {
     cluster_resource_id = module.aurora.cluster_resource_id
     db_user             = each.key
   } : null
-  # The issuer's secrets are under the environment's key: decrypted through Secrets Manager only.
+  # The issuer's secrets and the page-token keys are under the environment's key: decrypted
+  # through Secrets Manager only.
   secrets_kms_key_arns = length(local.service_secrets[each.key]) > 0 ? [module.observability.kms_key_arn] : []
   tags                 = local.tags
 }
