@@ -146,6 +146,12 @@ variable "deletion_protection" {
   type        = bool
 }
 
+variable "page_token_key_version" {
+  description = "Generation of the gRPC services' page-token signing keys. Raise it by one to rotate them: a new random key signs, the previous one still verifies; terraform/README.md."
+  type        = number
+  default     = 1
+}
+
 variable "log_retention_days" {
   description = "Retention of the service and WAF log groups."
   type        = number

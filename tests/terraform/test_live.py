@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
+from colonnade.runtime.pagetokens import parse_keys
 from colonnade_tools.deploy import layout
 from colonnade_tools.deploy.migrate import MigrateTask, run_migration
 
@@ -861,7 +862,8 @@ def test_outputs_are_the_task_definitions(applied_envs: dict[str, RootRun]) -> N
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_each_task_reads_only_its_own_secrets(env: str, applied_envs: dict[str, RootRun]) -> None:
     """After the apply: the gateway's task reads its client secret and the API key store,
-    orders' its client secret, catalog none; each execution role may read exactly those."""
+    orders' its client secret, each gRPC service its own page-token keys; each execution role
+    may read exactly those."""
     state = applied_envs[env].state()
     resources = planned_resources(state)
     names = {
@@ -875,8 +877,11 @@ def test_each_task_reads_only_its_own_secrets(env: str, applied_envs: dict[str, 
             "COLONNADE_GATEWAY_SERVICE_CLIENT_SECRET": prefix + "gateway-client-secret",
             "COLONNADE_GATEWAY_API_KEYS": prefix + "gateway-api-keys",
         },
-        "orders": {"SERVICE_CLIENT_SECRET": prefix + "orders-client-secret"},
-        "catalog": {},
+        "orders": {
+            "SERVICE_CLIENT_SECRET": prefix + "orders-client-secret",
+            "PAGE_TOKEN_KEYS": f"colonnade-{env}/page-tokens/orders",
+        },
+        "catalog": {"PAGE_TOKEN_KEYS": f"colonnade-{env}/page-tokens/catalog"},
     }
     for service, secrets in wanted.items():
         (task,) = [
@@ -902,6 +907,49 @@ def test_each_task_reads_only_its_own_secrets(env: str, applied_envs: dict[str, 
             for arn in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
         }
         assert readable == set(secrets.values()), service
+
+
+def test_page_token_keys_are_random_per_service_and_in_no_plan_or_state(
+    applied_envs: dict[str, RootRun],
+) -> None:
+    """Secrets Manager made each gRPC service's page-token key (GetRandomPassword through an
+    ephemeral resource) and Terraform wrote it write-only: the secret holds one key the runtime
+    accepts, another per service and per environment, and neither the plan nor the state
+    contains it (only the write-only version)."""
+    seen: dict[str, str] = {}
+    for env in ENVIRONMENTS:
+        run = applied_envs[env]
+        state = run.state()
+        versions = {
+            r["index"]: r["values"]
+            for r in planned_resources(state)
+            if r["address"].startswith(
+                "module.platform.aws_secretsmanager_secret_version.page_token_keys["
+            )
+        }
+        assert set(versions) == {"catalog", "orders"}, env
+        client = boto3.client(
+            "secretsmanager",
+            region_name=_variables(run)["region"],
+            endpoint_url=run.moto.url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        # The raw state (not only `show`), the saved plan, and the plan after the apply.
+        stored = run.workdir.run("state", "pull").stdout + json.dumps(run.plan)
+        stored += json.dumps(run.replan())
+        for service, values in versions.items():
+            assert not values.get("secret_string"), (env, service)
+            assert values["has_secret_string_wo"] is True, (env, service)
+            assert values["secret_string_wo_version"] == 1, (env, service)
+            key = client.get_secret_value(SecretId=values["secret_id"])["SecretString"]
+            assert parse_keys(key) == (key,) and re.fullmatch(r"[A-Za-z0-9]{64}", key), (
+                env,
+                service,
+            )
+            assert key not in stored, f"{env}/{service}: the page-token key is in plan or state"
+            seen[f"{env}/{service}"] = key
+    assert len(set(seen.values())) == len(seen), "each service of each environment has its own key"
 
 
 @pytest.mark.slow

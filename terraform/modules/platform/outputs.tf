@@ -157,3 +157,8 @@ output "authorizer" {
     log_group_name = module.authorizer[0].log_group_name
   }
 }
+
+output "page_token_key_secret_arns" {
+  description = "Secrets Manager ARN of each gRPC service's page-token keys (PAGE_TOKEN_KEYS); the live root reads the current keys from it when rotating."
+  value       = { for k, s in aws_secretsmanager_secret.page_token_keys : k => s.arn }
+}
