@@ -215,7 +215,7 @@ variable "authorizer_invoke_arn" {
 }
 
 variable "authorizer_function_name" {
-  description = "Name or ARN of the authorizer function, to let API Gateway invoke it (null: the permission is managed elsewhere)."
+  description = "Name or ARN of the authorizer function, to let API Gateway invoke it (null: the permission is managed elsewhere). Pass the function's own attribute, not a string built from its name: the permission, and the deployment that waits for it, then wait for the function."
   type        = string
   default     = null
 }

@@ -8,6 +8,7 @@ data "aws_partition" "current" {}
 
 locals {
   name       = "${var.project}-${var.environment}"
+  stage_name = var.environment # the REST API's stage: one per environment, named after it
   is_ecs     = var.compute == "ecs"
   azs        = sort(var.availability_zones)
   region     = data.aws_region.current.name
@@ -367,7 +368,7 @@ module "api_gateway" {
 
   name                     = local.name
   openapi_body             = var.openapi_body
-  stage_name               = var.environment
+  stage_name               = local.stage_name
   vpc_id                   = module.network.vpc_id
   subnet_ids               = module.network.private_subnet_ids
   alb_arn                  = module.alb.arn
@@ -392,12 +393,15 @@ module "api_gateway" {
   tags                     = local.tags
 }
 
+# The origin path is the stage's name as given, not the stage's output: the stage waits for
+# the authorizer function (its deployment does), whose environment names the web client,
+# whose callback URL is this distribution's; reading the stage here would close that loop.
 module "cdn" {
   source = "../cdn"
 
   name                           = local.name
   api_origin_domain              = module.api_gateway.execute_api_domain
-  api_origin_path                = "/${module.api_gateway.stage_name}"
+  api_origin_path                = "/${local.stage_name}"
   api_origin_headers             = module.api_gateway.origin_verify_header_name == null ? {} : { (module.api_gateway.origin_verify_header_name) = module.api_gateway.origin_verify_header_value }
   api_default_key                = module.api_gateway.api_key_values["web/spa"]
   access_logs_bucket             = module.observability.access_logs_bucket
