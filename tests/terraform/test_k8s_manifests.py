@@ -198,8 +198,12 @@ def test_every_manifest_validates(env: str, outputs: dict[str, dict[str, Any]]) 
     docs = k8s.manifests(outputs[env])
     services = outputs[env]["services"]
     with_secrets = [n for n in services if outputs[env]["container_definitions"][n].get("secrets")]
-    # The gateway and orders have client credentials (and the gateway its API key store).
-    assert sorted(with_secrets) == ["gateway", "orders"]
+    # The gateway and orders have client credentials (and the gateway its API key store);
+    # every gRPC service (catalog, orders) reads its own page-token keys.
+    assert sorted(with_secrets) == ["catalog", "gateway", "orders"]
+    for name in ("catalog", "orders"):
+        names = {s["name"] for s in outputs[env]["container_definitions"][name]["secrets"]}
+        assert "PAGE_TOKEN_KEYS" in names, (name, names)
     assert len(docs) == 1 + 7 * len(services) + len(with_secrets)
     for doc in docs:
         validate(doc)
