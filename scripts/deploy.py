@@ -3,7 +3,8 @@
 
 ``<env>`` runs the one environment root, ``terraform/live``, with that environment's data
 (``terraform/environments/<env>/``: ``backend.hcl`` to ``init -backend-config``,
-``terraform.tfvars`` and ``images.auto.tfvars.json`` to ``plan -var-file``); ``account`` runs
+``terraform.tfvars`` and ``images.auto.tfvars.json`` to ``plan -var-file``; the zip ``make lambda``
+builds to ``plan -var lambda_package=``, for the API Gateway authorizer); ``account`` runs
 ``terraform/account`` (account-level resources). ``colonnade_tools.deploy.layout`` knows the paths.
 
 * ``plan``    init, then ``plan -out=tfplan``.
@@ -157,13 +158,21 @@ class Driver:
         return configs + list(self.args.backend_config)
 
     def plan(self, out: str, *extra: str) -> int:
-        """``plan -out`` with the target's and the user's variable files (exit 0: no changes,
-        2: changes)."""
+        """``plan -out`` with the target's and the user's variable files and the built Lambda
+        zip (exit 0: no changes, 2: changes)."""
         var_files = [str(p) for p in self.target.var_files()] + list(self.args.var_file)
+        variables = [f"-var={k}={v}" for k, v in self.target.variables().items()]
+        if not self.target.is_account and not variables:
+            print(
+                f"deploy.py: no {self.target.lambda_package} (run `make lambda`): planning "
+                f"{self.target.name} without the API Gateway authorizer",
+                file=sys.stderr,
+            )
         return int(
             self.run(
                 "plan",
                 *extra,
+                *variables,
                 *self.args.extra,
                 input=False,
                 out=out,

@@ -13,7 +13,9 @@ For each service: a ServiceAccount (EKS Pod Identity binds its IAM role, so no a
 ConfigMap with the container's environment, a SecretProviderClass when the container has
 Secrets Manager variables (see :func:`secret_provider_class`), a Deployment (zone topology
 spread, restricted security context, the image's own ``colonnade-healthcheck`` as exec probes,
-graceful shutdown), a Service, a PodDisruptionBudget, a HorizontalPodAutoscaler (CPU, fed by
+graceful shutdown; its pod template carries a digest of the environment and the secrets' ARNs,
+so a change to either rolls the pods as a new task definition rolls ECS tasks: pods read both
+when they start), a Service, a PodDisruptionBudget, a HorizontalPodAutoscaler (CPU, fed by
 the metrics-server add-on) and a TargetGroupBinding (``eks.amazonaws.com/v1``: EKS Auto Mode's
 load balancer controller registers the pods in the ALB target group Terraform made); plus the
 namespace with the `restricted` Pod Security level enforced.
@@ -26,6 +28,7 @@ the eks module grants each pod identity exactly the secrets its task definition 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -39,6 +42,8 @@ KUBERNETES_VERSION = "1.33"
 SECRET_PROVIDER_CLASS_API = "secrets-store.csi.x-k8s.io/v1"
 SECRETS_STORE_DRIVER = "secrets-store.csi.k8s.io"
 SECRETS_MOUNT = "/mnt/secrets-store"
+#: The pod template's annotation with :func:`_config_digest`.
+CONFIG_DIGEST_ANNOTATION = "colonnade.dev/config-sha256"
 #: API group of TargetGroupBinding under EKS Auto Mode (elbv2.k8s.aws/v1beta1 is the
 #: self-managed controller's), EKS user guide, auto-multi-cluster-target-groups.
 TARGET_GROUP_BINDING_API = "eks.amazonaws.com/v1"
@@ -87,6 +92,12 @@ def _probes(container: dict[str, Any], port_name: str) -> dict[str, Any]:
             "timeoutSeconds": 3,
         },
     }
+
+
+def _config_digest(environment: dict[str, str], secrets: list[dict[str, str]]) -> str:
+    """SHA-256 of what a pod reads at start besides its image: environment and secret ARNs."""
+    blob = json.dumps({"environment": environment, "secrets": secrets}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def secret_provider_class(
@@ -237,7 +248,13 @@ def service_manifests(
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "50%"},
             },
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {
+                    "labels": labels,
+                    # The ConfigMap and the synced Secret are read when a pod starts: a changed
+                    # environment (PAGE_TOKEN_KEY_VERSION when the page-token keys rotate, say)
+                    # changes the template, so the Deployment rolls like an ECS service.
+                    "annotations": {CONFIG_DIGEST_ANNOTATION: _config_digest(environment, secrets)},
+                },
                 "spec": {
                     "serviceAccountName": name,
                     "automountServiceAccountToken": True,  # pod identity needs the projected token

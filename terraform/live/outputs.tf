@@ -122,3 +122,8 @@ output "web_client_id" {
   description = "The web UI's public app client (authorization code with PKCE)."
   value       = module.platform.identity.web_client_id
 }
+
+output "authorizer" {
+  description = "The REST API's Lambda authorizer (function name, invoke ARN, log group), or null without lambda_package."
+  value       = module.platform.authorizer
+}

@@ -146,6 +146,12 @@ variable "deletion_protection" {
   type        = bool
 }
 
+variable "page_token_key_version" {
+  description = "Generation of the gRPC services' page-token signing keys. Raise it by one to rotate them: a new random key signs, the previous one still verifies; terraform/README.md."
+  type        = number
+  default     = 1
+}
+
 variable "log_retention_days" {
   description = "Retention of the service and WAF log groups."
   type        = number
@@ -215,6 +221,23 @@ variable "api" {
     }), { rate_limit = 50, burst_limit = 100 })
   })
   default = {}
+}
+
+variable "lambda_package" {
+  description = "The Lambda zip `make lambda` builds (build/lambda/colonnade-lambda-py3.11-x86_64.zip), which scripts/deploy.py passes when it exists: the REST API's authorizer runs colonnade.gateway.authorizer.handler from it. null: no authorizer (the document's colonnade_jwt scheme is dropped with a warning; the gateway alone verifies tokens)."
+  type        = string
+  default     = null
+}
+
+variable "authorizer" {
+  description = "Sizing of the REST API's Lambda authorizer (see modules/authorizer): reserved concurrency, memory, timeout (at most 10 s)."
+  type = object({
+    reserved_concurrency = optional(number, 20)
+    memory_size          = optional(number, 512)
+    timeout              = optional(number, 6)
+  })
+  default  = {}
+  nullable = false
 }
 
 variable "cdn" {

@@ -67,6 +67,7 @@ MOTO_SERVICES = (
     "elbv2",
     "iam",
     "kms",
+    "lambda",
     "logs",
     "rds",
     "s3",

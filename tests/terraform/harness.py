@@ -4,8 +4,9 @@ Builds on ``conftest.py`` (toolchain, Workdir, moto servers, plan helpers). One 
 stands in for one AWS account: the account root is applied to it first, then dev, staging and
 prod are planned (in parallel) and applied against the same server, each from its own copy of
 the repository tree with its own local state, exactly as ``scripts/deploy.py`` would run them
-(``colonnade_tools.deploy.layout`` gives the variable files). So the environments really share an
-account and a Region here, as the collision tests assume.
+(``colonnade_tools.deploy.layout`` gives the variable files and the Lambda zip's variable, here
+a stand-in zip). So the environments really share an account and a Region here, as the
+collision tests assume.
 
 moto is not AWS. What it cannot do is listed in conftest.py with the reason; those resources,
 and everything that depends on them (computed from ``terraform graph``), are checked by plan
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -236,6 +238,28 @@ def _var_file_args(tree: Path, target: layout.Target) -> tuple[str, ...]:
     return tuple(f"-var-file={tree / r}" for r in rel)
 
 
+#: What the copy's `make lambda` output holds instead of the real 27 MB package: moto stores a
+#: function's zip and never runs it (invoking needs Docker), and the real zip's handlers are
+#: run by tests/serverless/test_lambda_zip.py.
+STAND_IN_HANDLER = (
+    '"""Stand-in for the Lambda zip in the Terraform tests (never invoked)."""\n\n\n'
+    "def handler(event, context):\n"
+    '    raise Exception("Unauthorized")\n'
+)
+
+
+def _lambda_args(tree: Path, name: str) -> tuple[str, ...]:
+    """``-var`` for the copy's built Lambda zip (a stand-in), as deploy.py passes it."""
+    target = layout.target(name, tree)
+    if target.is_account:
+        return ()
+    target.lambda_package.parent.mkdir(parents=True, exist_ok=True)
+    info = zipfile.ZipInfo("colonnade/gateway/authorizer.py", date_time=(2020, 1, 1, 0, 0, 0))
+    with zipfile.ZipFile(target.lambda_package, "w") as zf:
+        zf.writestr(info, STAND_IN_HANDLER)
+    return tuple(f"-var={k}={v}" for k, v in target.variables().items())
+
+
 def prepare_root(
     name: str, toolchain: Toolchain, server: MotoServer, base: Path, *, phase1: bool = False
 ) -> RootRun:
@@ -264,7 +288,7 @@ def prepare_root(
     # for concurrent installs ("mkdir …/linux_amd64: file exists"); plans overlap.
     with _INIT_LOCK:
         wd.run("init", "-input=false", "-no-color", timeout=300)
-    args = _var_file_args(tree, target)
+    args = _var_file_args(tree, target) + _lambda_args(tree, name)
     if phase1:
         targets = tuple(f"-target={t}" for t in layout.MIGRATION_TARGETS)
         wd.plan_json(*args, *targets, "-parallelism=20", out="tfplan-phase1")

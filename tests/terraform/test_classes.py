@@ -4,7 +4,8 @@ for (a test that cannot fail is a defect).
 
 - ordering: every ECS service waits for the listener rule that feeds its target group and for
   the cluster's capacity providers; everything that turns logging on waits for the bucket policy
-  (and CloudFront for the ACL-enabling ownership controls). From ``terraform graph``.
+  (and CloudFront for the ACL-enabling ownership controls); the REST API's deployment and stage
+  wait for the authorizer function and its invoke permission. From ``terraform graph``.
 - collisions: the account root and every environment, planned into one account and Region,
   share no account-scoped name; the NAT Elastic IPs and retained Aurora snapshots of all
   environments fit the quotas the account root declares (and checks against Service Quotas).
@@ -46,6 +47,9 @@ CAPACITY_PROVIDERS = "module.platform.module.ecs_cluster.aws_ecs_cluster_capacit
 OBSERVABILITY = "module.platform.module.observability"
 BUCKET_POLICY = f"{OBSERVABILITY}.aws_s3_bucket_policy.access_logs"
 OWNERSHIP = f"{OBSERVABILITY}.aws_s3_bucket_ownership_controls.access_logs"
+API_GATEWAY = "module.platform.module.api_gateway"
+AUTHORIZER_FUNCTION = "module.platform.module.authorizer.aws_lambda_function.this"
+AUTHORIZER_PERMISSION = f"{API_GATEWAY}.aws_lambda_permission.authorizer"
 
 
 def logging_resources(plan: dict[str, Any]) -> dict[str, set[str]]:
@@ -75,6 +79,20 @@ def ordering_violations(edges: list[tuple[str, str]], plan: dict[str, Any]) -> l
         for must in (LISTENER_RULE, HTTPS_LISTENER, CAPACITY_PROVIDERS):
             if must not in deps:
                 violations.append(f"{service} does not wait for {must}")
+    # The imported document names the authorizer by an invoke ARN built from its name, so the
+    # REST API need not wait for the function; what puts the document live must wait for the
+    # function and for API Gateway's right to invoke it.
+    if any(config_address(rc) == AUTHORIZER_FUNCTION for rc in plan["resource_changes"]):
+        for live in (
+            f"{API_GATEWAY}.aws_api_gateway_deployment.this",
+            f"{API_GATEWAY}.aws_api_gateway_stage.this",
+        ):
+            deps = reachable(edges, live)
+            violations += [
+                f"{live} does not wait for {must}"
+                for must in (AUTHORIZER_FUNCTION, AUTHORIZER_PERMISSION)
+                if must not in deps
+            ]
     logging = logging_resources(plan)
     assert len(logging) >= 3, logging  # the ALB, CloudFront, the SPA bucket's server access logs
     for resource, needs in sorted(logging.items()):
@@ -86,28 +104,53 @@ def ordering_violations(edges: list[tuple[str, str]], plan: dict[str, Any]) -> l
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_creation_order_follows_what_aws_checks(env: str, env_runs: dict[str, RootRun]) -> None:
     """Findings 1-3: services after their routes and capacity providers, logging after the
-    bucket's policy and ACL settings."""
+    bucket's policy and ACL settings; the REST API's stage after its authorizer."""
     run = env_runs[env]
     assert not ordering_violations(graph_edges(run.workdir), run.plan)
 
 
+#: Each fix the ordering check exists for: the file and line that make it, and what the check
+#: reports without that line.
+ORDERING_FIXES = {
+    # Finding 1: the ALB's gRPC target group output waits for its listener rule.
+    "listener-rule": (
+        "terraform/modules/alb/outputs.tf",
+        "depends_on = [aws_lb_listener_rule.grpc]",
+        [
+            "module.platform.module.ecs_service.aws_ecs_service.this"
+            f" does not wait for {LISTENER_RULE}"
+        ],
+    ),
+    # The deployment waits for the authorizer's invoke permission (and so for the function):
+    # without it a first apply could open the stage while every authorized method answers 500.
+    "authorizer": (
+        "terraform/modules/api-gateway/main.tf",
+        "depends_on = [aws_lambda_permission.authorizer]",
+        [
+            f"{API_GATEWAY}.aws_api_gateway_{what}.this does not wait for {must}"
+            for what in ("deployment", "stage")
+            for must in (AUTHORIZER_FUNCTION, AUTHORIZER_PERMISSION)
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("fix", sorted(ORDERING_FIXES))
 def test_ordering_check_catches_a_missing_dependency(
-    env_runs: dict[str, RootRun], tmp_path: Path
+    fix: str, env_runs: dict[str, RootRun], tmp_path: Path
 ) -> None:
-    """Without the depends_on of the ALB's gRPC target group output (finding 1's fix), the
-    check reports the ECS service: the test is not vacuous."""
+    """Without each fix's line, the check reports exactly what that line orders: the test is
+    not vacuous."""
+    path, line, expected = ORDERING_FIXES[fix]
     run = env_runs["dev"]
     copy = tmp_path / "tree"
     shutil.copytree(run.tree_root, copy, symlinks=True, ignore=shutil.ignore_patterns("tfplan*"))
-    outputs = copy / "terraform/modules/alb/outputs.tf"
-    text = outputs.read_text()
-    assert "depends_on = [aws_lb_listener_rule.grpc]" in text
-    outputs.write_text(text.replace("depends_on = [aws_lb_listener_rule.grpc]", ""))
+    source = copy / path
+    text = source.read_text()
+    assert line in text
+    source.write_text(text.replace(line, ""))
     workdir = Workdir(copy / run.workdir.path.relative_to(run.tree_root), run.workdir.toolchain)
-    violations = ordering_violations(graph_edges(workdir), run.plan)
-    assert violations == [
-        f"module.platform.module.ecs_service.aws_ecs_service.this does not wait for {LISTENER_RULE}"
-    ]
+    assert ordering_violations(graph_edges(workdir), run.plan) == expected
 
 
 ################################################################################
@@ -136,6 +179,7 @@ ACCOUNT_SCOPED: dict[str, tuple[str, ...]] = {
     "aws_elasticache_parameter_group": ("name",),
     "aws_elasticache_subnet_group": ("name",),
     "aws_iam_role": ("name",),
+    "aws_lambda_function": ("function_name",),
     "aws_lb": ("name",),
     "aws_lb_target_group": ("name",),
     "aws_rds_cluster": ("cluster_identifier",),
@@ -220,8 +264,9 @@ NOT_ACCOUNT_SCOPED: dict[str, str] = {
             "aws_s3_bucket_logging",
             "aws_cognito_user_pool_client",
             "aws_cognito_resource_server",
+            "aws_lambda_permission",
         ],
-        "named within its parent (a cluster, role, API, VPC or bucket)",
+        "named within its parent (a cluster, role, API, VPC, bucket or function)",
     ),
 }
 

@@ -83,6 +83,25 @@ def _tree(tmp_path: Path, main_tf: str = "", tfvars: str = "") -> Path:
     return tree
 
 
+def _apply_locally(
+    tree: Path, state: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """`deploy.py sandbox apply --yes` with its state in a local backend at `state`."""
+    proc = _deploy(
+        "sandbox",
+        "apply",
+        "--yes",
+        "--skip-migration",
+        "--terraform-dir",
+        str(tree),
+        "--backend-config",
+        f"path={state}",
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc
+
+
 def _env(toolchain: Toolchain, tmp_path: Path, moto: MotoServer | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["TF_PLUGIN_CACHE_DIR"] = str(toolchain.plugin_cache_dir)
@@ -157,6 +176,24 @@ def test_layout_of_the_repository() -> None:
     )
 
 
+def test_the_lambda_zip_is_passed_once_built(tmp_path: Path) -> None:
+    """An environment's plan gets `-var lambda_package=` (relative to the root) only when
+    `make lambda` has built the zip; the account root never."""
+    tree = _tree(tmp_path)
+    (tree / "account").mkdir()
+    (tree / "account" / "terraform.tfvars").write_text("")
+    target = layout.target("sandbox", tree)
+    assert target.lambda_package == tmp_path / "build" / "lambda" / layout.LAMBDA_PACKAGE
+    assert layout.LAMBDA_PACKAGE == "colonnade-lambda-py3.11-x86_64.zip"
+    assert target.variables() == {}
+    target.lambda_package.parent.mkdir(parents=True)
+    target.lambda_package.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    assert target.variables() == {
+        "lambda_package": "../../build/lambda/colonnade-lambda-py3.11-x86_64.zip"
+    }
+    assert layout.target("account", tree).variables() == {}
+
+
 ################################################################################
 # Against moto
 ################################################################################
@@ -172,21 +209,37 @@ def test_backend_config_reaches_terraform_init(tmp_path: Path, toolchain: Toolch
     )
     state = tmp_path / "elsewhere" / "sandbox.tfstate"
     state.parent.mkdir()
-    proc = _deploy(
-        "sandbox",
-        "apply",
-        "--yes",
-        "--skip-migration",
-        "--terraform-dir",
-        str(tree),
-        "--backend-config",
-        f"path={state}",
-        env=_env(toolchain, tmp_path),
-    )
-    assert proc.returncode == 0, proc.stderr + proc.stdout
+    proc = _apply_locally(tree, state, _env(toolchain, tmp_path))
     assert "Apply complete! Resources: 1 added" in proc.stdout
     assert '"terraform_data"' in state.read_text()  # the state went where init was told
     assert not (tree / "live" / "terraform.tfstate").exists()
+
+
+@pytest.mark.terraform
+def test_deploy_passes_the_lambda_zip(tmp_path: Path, toolchain: Toolchain) -> None:
+    """Without the zip the plan says the authorizer is left out; once built, the root
+    receives its path and can read it (as the authorizer module hashes it)."""
+    tree = _tree(
+        tmp_path,
+        'terraform {\n  backend "local" {}\n}\n'
+        'variable "lambda_package" {\n  type    = string\n  default = null\n}\n'
+        'resource "terraform_data" "package" {\n'
+        "  input = var.lambda_package == null ? null : "
+        "{ path = var.lambda_package, hash = filebase64sha256(var.lambda_package) }\n}\n",
+    )
+    state = tmp_path / "sandbox.tfstate"
+    proc = _apply_locally(tree, state, _env(toolchain, tmp_path))
+    assert "planning sandbox without the API Gateway authorizer" in proc.stderr
+    assert "make lambda" in proc.stderr
+    zip_path = tmp_path / "build" / "lambda" / layout.LAMBDA_PACKAGE
+    zip_path.parent.mkdir(parents=True)
+    zip_path.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    proc = _apply_locally(tree, state, _env(toolchain, tmp_path))
+    assert "without the API Gateway authorizer" not in proc.stderr
+    (resource,) = json.loads(state.read_text())["resources"]
+    value = resource["instances"][0]["attributes"]["input"]["value"]
+    assert value["path"] == "../../build/lambda/colonnade-lambda-py3.11-x86_64.zip"
+    assert len(value["hash"]) == 44  # base64 of a SHA-256: the root read the file
 
 
 @pytest.mark.terraform

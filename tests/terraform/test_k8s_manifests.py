@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -197,8 +198,12 @@ def test_every_manifest_validates(env: str, outputs: dict[str, dict[str, Any]]) 
     docs = k8s.manifests(outputs[env])
     services = outputs[env]["services"]
     with_secrets = [n for n in services if outputs[env]["container_definitions"][n].get("secrets")]
-    # The gateway and orders have client credentials (and the gateway its API key store).
-    assert sorted(with_secrets) == ["gateway", "orders"]
+    # The gateway and orders have client credentials (and the gateway its API key store);
+    # every gRPC service (catalog, orders) reads its own page-token keys.
+    assert sorted(with_secrets) == ["catalog", "gateway", "orders"]
+    for name in ("catalog", "orders"):
+        names = {s["name"] for s in outputs[env]["container_definitions"][name]["secrets"]}
+        assert "PAGE_TOKEN_KEYS" in names, (name, names)
     assert len(docs) == 1 + 7 * len(services) + len(with_secrets)
     for doc in docs:
         validate(doc)
@@ -387,20 +392,14 @@ def test_a_secret_variable_is_read_from_a_secret_never_dropped(
         k8s.manifests(out)
 
 
-def test_variables_from_one_secret_share_its_object() -> None:
-    """ASCP mounts each object under one file name: variables taking keys of one secret (and
-    one taking all of it) are one object with jmesPath items; two taking all of it are refused."""
-    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-db-AbCdEf"
+def _orders(secrets: list[dict[str, str]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A container definition and a service entry as the platform's outputs give them."""
     container: dict[str, Any] = {
         "name": "orders",
         "image": "registry.example/colonnade@sha256:" + "0" * 64,
         "command": ["python", "-m", "colonnade.orders"],
         "environment": [],
-        "secrets": [
-            {"name": "DB_USER", "valueFrom": f"{arn}:username::"},
-            {"name": "DB_PASSWORD", "valueFrom": f"{arn}:password::"},
-            {"name": "DB_SECRET", "valueFrom": arn},
-        ],
+        "secrets": secrets,
         "healthCheck": {"command": ["CMD", "colonnade-healthcheck", "grpc", "127.0.0.1:50052"]},
         "user": "10001:10001",
         "readonlyRootFilesystem": True,
@@ -414,6 +413,20 @@ def test_variables_from_one_secret_share_its_object() -> None:
         "max_tasks": 2,
         "target_group_arn": "arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/x/1",
     }
+    return container, service
+
+
+def test_variables_from_one_secret_share_its_object() -> None:
+    """ASCP mounts each object under one file name: variables taking keys of one secret (and
+    one taking all of it) are one object with jmesPath items; two taking all of it are refused."""
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-db-AbCdEf"
+    container, service = _orders(
+        [
+            {"name": "DB_USER", "valueFrom": f"{arn}:username::"},
+            {"name": "DB_PASSWORD", "valueFrom": f"{arn}:password::"},
+            {"name": "DB_SECRET", "valueFrom": arn},
+        ]
+    )
     docs = k8s.service_manifests("orders", container, service, "colonnade", "arm64")
     for doc in docs:
         validate(doc)
@@ -437,6 +450,28 @@ def test_variables_from_one_secret_share_its_object() -> None:
     container["secrets"].append({"name": "AGAIN", "valueFrom": arn})
     with pytest.raises(ValueError, match="DB_SECRET and AGAIN both take all of"):
         k8s.service_manifests("orders", container, service, "colonnade", "arm64")
+
+
+def test_a_changed_environment_or_secret_rolls_the_pods() -> None:
+    """Pods read the ConfigMap and the synced Secret when they start: the pod template's digest
+    of both changes with them (a page-token key rotation raises PAGE_TOKEN_KEY_VERSION), so the
+    Deployment rolls as ECS rolls a new task definition; the same input, the same template."""
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-dev/page-tokens/orders"
+
+    def digest(version: str, secret: str) -> str:
+        container, service = _orders([{"name": "PAGE_TOKEN_KEYS", "valueFrom": secret}])
+        container["environment"] = [{"name": "PAGE_TOKEN_KEY_VERSION", "value": version}]
+        docs = k8s.service_manifests("orders", container, service, "colonnade", "arm64")
+        template = _of(docs, "Deployment")["orders"]["spec"]["template"]
+        validate(_of(docs, "Deployment")["orders"])
+        value: str = template["metadata"]["annotations"][k8s.CONFIG_DIGEST_ANNOTATION]
+        return value
+
+    first = digest("1", arn)
+    assert re.fullmatch(r"[0-9a-f]{64}", first)
+    assert digest("1", arn) == first
+    assert digest("2", arn) != first
+    assert digest("1", arn + "-other") != first
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
+from colonnade.runtime.pagetokens import parse_keys
 from colonnade_tools.deploy import layout
 from colonnade_tools.deploy.migrate import MigrateTask, run_migration
 
@@ -328,39 +329,46 @@ def _schemes(document: dict[str, Any]) -> dict[str, Any]:
     return schemes
 
 
-def _as_imported(document: dict[str, Any], *, authorizer: bool) -> dict[str, Any]:
+def _as_imported(document: dict[str, Any], *, authorizer_uri: str) -> dict[str, Any]:
     """The committed document as the module imports it: the contract policies
     (``x-colonnade-policy``, ``x-colonnade-scopes``) are the modules' input, not API
-    Gateway's, and without an authorizer function the authorizer's scheme and the
-    requirements naming it are dropped."""
+    Gateway's, and the authorizer invokes the environment's function. (Without a function
+    the module drops the scheme: the api-gateway module's native tests.)"""
     doc: dict[str, Any] = json.loads(json.dumps(document))
     doc.pop("x-colonnade-scopes", None)  # the identity module's input
-    if not authorizer:
-        _schemes(doc).pop(AUTHORIZER_SCHEME, None)
+    _schemes(doc)[AUTHORIZER_SCHEME]["x-amazon-apigateway-authorizer"]["authorizerUri"] = (
+        authorizer_uri
+    )
     for ops in doc["paths"].values():
         for op in ops.values():
-            if not isinstance(op, dict) or "x-amazon-apigateway-integration" not in op:
-                continue
-            op.pop("x-colonnade-policy", None)
-            if not authorizer and "security" in op:
-                op["security"] = [
-                    {k: v for k, v in req.items() if k != AUTHORIZER_SCHEME}
-                    for req in op["security"]
-                ]
+            if isinstance(op, dict) and "x-amazon-apigateway-integration" in op:
+                op.pop("x-colonnade-policy", None)
     return doc
+
+
+def _authorizer_output(plan: dict[str, Any]) -> dict[str, Any]:
+    value: dict[str, Any] = plan["planned_values"]["outputs"]["authorizer"]["value"]
+    return value
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_api_gateway_body_is_the_committed_document(env: str, env_runs: dict[str, RootRun]) -> None:
     """The REST API imports the committed document (as the module rewrites it: see
-    `_as_imported`, plus cache keys where the stage caches);
-    the stage wires its variables."""
+    `_as_imported`, plus cache keys where the stage caches), its authorizer invoking the
+    environment's function; the stage wires its variables."""
     plan = env_runs[env].plan
     (api,) = _values(plan, "aws_api_gateway_rest_api")
     committed = OPENAPI_DOCUMENT.read_text()
     (stage,) = _values(plan, "aws_api_gateway_stage")
     body = json.loads(api["body"])
-    expected = _as_imported(json.loads(committed), authorizer=AUTHORIZER_SCHEME in _schemes(body))
+    # deploy.py passes the built zip (the harness a stand-in): the authorizer is wired.
+    invoke_arn = _authorizer_output(plan)["invoke_arn"]
+    assert re.fullmatch(
+        r"arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/"
+        rf"arn:aws:lambda:eu-west-1:\d{{12}}:function:colonnade-{env}-authorizer/invocations",
+        invoke_arn,
+    ), invoke_arn
+    expected = _as_imported(json.loads(committed), authorizer_uri=invoke_arn)
     if stage["cache_cluster_enabled"]:
         assert _without_cache_keys(body) == _without_cache_keys(expected)
     else:
@@ -374,6 +382,72 @@ def test_api_gateway_body_is_the_committed_document(env: str, env_runs: dict[str
     assert used <= {"vpcLinkId", "backendHost"}, (
         f"the document uses stage variables no stage sets: {used}"
     )
+    (wired,) = [
+        c for c in plan["checks"] if c["address"]["to_display"].endswith("authorizer_wired")
+    ]
+    assert wired["status"] == "pass", wired
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_authorizer_runs_the_built_zip_outside_the_vpc(
+    env: str, applied_envs: dict[str, RootRun]
+) -> None:
+    """After the apply (moto stores the zip; running it would need Docker): the package
+    deploy.py passes, the gateway's handler with the gateway's own verifier settings, no VPC,
+    a timeout under API Gateway's 10 s, reserved concurrency, a role that may only write its
+    own log group (encrypted, retained), API Gateway allowed to invoke it for this API's
+    authorizers only, and its alarms to the environment's topic."""
+    state = applied_envs[env].state()
+    resources = planned_resources(state)
+
+    def values(rtype: str) -> list[dict[str, Any]]:
+        return [r["values"] for r in resources if r["type"] == rtype]
+
+    name = f"colonnade-{env}-authorizer"
+    (fn,) = values("aws_lambda_function")
+    assert fn["function_name"] == name
+    assert fn["filename"] == "../../build/lambda/colonnade-lambda-py3.11-x86_64.zip"
+    assert fn["handler"] == "colonnade.gateway.authorizer.handler"
+    assert fn["runtime"] == "python3.11" and fn["architectures"] == ["x86_64"]
+    assert not fn.get("vpc_config")
+    assert 1 <= fn["timeout"] <= 10 and fn["reserved_concurrent_executions"] >= 1
+    assert fn["invoke_arn"] == applied_envs[env].outputs()["authorizer"]["invoke_arn"]
+
+    (gateway,) = [
+        json.loads(r["container_definitions"])[0]
+        for r in values("aws_ecs_task_definition")
+        if r["family"] == f"colonnade-{env}-gateway"
+    ]
+    verifier = {
+        e["name"].removeprefix("COLONNADE_GATEWAY_"): e["value"]
+        for e in gateway["environment"]
+        if e["name"].startswith("COLONNADE_GATEWAY_AUTH_")
+    }
+    assert set(verifier) >= {"AUTH_JWKS", "AUTH_ISSUER", "AUTH_CLIENT_IDS"}
+    assert fn["environment"][0]["variables"] == verifier
+
+    (group,) = [g for g in values("aws_cloudwatch_log_group") if g["name"] == f"/aws/lambda/{name}"]
+    assert group["retention_in_days"] == _variables(applied_envs[env])["log_retention_days"]
+    assert group["kms_key_id"]
+    (policy,) = [
+        json.loads(p["policy"])
+        for p in values("aws_iam_role_policy")
+        if p["name"] == "write-own-logs"
+    ]
+    (statement,) = policy["Statement"]
+    assert sorted(statement["Action"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert statement["Resource"] == f"{group['arn']}:*"
+
+    (api,) = values("aws_api_gateway_rest_api")
+    (permission,) = values("aws_lambda_permission")
+    assert permission["function_name"] == name
+    assert permission["principal"] == "apigateway.amazonaws.com"
+    assert permission["source_arn"] == f"{api['execution_arn']}/authorizers/*"
+
+    topic = applied_envs[env].outputs()["alarm_topic_arn"]
+    alarms = [a for a in values("aws_cloudwatch_metric_alarm") if a["alarm_name"].startswith(name)]
+    assert sorted(a["metric_name"] for a in alarms) == ["Duration", "Errors", "Throttles"]
+    assert all(a["alarm_actions"] == [topic] for a in alarms)
 
 
 def test_integrations_call_the_backend_over_https() -> None:
@@ -736,6 +810,8 @@ def test_apply_then_plan_is_empty(env: str, applied_envs: dict[str, RootRun]) ->
         "aws_api_gateway_rest_api",
         "aws_api_gateway_stage",
         "aws_api_gateway_vpc_link",
+        "aws_lambda_function",
+        "aws_lambda_permission",
         "aws_ecs_cluster",
         "aws_ecs_service",
         "aws_ecs_task_definition",
@@ -786,7 +862,8 @@ def test_outputs_are_the_task_definitions(applied_envs: dict[str, RootRun]) -> N
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_each_task_reads_only_its_own_secrets(env: str, applied_envs: dict[str, RootRun]) -> None:
     """After the apply: the gateway's task reads its client secret and the API key store,
-    orders' its client secret, catalog none; each execution role may read exactly those."""
+    orders' its client secret, each gRPC service its own page-token keys; each execution role
+    may read exactly those."""
     state = applied_envs[env].state()
     resources = planned_resources(state)
     names = {
@@ -800,8 +877,11 @@ def test_each_task_reads_only_its_own_secrets(env: str, applied_envs: dict[str, 
             "COLONNADE_GATEWAY_SERVICE_CLIENT_SECRET": prefix + "gateway-client-secret",
             "COLONNADE_GATEWAY_API_KEYS": prefix + "gateway-api-keys",
         },
-        "orders": {"SERVICE_CLIENT_SECRET": prefix + "orders-client-secret"},
-        "catalog": {},
+        "orders": {
+            "SERVICE_CLIENT_SECRET": prefix + "orders-client-secret",
+            "PAGE_TOKEN_KEYS": f"colonnade-{env}/page-tokens/orders",
+        },
+        "catalog": {"PAGE_TOKEN_KEYS": f"colonnade-{env}/page-tokens/catalog"},
     }
     for service, secrets in wanted.items():
         (task,) = [
@@ -827,6 +907,49 @@ def test_each_task_reads_only_its_own_secrets(env: str, applied_envs: dict[str, 
             for arn in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
         }
         assert readable == set(secrets.values()), service
+
+
+def test_page_token_keys_are_random_per_service_and_in_no_plan_or_state(
+    applied_envs: dict[str, RootRun],
+) -> None:
+    """Secrets Manager made each gRPC service's page-token key (GetRandomPassword through an
+    ephemeral resource) and Terraform wrote it write-only: the secret holds one key the runtime
+    accepts, another per service and per environment, and neither the plan nor the state
+    contains it (only the write-only version)."""
+    seen: dict[str, str] = {}
+    for env in ENVIRONMENTS:
+        run = applied_envs[env]
+        state = run.state()
+        versions = {
+            r["index"]: r["values"]
+            for r in planned_resources(state)
+            if r["address"].startswith(
+                "module.platform.aws_secretsmanager_secret_version.page_token_keys["
+            )
+        }
+        assert set(versions) == {"catalog", "orders"}, env
+        client = boto3.client(
+            "secretsmanager",
+            region_name=_variables(run)["region"],
+            endpoint_url=run.moto.url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        # The raw state (not only `show`), the saved plan, and the plan after the apply.
+        stored = run.workdir.run("state", "pull").stdout + json.dumps(run.plan)
+        stored += json.dumps(run.replan())
+        for service, values in versions.items():
+            assert not values.get("secret_string"), (env, service)
+            assert values["has_secret_string_wo"] is True, (env, service)
+            assert values["secret_string_wo_version"] == 1, (env, service)
+            key = client.get_secret_value(SecretId=values["secret_id"])["SecretString"]
+            assert parse_keys(key) == (key,) and re.fullmatch(r"[A-Za-z0-9]{64}", key), (
+                env,
+                service,
+            )
+            assert key not in stored, f"{env}/{service}: the page-token key is in plan or state"
+            seen[f"{env}/{service}"] = key
+    assert len(set(seen.values())) == len(seen), "each service of each environment has its own key"
 
 
 @pytest.mark.slow

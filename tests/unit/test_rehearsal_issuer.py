@@ -110,3 +110,19 @@ def test_the_app_clients_are_read_from_the_state() -> None:
         }
     }
     assert read_app_clients(shown) == {"ordersclient": frozenset({"colonnade-dev/a.b"})}
+
+
+def test_every_container_of_a_service_gets_the_same_local_page_token_keys() -> None:
+    """ECS gives every task of a service the one secret: the stand-in is one random key per
+    service (long enough for the runtime), never the planned ARN, and says so."""
+    shared = servers()
+    subs = Substitutions()
+    keys = {"SERVICE_CLIENT_SECRET": ARN + "orders", "PAGE_TOKEN_KEYS": ARN + "page-tokens"}
+    first, _ = adapt(spec(ORDERS, keys), "img", shared, subs)
+    second, _ = adapt(spec(ORDERS, keys), "img", shared, Substitutions())
+    assert first["PAGE_TOKEN_KEYS"] == second["PAGE_TOKEN_KEYS"]
+    assert len(first["PAGE_TOKEN_KEYS"]) >= 32 and "," not in first["PAGE_TOKEN_KEYS"]
+    assert servers().page_token_keys == {}
+    other, _ = adapt(spec(ORDERS, keys), "img", servers(), Substitutions())
+    assert other["PAGE_TOKEN_KEYS"] != first["PAGE_TOKEN_KEYS"]
+    assert "\norders page-token keys " in subs.table(), subs.table()

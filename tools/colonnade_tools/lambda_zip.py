@@ -231,6 +231,11 @@ def _write_zip(tree: Path, path: Path) -> int:
     return unzipped
 
 
+def package_name(python: str = "3.11", arch: str = "x86_64") -> str:
+    """The zip's file name for `python` on `arch` (what deploy.py looks for in build/lambda/)."""
+    return f"colonnade-lambda-py{python}-{arch}.zip"
+
+
 def build(python: str = "3.11", arch: str = "x86_64", out: Path = OUT) -> Built:
     """Builds (or reuses) the zip for `python` on `arch`; raises LambdaBuildError."""
     if python not in PYTHONS:
@@ -240,7 +245,7 @@ def build(python: str = "3.11", arch: str = "x86_64", out: Path = OUT) -> Built:
     if not (PACKAGE / "descriptors" / "colonnade.binpb").exists():
         raise LambdaBuildError("the descriptor set is missing: run `make gen` first")
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"colonnade-lambda-py{python}-{arch}.zip"
+    path = out / package_name(python, arch)
     key_file = path.with_suffix(".key")
     key = inputs_key(python, arch)
     if path.exists() and key_file.exists() and key_file.read_text().strip() == key:

@@ -25,6 +25,8 @@ table before anything starts:
   trust the local CA for it (``SSL_CERT_FILE``). Auth stays on: the checks below call with a
   user's token from the web client, and orders calls catalog with its own;
 * the gateway's API key store (a secret of digests) replaced by a local one;
+* each gRPC service's page-token keys (a random secret) replaced by a random local key, the
+  same for every container of the service;
 * the image: the one built here (from the local base) instead of the release's digest;
 * the ADOT collector sidecar (its image cannot be pulled here): an OTLP receiver run with the
   service's image in the task container's network namespace (:mod:`colonnade_tools.otlp_receiver`).
@@ -261,6 +263,8 @@ class LocalServers:
     issuer_url: str = ""
     client_secrets: dict[str, str] = field(default_factory=dict)
     api_keys: str = '{"keys": []}'
+    #: Each service's page-token keys (PAGE_TOKEN_KEYS), one for all its containers.
+    page_token_keys: dict[str, str] = field(default_factory=dict)
 
 
 def adapt(
@@ -327,6 +331,11 @@ def adapt(
         elif name.endswith("API_KEYS"):
             env[name] = servers.api_keys
             subs.add("API key store", arn, "a local store of the rehearsal's key (digest)")
+        elif name == "PAGE_TOKEN_KEYS":
+            # Every container of the service signs and verifies with the same key, as its
+            # ECS tasks all read the one secret.
+            env[name] = servers.page_token_keys.setdefault(spec.name, secrets.token_urlsafe(48))
+            subs.add(f"{spec.name} page-token keys", arn, "a random local key per service")
         else:
             raise RehearsalError(f"{spec.name}: no local stand-in for secret {name} ({arn})")
     issuer_settings = [k for k in env if k.endswith(("AUTH_JWKS", "SERVICE_TOKEN_URL"))]

@@ -237,6 +237,13 @@ resource "aws_api_gateway_deployment" "this" {
   lifecycle {
     create_before_destroy = true
   }
+
+  # The document names the authorizer by an invoke ARN built from its name (the REST API
+  # cannot wait for the function: modules/authorizer says why). The deployment, which puts
+  # that document live on the stage, does wait: for the invoke permission, and through its
+  # function_name (the function's own attribute) for the function. Otherwise the first
+  # apply can open the stage while every authorized method still answers 500.
+  depends_on = [aws_lambda_permission.authorizer]
 }
 
 resource "aws_cloudwatch_log_group" "access" {

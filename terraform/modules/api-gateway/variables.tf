@@ -16,6 +16,19 @@ variable "openapi_body" {
     condition     = can(jsondecode(var.openapi_body).openapi) && startswith(try(jsondecode(var.openapi_body).openapi, ""), "3.0")
     error_message = "openapi_body must be an OpenAPI 3.0.x JSON document (API Gateway rejects 3.1)."
   }
+  validation {
+    # API Gateway caches a Lambda authorizer's answer for authorizerResultTtlInSeconds, 0 (no
+    # cache) to 3600 (its maximum); a cached REQUEST authorizer is keyed on its identity
+    # sources, so it needs at least one.
+    condition = alltrue([
+      for name, s in try(jsondecode(var.openapi_body).components.securitySchemes, {}) : (
+        try(s["x-amazon-apigateway-authorizer"].authorizerResultTtlInSeconds, 300) >= 0 &&
+        try(s["x-amazon-apigateway-authorizer"].authorizerResultTtlInSeconds, 300) <= 3600 &&
+        (try(s["x-amazon-apigateway-authorizer"].authorizerResultTtlInSeconds, 300) == 0 || lower(try(s["x-amazon-apigateway-authorizer"].type, "token")) != "request" || try(s["x-amazon-apigateway-authorizer"].identitySource, "") != "")
+      ) if can(s["x-amazon-apigateway-authorizer"])
+    ])
+    error_message = "openapi_body: an x-amazon-apigateway-authorizer's authorizerResultTtlInSeconds must be 0-3600 (API Gateway's maximum), and a cached REQUEST authorizer needs an identitySource (its cache key)."
+  }
 }
 
 variable "fail_on_warnings" {
@@ -202,7 +215,7 @@ variable "authorizer_invoke_arn" {
 }
 
 variable "authorizer_function_name" {
-  description = "Name or ARN of the authorizer function, to let API Gateway invoke it (null: the permission is managed elsewhere)."
+  description = "Name or ARN of the authorizer function, to let API Gateway invoke it (null: the permission is managed elsewhere). Pass the function's own attribute, not a string built from its name: the permission, and the deployment that waits for it, then wait for the function."
   type        = string
   default     = null
 }

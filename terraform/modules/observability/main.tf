@@ -43,6 +43,8 @@ resource "aws_kms_key" "this" {
             "kms:EncryptionContext:aws:logs:arn" = [
               "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/${var.name}/*",
               "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:aws-waf-logs-${var.name}*",
+              # Lambda's default group of the environment's functions (the API authorizer).
+              "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${var.name}-*",
             ]
           }
         }

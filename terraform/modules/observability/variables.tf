@@ -126,7 +126,7 @@ variable "application" {
 }
 
 variable "kms_key_arn" {
-  description = "KMS key for the log groups and the alarm topic. Null creates a customer managed key with rotation whose policy lets CloudWatch Logs use it for `/<name>/*` and `aws-waf-logs-<name>*` groups (share it with the api-gateway module) and CloudWatch alarms publish to the encrypted topic."
+  description = "KMS key for the log groups and the alarm topic. Null creates a customer managed key with rotation whose policy lets CloudWatch Logs use it for `/<name>/*`, `aws-waf-logs-<name>*` and `/aws/lambda/<name>-*` groups (share it with the api-gateway and authorizer modules) and CloudWatch alarms publish to the encrypted topic."
   type        = string
   default     = null
 

@@ -8,6 +8,7 @@ data "aws_partition" "current" {}
 
 locals {
   name       = "${var.project}-${var.environment}"
+  stage_name = var.environment # the REST API's stage: one per environment, named after it
   is_ecs     = var.compute == "ecs"
   azs        = sort(var.availability_zones)
   region     = data.aws_region.current.name
@@ -118,6 +119,15 @@ locals {
       s.protocol == "http" ? { COLONNADE_GATEWAY_API_KEYS = module.identity.api_key_store_secret_arn } : {},
     )
   }
+  # Every secret a service's container reads (ECS `secrets`, the CSI driver on EKS): its
+  # identity's, and a gRPC service's page-token keys (below). All are under the
+  # environment's KMS key.
+  service_secrets = {
+    for n, s in var.services : n => merge(
+      local.auth_secrets[n],
+      s.protocol == "grpc" ? { PAGE_TOKEN_KEYS = aws_secretsmanager_secret_version.page_token_keys[n].arn } : {},
+    )
+  }
   # The gateway's API key store: the usage plans' keys, which API Gateway meters and the
   # gateway authenticates (CloudFront adds the web plan's key to the SPA's calls), as
   # SHA-256 digests with their plan as tier. They grant no scope: a key makes its caller
@@ -157,6 +167,10 @@ locals {
         AWS_REGION        = local.region
         WORKERS           = local.workers[n]
         LOG_ACCESS_SAMPLE = tostring(local.obs.access_log_sample)
+        # Read by nothing: it changes the task definition when the page-token keys are
+        # rotated, so the rollout starts tasks that read the new keys (ECS reads a
+        # secret when a task starts).
+        PAGE_TOKEN_KEY_VERSION = tostring(var.page_token_key_version)
       }, local.observability_environment),
       s.database ? {
         # No password: the task role signs an IAM authentication token.
@@ -354,7 +368,7 @@ module "api_gateway" {
 
   name                     = local.name
   openapi_body             = var.openapi_body
-  stage_name               = var.environment
+  stage_name               = local.stage_name
   vpc_id                   = module.network.vpc_id
   subnet_ids               = module.network.private_subnet_ids
   alb_arn                  = module.alb.arn
@@ -371,15 +385,23 @@ module "api_gateway" {
   create_web_acl      = var.api.create_web_acl
   kms_key_arn         = module.observability.kms_key_arn
   deletion_protection = var.deletion_protection
-  tags                = local.tags
+  # The authorizer's invoke ARN is built from its name (modules/authorizer: why); the
+  # function name comes from the function, so the invoke permission waits for it.
+  # (Each output by name: a splat of the module would depend on all of them, and close a loop.)
+  authorizer_invoke_arn    = var.authorizer.package_path != null ? module.authorizer[0].invoke_arn : null
+  authorizer_function_name = var.authorizer.package_path != null ? module.authorizer[0].function_name : null
+  tags                     = local.tags
 }
 
+# The origin path is the stage's name as given, not the stage's output: the stage waits for
+# the authorizer function (its deployment does), whose environment names the web client,
+# whose callback URL is this distribution's; reading the stage here would close that loop.
 module "cdn" {
   source = "../cdn"
 
   name                           = local.name
   api_origin_domain              = module.api_gateway.execute_api_domain
-  api_origin_path                = "/${module.api_gateway.stage_name}"
+  api_origin_path                = "/${local.stage_name}"
   api_origin_headers             = module.api_gateway.origin_verify_header_name == null ? {} : { (module.api_gateway.origin_verify_header_name) = module.api_gateway.origin_verify_header_value }
   api_default_key                = module.api_gateway.api_key_values["web/spa"]
   access_logs_bucket             = module.observability.access_logs_bucket
@@ -416,6 +438,64 @@ module "identity" {
 }
 
 ################################################################################
+# The REST API's Lambda authorizer: the services' verifier settings, outside the VPC
+################################################################################
+
+module "authorizer" {
+  source = "../authorizer"
+  count  = var.authorizer.package_path != null ? 1 : 0
+
+  name                 = "${local.name}-authorizer"
+  package_path         = var.authorizer.package_path
+  environment          = local.verifier_environment
+  reserved_concurrency = var.authorizer.reserved_concurrency
+  memory_size          = var.authorizer.memory_size
+  timeout              = var.authorizer.timeout
+  kms_key_arn          = module.observability.kms_key_arn
+  log_retention_days   = var.log_retention_days
+  alarm_topic_arn      = module.observability.alarm_topic_arn
+  tags                 = local.tags
+}
+
+################################################################################
+# Page-token signing keys: a secret per gRPC service, its value write-only
+################################################################################
+
+# List methods sign their page tokens with HMAC-SHA256 (runtime/pagetokens.py) under
+# PAGE_TOKEN_KEYS, a comma list: the first key signs, every key verifies. Each gRPC
+# service has a secret of its own, read by every task of that service. Its value comes
+# in through the ephemeral var.page_token_keys (the live root generates it with Secrets
+# Manager's GetRandomPassword) and is written with the write-only `secret_string_wo`:
+# it is in neither the plan nor the state, and only var.page_token_key_version is
+# compared, so a later plan leaves the secret alone until that version is raised.
+resource "aws_secretsmanager_secret" "page_token_keys" {
+  #checkov:skip=CKV2_AWS_57:Rotated by raising page_token_key_version (a new key first, the previous one kept to verify); a rotation Lambda would have to keep that order itself.
+  for_each = local.grpc_services
+
+  name                    = "${local.name}/page-tokens/${each.key}"
+  description             = "PAGE_TOKEN_KEYS of ${each.key}: the HMAC keys of its page tokens, the first signs"
+  kms_key_id              = module.observability.kms_key_arn
+  recovery_window_in_days = var.deletion_protection ? 30 : 0
+
+  tags = merge(local.tags, { Service = each.key })
+}
+
+resource "aws_secretsmanager_secret_version" "page_token_keys" {
+  for_each = local.grpc_services
+
+  secret_id                = aws_secretsmanager_secret.page_token_keys[each.key].id
+  secret_string_wo         = var.page_token_keys[each.key]
+  secret_string_wo_version = var.page_token_key_version
+
+  lifecycle {
+    precondition {
+      condition     = alltrue([for k in split(",", lookup(var.page_token_keys, each.key, "")) : length(trimspace(k)) >= 32])
+      error_message = "page_token_keys lacks ${each.key}, or one of its keys is shorter than 32 characters."
+    }
+  }
+}
+
+################################################################################
 # Containers: rendered once, run by ECS, exported for EKS and the rehearsal
 ################################################################################
 
@@ -429,7 +509,7 @@ module "service_container" {
   port           = each.value.port
   app_protocol   = each.value.protocol
   environment    = local.environment[each.key]
-  secrets        = merge(each.value.secrets, local.auth_secrets[each.key])
+  secrets        = merge(each.value.secrets, local.service_secrets[each.key])
   health_check   = local.health_check[each.key]
   log_group_name = module.observability.log_group_names[each.key]
   log_region     = local.region
@@ -502,8 +582,9 @@ module "ecs_service" {
     cluster_resource_id = module.aurora.cluster_resource_id
     db_user             = each.key
   } : null
-  # The issuer's secrets are under the environment's key: decrypted through Secrets Manager only.
-  secrets_kms_key_arns = length(local.auth_secrets[each.key]) > 0 ? [module.observability.kms_key_arn] : []
+  # The issuer's secrets and the page-token keys are under the environment's key: decrypted
+  # through Secrets Manager only.
+  secrets_kms_key_arns = length(local.service_secrets[each.key]) > 0 ? [module.observability.kms_key_arn] : []
   tags                 = local.tags
 }
 
@@ -576,8 +657,8 @@ module "eks" {
       service_account = n
       db_user         = s.database ? n : null
       # What ECS injects, the Secrets Store CSI driver fetches with this identity on EKS.
-      secret_arns          = values(merge(s.secrets, local.auth_secrets[n]))
-      secrets_kms_key_arns = length(local.auth_secrets[n]) > 0 ? [module.observability.kms_key_arn] : []
+      secret_arns          = values(merge(s.secrets, local.service_secrets[n]))
+      secrets_kms_key_arns = length(local.service_secrets[n]) > 0 ? [module.observability.kms_key_arn] : []
     }
   }
   db_cluster_resource_id = module.aurora.cluster_resource_id

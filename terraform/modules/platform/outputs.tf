@@ -148,3 +148,17 @@ output "identity" {
     user_pool_id       = module.identity.user_pool_id
   }
 }
+
+output "authorizer" {
+  description = "The REST API's Lambda authorizer (function name, invoke ARN, log group), or null without a package."
+  value = var.authorizer.package_path == null ? null : {
+    function_name  = module.authorizer[0].function_name
+    invoke_arn     = module.authorizer[0].invoke_arn
+    log_group_name = module.authorizer[0].log_group_name
+  }
+}
+
+output "page_token_key_secret_arns" {
+  description = "Secrets Manager ARN of each gRPC service's page-token keys (PAGE_TOKEN_KEYS); the live root reads the current keys from it when rotating."
+  value       = { for k, s in aws_secretsmanager_secret.page_token_keys : k => s.arn }
+}

@@ -289,6 +289,26 @@ variable "deletion_protection" {
   nullable    = false
 }
 
+variable "page_token_keys" {
+  description = "PAGE_TOKEN_KEYS per gRPC service (a comma list of keys, the first signs), written to its secret when `page_token_key_version` changes. Ephemeral: never in plan or state."
+  type        = map(string)
+  ephemeral   = true
+  sensitive   = true
+  nullable    = false
+}
+
+variable "page_token_key_version" {
+  description = "Generation of `page_token_keys`: raising it writes them to the secrets again and changes the gRPC services' task definitions (PAGE_TOKEN_KEY_VERSION), so they roll and read the new keys; see terraform/README.md."
+  type        = number
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = var.page_token_key_version >= 1 && floor(var.page_token_key_version) == var.page_token_key_version
+    error_message = "page_token_key_version must be a whole number, 1 or more."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the service log groups."
   type        = number
@@ -366,6 +386,18 @@ variable "api" {
     condition     = !contains(keys(var.api.usage_plans), "web")
     error_message = "The web usage plan is the SPA's (api.web); name partner plans otherwise."
   }
+}
+
+variable "authorizer" {
+  description = "The REST API's Lambda REQUEST authorizer (modules/authorizer). package_path: the zip `make lambda` builds (null: no authorizer, as before: the document's colonnade_jwt scheme is dropped with a warning and the gateway alone verifies tokens). The rest sizes the function."
+  type = object({
+    package_path         = optional(string)
+    reserved_concurrency = optional(number, 20)
+    memory_size          = optional(number, 512)
+    timeout              = optional(number, 6)
+  })
+  default  = {}
+  nullable = false
 }
 
 variable "cdn" {

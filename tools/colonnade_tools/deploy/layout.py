@@ -13,17 +13,24 @@ and the tests all ask this module, so moving a file means changing one line here
         backend.hcl             its state key (the bucket is the account's)
         terraform.tfvars        its sizing and settings
         images.auto.tfvars.json {"image_digests": {"<service>": "sha256:…", "migrate": …}}
+    build/lambda/               what `make lambda` builds (not in git): the zip the REST API's
+                                Lambda authorizer runs, passed as ``-var lambda_package=``
 
 The image file keeps the ``.auto.tfvars.json`` name it always had, but it is not in the root's
 directory, so Terraform does not load it by itself: ``var_files`` lists it for ``-var-file``.
+Likewise the Lambda zip is a build output, not data: ``variables`` names it (relative to the
+root, so the state records the same path on every machine) when it has been built.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from colonnade_tools.lambda_zip import package_name
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TERRAFORM_DIR = REPO_ROOT / "terraform"
@@ -51,6 +58,13 @@ MIGRATION_TARGETS = (
     "module.platform.aws_vpc_security_group_ingress_rule.migrate_to_database",
 )
 
+#: Where `make lambda` writes its zips, relative to the repository (colonnade_tools.lambda_zip),
+#: and the zip the live root's authorizer runs (the module's runtime and architecture).
+LAMBDA_DIR = Path("build") / "lambda"
+LAMBDA_PACKAGE = package_name("3.11", "x86_64")
+#: The live root's variable that names it.
+LAMBDA_VARIABLE = "lambda_package"
+
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -76,6 +90,21 @@ class Target:
     def image_file(self) -> Path:
         """The file the release writes image digests into (environments only)."""
         return self.data_dir / IMAGE_FILE
+
+    @property
+    def lambda_package(self) -> Path:
+        """Where the zip the environment's authorizer runs is built (environments only)."""
+        return self.root.parent.parent / LAMBDA_DIR / LAMBDA_PACKAGE
+
+    def variables(self) -> dict[str, str]:
+        """``-var`` values for plan: the Lambda zip, relative to the root, once it is built.
+
+        Without it the environment has no API Gateway authorizer (the plan says so in a
+        warning), as before there was a package.
+        """
+        if self.is_account or not self.lambda_package.is_file():
+            return {}
+        return {LAMBDA_VARIABLE: os.path.relpath(self.lambda_package, self.root)}
 
     def var_files(self) -> list[Path]:
         """Variable files for plan, in order (those inside the root are loaded by Terraform)."""

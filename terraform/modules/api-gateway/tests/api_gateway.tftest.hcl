@@ -277,8 +277,13 @@ run "contract_policies_from_the_document" {
   }
 
   assert {
-    condition     = length(aws_lambda_permission.authorizer) == 1 && aws_lambda_permission.authorizer[0].principal == "apigateway.amazonaws.com"
+    condition     = length(aws_lambda_permission.authorizer) == 1 && aws_lambda_permission.authorizer[0].principal == "apigateway.amazonaws.com" && aws_lambda_permission.authorizer[0].function_name == "colonnade-authorizer"
     error_message = "API Gateway may invoke the authorizer."
+  }
+
+  assert {
+    condition     = jsondecode(aws_api_gateway_rest_api.this.body).components.securitySchemes.colonnade_jwt["x-amazon-apigateway-authorizer"].authorizerResultTtlInSeconds == 300 && jsondecode(aws_api_gateway_rest_api.this.body).components.securitySchemes.colonnade_jwt["x-amazon-apigateway-authorizer"].type == "request"
+    error_message = "The document's REQUEST authorizer keeps its result TTL (one answer per token covers every method)."
   }
 
   assert {
@@ -316,4 +321,22 @@ run "an_unwired_authorizer_is_dropped_from_the_document" {
     condition     = alltrue(flatten([for p, ops in jsondecode(aws_api_gateway_rest_api.this.body).paths : [for m, op in ops : [for req in op.security : !contains(keys(req), "colonnade_jwt")]]]))
     error_message = "…and so is every requirement naming it."
   }
+}
+
+run "authorizer_result_ttl_beyond_an_hour_is_refused" {
+  command = plan
+
+  variables {
+    openapi_body = jsonencode({
+      openapi = "3.0.1"
+      info    = { title = "t", version = "1" }
+      paths   = {}
+      components = { securitySchemes = { colonnade_jwt = {
+        type                             = "apiKey", name = "Authorization", in = "header", "x-amazon-apigateway-authtype" = "custom"
+        "x-amazon-apigateway-authorizer" = { type = "request", identitySource = "method.request.header.Authorization", authorizerUri = "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:a/invocations", authorizerResultTtlInSeconds = 7200 }
+      } } }
+    })
+  }
+
+  expect_failures = [var.openapi_body]
 }

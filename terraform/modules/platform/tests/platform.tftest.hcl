@@ -81,8 +81,22 @@ override_module {
   }
 }
 
+# The version's ARN (the secret's) fixed, so the injected secrets compare exactly.
+override_resource {
+  target          = aws_secretsmanager_secret_version.page_token_keys
+  override_during = plan
+  values = {
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-dev/page-tokens/catalog-AbCdEf"
+  }
+}
+
 variables {
-  environment              = "dev"
+  environment = "dev"
+  # Ephemeral in the module (the live root generates them): written, never stored.
+  page_token_keys = {
+    catalog = "test-catalog-page-token-key-0000000000000000"
+    orders  = "test-orders-page-token-key-00000000000000000"
+  }
   availability_zones       = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
   nat_gateway_mode         = "single"
   certificate_arn          = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
@@ -142,6 +156,49 @@ run "ecs_compute" {
     condition     = output.services["catalog"].min_tasks == 1 && output.services["catalog"].protocol == "grpc" && output.services["gateway"].port == 8080
     error_message = "The resolved topology (this environment's sizing) is exported."
   }
+
+  assert {
+    condition     = length(module.authorizer) == 0 && output.authorizer == null
+    error_message = "Without a package there is no authorizer function (the api-gateway module drops the scheme)."
+  }
+}
+
+run "the_authorizer_from_the_package" {
+  command = plan
+
+  variables {
+    authorizer = { package_path = "../authorizer/tests/fixtures/function.zip" }
+  }
+
+  assert {
+    condition     = output.authorizer.function_name == "colonnade-dev-authorizer" && output.authorizer.log_group_name == "/aws/lambda/colonnade-dev-authorizer"
+    error_message = "One authorizer per environment, logging under the environment's prefix (the observability key admits /aws/lambda/<name>-*)."
+  }
+
+  assert {
+    condition     = output.authorizer.invoke_arn == "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:colonnade-dev-authorizer/invocations"
+    error_message = "The invoke ARN the document gets names the environment's function."
+  }
+
+  assert {
+    # (As JSON: the provider's map and an object literal are different types.)
+    condition = jsonencode(module.authorizer[0].environment) == jsonencode({
+      AUTH_JWKS         = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC/.well-known/jwks.json"
+      AUTH_ISSUER       = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC"
+      AUTH_TOKEN_USE    = "access"
+      AUTH_CLIENT_IDS   = "gatewayclient,webclient"
+      AUTH_SCOPE_PREFIX = "colonnade-dev/"
+    })
+    error_message = "The authorizer verifies with the identity module's settings, the services' own."
+  }
+
+  assert {
+    condition = jsonencode(module.authorizer[0].environment) == jsonencode({
+      for e in output.container_definitions["gateway"].environment : trimprefix(e.name, "COLONNADE_GATEWAY_") => e.value
+      if contains(["AUTH_JWKS", "AUTH_ISSUER", "AUTH_TOKEN_USE", "AUTH_CLIENT_IDS", "AUTH_SCOPE_PREFIX"], trimprefix(e.name, "COLONNADE_GATEWAY_"))
+    })
+    error_message = "…exactly what the gateway behind it verifies with."
+  }
 }
 
 run "containers_get_what_the_code_reads" {
@@ -166,6 +223,8 @@ run "containers_get_what_the_code_reads" {
       # One worker per vCPU (256 CPU units: one); 1 % of the successful calls logged.
       WORKERS           = "1"
       LOG_ACCESS_SAMPLE = "0.01"
+      # Read by nothing: raising page_token_key_version changes it, so the tasks roll.
+      PAGE_TOKEN_KEY_VERSION = "1"
       # The contracts' policies, against the environment's token issuer; the gateway's
       # client is the delegate whose forwarded callers it believes.
       AUTH_MODE              = "enforce"
@@ -180,11 +239,13 @@ run "containers_get_what_the_code_reads" {
   }
 
   assert {
-    condition = length(output.container_definitions["catalog"].secrets) == 0 && { for s in output.container_definitions["gateway"].secrets : s.name => s.valueFrom } == {
+    condition = { for s in output.container_definitions["catalog"].secrets : s.name => s.valueFrom } == {
+      PAGE_TOKEN_KEYS = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-dev/page-tokens/catalog-AbCdEf"
+      } && { for s in output.container_definitions["gateway"].secrets : s.name => s.valueFrom } == {
       COLONNADE_GATEWAY_API_KEYS              = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-dev/identity/gateway-api-keys-AbCdEf"
       COLONNADE_GATEWAY_SERVICE_CLIENT_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-dev/identity/gateway-client-secret-AbCdEf"
     }
-    error_message = "Only a service with an identity gets a client secret (its own), and only the gateway the API key store."
+    error_message = "Only a service with an identity gets a client secret (its own), only the gateway the API key store, and only a gRPC service page-token keys."
   }
 
   assert {
@@ -347,6 +408,16 @@ run "adding_a_service_is_one_entry" {
   }
 
   assert {
+    condition = (
+      aws_secretsmanager_secret.page_token_keys["orders"].name == "colonnade-dev/page-tokens/orders"
+      && aws_secretsmanager_secret.page_token_keys["catalog"].name == "colonnade-dev/page-tokens/catalog"
+      && !contains(keys(aws_secretsmanager_secret.page_token_keys), "gateway")
+      && contains([for sec in output.container_definitions["orders"].secrets : sec.name], "PAGE_TOKEN_KEYS")
+    )
+    error_message = "Each gRPC service signs its page tokens with keys of its own (the gateway signs none)."
+  }
+
+  assert {
     condition     = contains(keys(module.observability.log_group_names), "orders")
     error_message = "It gets a log group (and, through its target group, alarms)."
   }
@@ -360,6 +431,42 @@ run "adding_a_service_is_one_entry" {
     )
     error_message = "A gRPC service and the gateway run one worker per vCPU of their task (2048 units: 2, 256: 1); no hot cache entries without a cache."
   }
+}
+
+run "page_token_keys_are_write_only_and_rotate_by_version" {
+  command = plan
+
+  variables {
+    page_token_key_version = 2
+  }
+
+  assert {
+    condition = (
+      aws_secretsmanager_secret_version.page_token_keys["catalog"].secret_string_wo_version == 2
+      && aws_secretsmanager_secret_version.page_token_keys["catalog"].secret_string == null
+    )
+    error_message = "The keys are written write-only (nothing in state), again when the version is raised."
+  }
+
+  assert {
+    condition     = { for e in output.container_definitions["catalog"].environment : e.name => e.value }["PAGE_TOKEN_KEY_VERSION"] == "2"
+    error_message = "Raising the version changes the task definition, so the tasks restart and read the new keys."
+  }
+
+  assert {
+    condition     = module.service_container["catalog"].secret_arns == ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-dev/page-tokens/catalog-AbCdEf"]
+    error_message = "The task execution role may read the service's page-token secret (what the container reads, it grants)."
+  }
+}
+
+run "rejects_a_missing_or_short_page_token_key" {
+  command = plan
+
+  variables {
+    page_token_keys = { catalog = "too-short" }
+  }
+
+  expect_failures = [aws_secretsmanager_secret_version.page_token_keys]
 }
 
 run "eks_compute" {
