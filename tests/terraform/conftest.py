@@ -65,6 +65,7 @@ MOTO_SERVICES = (
     "eks",
     "elasticache",
     "elbv2",
+    "events",
     "iam",
     "kms",
     "lambda",
