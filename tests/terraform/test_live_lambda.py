@@ -147,7 +147,9 @@ def test_lambda_variant_applies_against_moto_and_replans_empty(lambda_dev: RootR
     (rest_api,) = _values(state, "aws_api_gateway_rest_api")
     assert permission["principal"] == "apigateway.amazonaws.com"
     assert permission["qualifier"] == "live"
-    assert permission["source_arn"] == f"{rest_api['execution_arn']}/*/*/*"
+    # Any stage, method and path of this API only (the execution ARN, account included).
+    api_arn = f"arn:aws:execute-api:eu-west-1:123456789012:{rest_api['id']}"
+    assert permission["source_arn"] == f"{api_arn}/*/*/*"
 
     # The write-only secrets (page-token keys, the proxy's logins) hold real values that are in
     # neither the state nor a plan. (The issuer's client secrets and the API key store's

@@ -794,8 +794,9 @@ module "lambda" {
   tracing                 = local.obs.tracing
   kms_key_arn             = module.observability.kms_key_arn
   log_retention_days      = var.log_retention_days
-  api_execution_arn       = module.api_gateway.execution_arn
-  create_api_permission   = true
-  alarm_topic_arn         = module.observability.alarm_topic_arn
-  tags                    = local.tags
+  # What the API's execution_arn is in AWS, built from its id (moto's leaves the account out).
+  api_execution_arn     = "arn:${local.partition}:execute-api:${local.region}:${local.account_id}:${module.api_gateway.rest_api_id}"
+  create_api_permission = true
+  alarm_topic_arn       = module.observability.alarm_topic_arn
+  tags                  = local.tags
 }

@@ -61,6 +61,7 @@ override_module {
     api_key_values             = { "web/spa" = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789" }
     invoke_url                 = "https://abc.execute-api.eu-west-1.amazonaws.com/dev"
     execution_arn              = "arn:aws:execute-api:eu-west-1:123456789012:abc"
+    rest_api_id                = "abc"
   }
 }
 
