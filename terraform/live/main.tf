@@ -79,8 +79,22 @@ ephemeral "aws_secretsmanager_secret_version" "page_token_keys" {
   secret_id = module.platform.page_token_key_secret_arns[each.key]
 }
 
+# compute = "lambda": the password of each database service's role, with which RDS Proxy logs
+# in to Aurora (the function logs in to the proxy with IAM tokens). Generated as the page-token
+# keys are and written write-only on creation: in neither the plan nor the state.
+ephemeral "aws_secretsmanager_random_password" "db_password" {
+  for_each = var.compute == "lambda" ? toset([for n, s in var.services : n if s.database]) : toset([])
+
+  password_length     = 48
+  exclude_punctuation = true
+  include_space       = false
+}
+
 module "platform" {
   source = "../modules/platform"
+
+  db_passwords = { for n, p in ephemeral.aws_secretsmanager_random_password.db_password : n => p.random_password }
+  lambda       = merge(var.lambda, { package_path = var.lambda_package })
 
   page_token_keys = {
     for n in local.signing_services : n => join(",", concat(

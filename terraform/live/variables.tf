@@ -30,7 +30,7 @@ variable "interface_endpoints" {
 }
 
 variable "compute" {
-  description = "ecs or eks."
+  description = "ecs, eks or lambda (one function from lambda_package serving the API; see modules/platform)."
   type        = string
   default     = "ecs"
 }
@@ -227,6 +227,21 @@ variable "lambda_package" {
   description = "The Lambda zip `make lambda` builds (build/lambda/colonnade-lambda-py3.11-x86_64.zip), which scripts/deploy.py passes when it exists: the REST API's authorizer runs colonnade.gateway.authorizer.handler from it. null: no authorizer (the document's colonnade_jwt scheme is dropped with a warning; the gateway alone verifies tokens)."
   type        = string
   default     = null
+}
+
+variable "lambda" {
+  description = "Sizing of the function that serves the API when compute is lambda (see modules/platform; the code is lambda_package): runtime, memory, timeout (at most 29 s), reserved and provisioned concurrency, SnapStart, maintenance schedule."
+  type = object({
+    runtime                 = optional(string, "python3.11")
+    memory_size             = optional(number, 1024)
+    timeout                 = optional(number, 29)
+    reserved_concurrency    = optional(number, 20)
+    provisioned_concurrency = optional(number, 0)
+    snap_start              = optional(bool, false)
+    maintenance_schedule    = optional(string, "rate(1 minute)")
+  })
+  default  = {}
+  nullable = false
 }
 
 variable "authorizer" {

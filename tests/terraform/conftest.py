@@ -65,6 +65,7 @@ MOTO_SERVICES = (
     "eks",
     "elasticache",
     "elbv2",
+    "events",
     "iam",
     "kms",
     "lambda",
@@ -495,6 +496,9 @@ MOTO_READBACK_GAPS = {
     # rules that reference a security group.
     ("aws_vpc_security_group_ingress_rule", "referenced_security_group_id"),
     ("aws_vpc_security_group_ingress_rule", "description"),
+    # The same for egress rules that reference a security group (the lambda module's).
+    ("aws_vpc_security_group_egress_rule", "referenced_security_group_id"),
+    ("aws_vpc_security_group_egress_rule", "description"),
     # moto ignores Performance Insights on CreateDBInstance.
     ("aws_rds_cluster_instance", "performance_insights_enabled"),
     ("aws_rds_cluster_instance", "performance_insights_kms_key_id"),

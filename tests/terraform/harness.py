@@ -261,13 +261,20 @@ def _lambda_args(tree: Path, name: str) -> tuple[str, ...]:
 
 
 def prepare_root(
-    name: str, toolchain: Toolchain, server: MotoServer, base: Path, *, phase1: bool = False
+    name: str,
+    toolchain: Toolchain,
+    server: MotoServer,
+    base: Path,
+    *,
+    phase1: bool = False,
+    extra_args: tuple[str, ...] = (),
 ) -> RootRun:
     """Copy the tree, point a root at ``server``, init and plan it with its data.
 
     ``name`` is an environment or ``"account"``. With ``phase1``, also plans the first phase
     of ``deploy.py apply`` (``-target`` the bootstrap) before anything exists, into
-    ``tfplan-phase1.json``.
+    ``tfplan-phase1.json``. ``extra_args`` (``-var=...``) follow the environment's data, for a
+    variant of it.
     """
     tree = copy_tree(base)
     target = layout.target(name, TERRAFORM_ROOT)
@@ -288,7 +295,7 @@ def prepare_root(
     # for concurrent installs ("mkdir …/linux_amd64: file exists"); plans overlap.
     with _INIT_LOCK:
         wd.run("init", "-input=false", "-no-color", timeout=300)
-    args = _var_file_args(tree, target) + _lambda_args(tree, name)
+    args = _var_file_args(tree, target) + _lambda_args(tree, name) + extra_args
     if phase1:
         targets = tuple(f"-target={t}" for t in layout.MIGRATION_TARGETS)
         wd.plan_json(*args, *targets, "-parallelism=20", out="tfplan-phase1")

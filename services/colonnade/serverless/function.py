@@ -15,6 +15,8 @@ Settings come from the environment as for the containers:
   `ORDERS_<NAME>` overrides `<NAME>` for that service alone (two databases, one function);
 - the gateway reads its `COLONNADE_GATEWAY_*` variables (`COLONNADE_GATEWAY_BACKENDS` is
   not needed: every backend is in process);
+- `COLONNADE_LAMBDA_SECRETS`: `NAME=<secret ARN>,...`, variables read from Secrets Manager
+  at cold start (secrets.py: why), e.g. `CATALOG_PAGE_TOKEN_KEYS`;
 - `COLONNADE_LAMBDA_BASE_PATH`: a custom domain's base path to strip (e.g. `/api`);
 - `COLONNADE_LAMBDA_DEADLINE_MARGIN_MS` (default 500): how long before the invocation's
   end every call's deadline falls, so a slow call fails DEADLINE_EXCEEDED with a proper
@@ -62,6 +64,7 @@ from colonnade.serverless.inprocess import (
     InProcessServer,
     invocation_deadline,
 )
+from colonnade.serverless.secrets import secret_refs, with_secrets
 
 log = logging.getLogger("colonnade.serverless")
 
@@ -97,6 +100,8 @@ class Function:
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self.env: Mapping[str, str] = os.environ if env is None else env
+        #: The configuration as given: each cold start reads the secrets it names again.
+        self.configured = self.env
         self.loop: asyncio.AbstractEventLoop | None = None
         self.gateway: Gateway | None = None
         self.server: InProcessServer | None = None
@@ -136,6 +141,8 @@ class Function:
         """Cold start: services connected and registered in process, the gateway built."""
         if self.gateway is not None:
             return
+        if secret_refs(self.configured):
+            self.env = await asyncio.to_thread(with_secrets, self.configured)
         names = services_of(self.env)
         first = Settings.from_env(service_env(names[0], self.env), service_name=names[0])
         if "AWS_LAMBDA_FUNCTION_NAME" in self.env:  # on Lambda, not in a test's process

@@ -50,7 +50,33 @@ locals {
   # contracts' scopes (x-colonnade-scopes) by the identity module: they are left out of
   # the imported body rather than trusting the importer to ignore them.
   has_policies = can(local.document["x-colonnade-scopes"]) || anytrue(flatten([for path, ops in local.document.paths : [for method, op in ops : can(op["x-colonnade-policy"])]]))
-  rewrite      = local.cache || local.has_authorizer || local.has_policies
+  rewrite      = local.cache || local.has_authorizer || local.has_policies || local.lambda
+
+  # The Lambda variant (compute = "lambda"): every operation's integration becomes a Lambda
+  # proxy integration of the function's live alias. What AWS asks of one
+  # (set-up-lambda-integrations.html): type aws_proxy, httpMethod POST (a Lambda is invoked
+  # with POST whatever the client's method), uri the function's invoke ARN, and a resource
+  # policy letting API Gateway invoke it (the lambda module's, for this API's execution ARN).
+  # The VPC link's connection, the path and query mappings and the integration responses go:
+  # the proxy event carries the whole request and the function's answer is the response.
+  # The cache keys and namespace stay (they name method request parameters).
+  lambda = var.lambda_invoke_arn != null
+  operations = merge([for path, ops in local.document.paths : {
+    for method, op in ops : "${path} ${upper(method)}" => op["x-amazon-apigateway-integration"] if can(op["x-amazon-apigateway-integration"])
+  }]...)
+  integrations = { for key, integration in local.operations : key => jsondecode(local.lambda ? jsonencode(merge(
+    { for k, v in integration : k => v if contains(["cacheKeyParameters", "cacheNamespace"], k) },
+    {
+      type                = "aws_proxy"
+      httpMethod          = "POST"
+      uri                 = var.lambda_invoke_arn
+      passthroughBehavior = "when_no_match"
+      timeoutInMillis     = min(29000, try(integration.timeoutInMillis, 29000))
+    },
+  )) : jsonencode(integration)) }
+  # Integrations the Lambda variant cannot stand in for: only the generator's http_proxy ones
+  # are known to be the REST gateway's routes.
+  not_http_proxy = [for key, integration in local.operations : key if lower(try(integration.type, "")) != "http_proxy"]
 
   # The imported document: the given one, plus cacheKeyParameters on every
   # cached GET integration when the stage has a cache, and the authorizer
@@ -63,10 +89,10 @@ locals {
           security = [for req in op.security : { for k, v in req : k => v if k != local.authorizer_scheme }]
         })),
         jsondecode(contains(keys(local.cached_methods), "${path} ${upper(method)}") ? jsonencode({
-          "x-amazon-apigateway-integration" = merge(op["x-amazon-apigateway-integration"], {
+          "x-amazon-apigateway-integration" = merge(local.integrations["${path} ${upper(method)}"], {
             cacheKeyParameters = distinct(concat(try(op["x-amazon-apigateway-integration"].cacheKeyParameters, []), try(local.cached_methods["${path} GET"].cache_keys, [])))
           })
-        }) : "{}")
+        }) : jsonencode({ "x-amazon-apigateway-integration" = local.integrations["${path} ${upper(method)}"] }))
       ) if can(op["x-amazon-apigateway-integration"])
     }) }
   })) : var.openapi_body
@@ -221,6 +247,11 @@ resource "aws_api_gateway_rest_api" "this" {
 
   lifecycle {
     create_before_destroy = true
+
+    precondition {
+      condition     = !local.lambda || length(local.not_http_proxy) == 0
+      error_message = "lambda_invoke_arn replaces the document's http_proxy integrations with the function's; ${join(", ", local.not_http_proxy)} have another type, which the Lambda variant would silently send to the function."
+    }
   }
 }
 

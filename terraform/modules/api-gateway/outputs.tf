@@ -79,3 +79,8 @@ output "document" {
   description = "The document imported as the REST API's body (the given one, with cache keys when the stage has a cache)."
   value       = local.body
 }
+
+output "execution_arn" {
+  description = "Execution ARN of the REST API (arn:aws:execute-api:<region>:<account>:<api-id>), the source of Lambda invoke permissions."
+  value       = aws_api_gateway_rest_api.this.execution_arn
+}

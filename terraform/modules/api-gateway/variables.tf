@@ -17,6 +17,16 @@ variable "openapi_body" {
     error_message = "openapi_body must be an OpenAPI 3.0.x JSON document (API Gateway rejects 3.1)."
   }
   validation {
+    # API Gateway's integration timeout for REST APIs is 50 ms to 29 s (its quotas page; more
+    # only by a quota increase, for Regional APIs); the Lambda variant keeps each operation's.
+    condition = alltrue(flatten([
+      for path, ops in try(jsondecode(var.openapi_body).paths, {}) : [
+        for method, op in ops : try(op["x-amazon-apigateway-integration"].timeoutInMillis, 29000) >= 50 && try(op["x-amazon-apigateway-integration"].timeoutInMillis, 29000) <= 29000
+      ]
+    ]))
+    error_message = "openapi_body: every x-amazon-apigateway-integration's timeoutInMillis must be 50-29000 (API Gateway's REST integration timeout)."
+  }
+  validation {
     # API Gateway caches a Lambda authorizer's answer for authorizerResultTtlInSeconds, 0 (no
     # cache) to 3600 (its maximum); a cached REQUEST authorizer is keyed on its identity
     # sources, so it needs at least one.
@@ -218,4 +228,15 @@ variable "authorizer_function_name" {
   description = "Name or ARN of the authorizer function, to let API Gateway invoke it (null: the permission is managed elsewhere). Pass the function's own attribute, not a string built from its name: the permission, and the deployment that waits for it, then wait for the function."
   type        = string
   default     = null
+}
+
+variable "lambda_invoke_arn" {
+  description = "Invoke ARN of the function serving the API (the lambda module's `invoke_arn`, its live alias): every operation's http_proxy integration becomes an `aws_proxy` integration of it (httpMethod POST). Allow API Gateway to invoke it for `<execution_arn>/*/*/*` (the lambda module's `api_execution_arn`). null: the integrations reach the ALB through the VPC link."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.lambda_invoke_arn == null || can(regex("^arn:[a-z-]+:apigateway:[a-z0-9-]+:lambda:path/2015-03-31/functions/arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_-]+)?/invocations$", coalesce(var.lambda_invoke_arn, "x")))
+    error_message = "lambda_invoke_arn must be a Lambda function's invoke ARN (arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function ARN>/invocations)."
+  }
 }

@@ -9,6 +9,10 @@ locals {
   ec2_arn   = "arn:${local.partition}:ec2:${local.region}:${local.account}"
 
   alias_name = "live"
+  # The alias's invoke ARN from the names alone (output named_invoke_arn): a caller whose
+  # integration feeds back into the function's configuration can use it without a cycle; the
+  # alias's postcondition keeps it equal to the real one.
+  named_invoke_arn = "arn:${local.partition}:apigateway:${local.region}:lambda:path/2015-03-31/functions/arn:${local.partition}:lambda:${local.region}:${local.account}:function:${var.name}:${local.alias_name}/invocations"
   # arn:aws:rds:<region>:<account>:db-proxy:prx-…; rds-db:connect names the proxy's resource id.
   proxy_resource_id = element(split(":", aws_db_proxy.this.arn), 6)
 
@@ -25,6 +29,10 @@ locals {
     },
     var.environment,
     { for svc, url in local.database_url : "${upper(svc)}_DATABASE_URL" => url },
+    # Read from Secrets Manager at cold start (colonnade.serverless.function): the values are in
+    # neither the function's configuration nor Terraform's state, as ECS `secrets` keep them
+    # out of a task definition.
+    length(var.secrets) > 0 ? { COLONNADE_LAMBDA_SECRETS = join(",", [for k in sort(keys(var.secrets)) : "${k}=${var.secrets[k]}"]) } : {},
   )
 }
 
@@ -64,6 +72,19 @@ locals {
     function_to_cache = { group = aws_security_group.function.id, to = var.cache_security_group_id, port = var.cache_port, description = "memcached" }
     proxy_to_database = { group = aws_security_group.proxy.id, to = var.database.security_group_id, port = var.database.port, description = "PostgreSQL to the Aurora cluster" }
   }
+}
+
+# HTTPS out (through the NAT gateways or the interface endpoints): the token issuer's keys and
+# token endpoint (Cognito has no interface endpoint for them) and Secrets Manager at cold start.
+resource "aws_vpc_security_group_egress_rule" "https" {
+  count = var.https_egress ? 1 : 0
+
+  security_group_id = aws_security_group.function.id
+  description       = "HTTPS to the token issuer and AWS APIs"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
 }
 
 resource "aws_vpc_security_group_egress_rule" "this" {
@@ -246,6 +267,15 @@ data "aws_iam_policy_document" "this" {
     ])
   }
 
+  dynamic "statement" {
+    for_each = length(var.secrets) > 0 ? [1] : []
+    content {
+      sid       = "ReadItsSecrets"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = sort(distinct(values(var.secrets)))
+    }
+  }
+
   statement {
     sid       = "DecryptItsEnvironment"
     actions   = ["kms:Decrypt"]
@@ -273,7 +303,9 @@ resource "aws_iam_role_policy" "this" {
 # The function, one for the gateway, catalog and orders (BUILD.md: why one)
 ################################################################################
 
-resource "aws_lambda_function" "this" {
+# Not "this": checkov's plan enrichment finds a resource's source (and its skips) by type and
+# name alone, and would read the authorizer module's aws_lambda_function.this for it.
+resource "aws_lambda_function" "function" {
   #checkov:skip=CKV_AWS_116:API Gateway invokes synchronously (the client gets the error); the schedule's event is replaced a minute later, so a dead-letter queue would only collect stale ticks.
   #checkov:skip=CKV_AWS_272:Code signing needs AWS Signer profiles, which the zip built by `make lambda` (hash-pinned, offline) does not go through yet.
   function_name = var.name
@@ -329,6 +361,12 @@ resource "aws_lambda_function" "this" {
       condition     = var.provisioned_concurrency <= var.reserved_concurrency
       error_message = "provisioned_concurrency cannot exceed reserved_concurrency."
     }
+    # Lambda's quota: 4 KB for all of a function's environment variables together (names and
+    # values). Checked at apply too, when the endpoints' names are known.
+    precondition {
+      condition     = length(join("", [for k, v in local.environment : "${k}${v}"])) <= 4096
+      error_message = "The function's environment variables take ${length(join("", [for k, v in local.environment : "${k}${v}"]))} bytes: Lambda allows 4 KB for all of them."
+    }
   }
 
   # The role must be able to create the interfaces and write logs before the function exists.
@@ -338,27 +376,42 @@ resource "aws_lambda_function" "this" {
 resource "aws_lambda_alias" "live" {
   name             = local.alias_name
   description      = "The published version API Gateway and the schedule invoke"
-  function_name    = aws_lambda_function.this.function_name
-  function_version = aws_lambda_function.this.version
+  function_name    = aws_lambda_function.function.function_name
+  function_version = aws_lambda_function.function.version
+
+  lifecycle {
+    postcondition {
+      condition     = self.invoke_arn == local.named_invoke_arn
+      error_message = "The live alias's invoke ARN is ${self.invoke_arn}, not ${local.named_invoke_arn} (output named_invoke_arn): an API built on the latter would fail every call."
+    }
+  }
 }
 
 resource "aws_lambda_provisioned_concurrency_config" "live" {
   count = var.provisioned_concurrency > 0 ? 1 : 0
 
-  function_name                     = aws_lambda_function.this.function_name
+  function_name                     = aws_lambda_function.function.function_name
   qualifier                         = aws_lambda_alias.live.name
   provisioned_concurrent_executions = var.provisioned_concurrency
 }
 
 resource "aws_lambda_permission" "api" {
-  count = var.api_execution_arn != null ? 1 : 0
+  # Known at plan time even when the API is created in the same apply (create_api_permission).
+  count = (var.create_api_permission != null ? var.create_api_permission : var.api_execution_arn != null) ? 1 : 0
 
   statement_id  = "AllowRestApiInvoke"
   action        = "lambda:InvokeFunction"
-  function_name = aws_lambda_function.this.function_name
+  function_name = aws_lambda_function.function.function_name
   qualifier     = aws_lambda_alias.live.name
   principal     = "apigateway.amazonaws.com"
   source_arn    = "${var.api_execution_arn}/*/*/*"
+
+  lifecycle {
+    precondition {
+      condition     = var.api_execution_arn != null
+      error_message = "create_api_permission is true but api_execution_arn is null: which API may invoke the function?"
+    }
+  }
 }
 
 ################################################################################
@@ -392,7 +445,7 @@ resource "aws_lambda_permission" "maintenance" {
 
   statement_id  = "AllowMaintenanceSchedule"
   action        = "lambda:InvokeFunction"
-  function_name = aws_lambda_function.this.function_name
+  function_name = aws_lambda_function.function.function_name
   qualifier     = aws_lambda_alias.live.name
   principal     = "events.amazonaws.com"
   source_arn    = aws_cloudwatch_event_rule.maintenance[0].arn
@@ -438,7 +491,7 @@ resource "aws_cloudwatch_metric_alarm" "this" {
   alarm_description   = "Lambda ${var.name}: ${each.value.what}"
   namespace           = "AWS/Lambda"
   metric_name         = each.value.metric
-  dimensions          = { FunctionName = aws_lambda_function.this.function_name }
+  dimensions          = { FunctionName = aws_lambda_function.function.function_name }
   statistic           = each.value.statistic == "p99" ? null : each.value.statistic
   extended_statistic  = each.value.statistic == "p99" ? "p99" : null
   period              = 300

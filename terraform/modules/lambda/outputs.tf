@@ -1,11 +1,11 @@
 output "function_name" {
   description = "Name of the function."
-  value       = aws_lambda_function.this.function_name
+  value       = aws_lambda_function.function.function_name
 }
 
 output "function_arn" {
   description = "Unqualified ARN of the function."
-  value       = aws_lambda_function.this.arn
+  value       = aws_lambda_function.function.arn
 }
 
 output "alias_arn" {
@@ -16,6 +16,11 @@ output "alias_arn" {
 output "invoke_arn" {
   description = "Invoke ARN of the live alias, the `uri` of an `aws_proxy` integration."
   value       = aws_lambda_alias.live.invoke_arn
+}
+
+output "named_invoke_arn" {
+  description = "The same invoke ARN built from the names only (known before the function exists; the alias's postcondition checks it): for an API whose integration would otherwise close a dependency loop with the function's configuration."
+  value       = local.named_invoke_arn
 }
 
 output "security_group_id" {

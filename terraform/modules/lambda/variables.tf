@@ -153,6 +153,29 @@ variable "environment" {
   }
 }
 
+variable "secrets" {
+  description = "Environment variables whose values the function reads from Secrets Manager at cold start (name => secret ARN; the whole secret string is the value), so they are in neither the function's configuration nor the state. The role may read exactly these; they must be encrypted with kms_key_arn (or the AWS managed key)."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for k, v in var.secrets : can(regex("^[A-Z][A-Z0-9_]*$", k)) && can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[^,=]+$", v))])
+    error_message = "secrets: names are upper-case variable names, values Secrets Manager secret ARNs (no comma or =)."
+  }
+  validation {
+    condition     = length(setintersection(keys(var.secrets), keys(var.environment))) == 0 && !contains(keys(var.environment), "COLONNADE_LAMBDA_SECRETS")
+    error_message = "secrets: a name is both a plain environment variable and a secret (or COLONNADE_LAMBDA_SECRETS, which the module sets, is in environment)."
+  }
+}
+
+variable "https_egress" {
+  description = "Allow HTTPS (443) out to anywhere, through the NAT gateways or the VPC's interface endpoints: the token issuer's JWKS and token endpoint and Secrets Manager. Without it the function reaches only its proxy and memcached."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "reserved_concurrency" {
   description = "Reserved concurrent executions: the most environments (and so proxy client connections) the function may run at once."
   type        = number
@@ -229,6 +252,12 @@ variable "api_execution_arn" {
     condition     = var.api_execution_arn == null || can(regex("^arn:aws[a-z-]*:execute-api:[a-z0-9-]+:[0-9]{12}:[a-z0-9]+$", var.api_execution_arn))
     error_message = "api_execution_arn must be a REST API execution ARN without stage or path (arn:aws:execute-api:<region>:<account>:<api-id>)."
   }
+}
+
+variable "create_api_permission" {
+  description = "Whether to create the API Gateway invoke permission; null: when api_execution_arn is set. Set it to true when the API is created in the same apply (its execution ARN is then unknown at plan time, and a count cannot depend on it)."
+  type        = bool
+  default     = null
 }
 
 variable "alarm_topic_arn" {

@@ -10,6 +10,8 @@ locals {
   name       = "${var.project}-${var.environment}"
   stage_name = var.environment # the REST API's stage: one per environment, named after it
   is_ecs     = var.compute == "ecs"
+  is_eks     = var.compute == "eks"
+  is_lambda  = var.compute == "lambda"
   azs        = sort(var.availability_zones)
   region     = data.aws_region.current.name
   account_id = data.aws_caller_identity.current.account_id
@@ -205,9 +207,11 @@ locals {
     DB_NAME        = module.aurora.database_name
     DB_SSLMODE     = "verify-full"
     DB_SSLROOTCERT = local.rds_ca_bundle
-    DB_IAM_AUTH    = "true"
-    DB_SERVICES    = join(",", local.db_services)
-    AWS_REGION     = local.region
+    # With compute = lambda the services reach Aurora through RDS Proxy, which logs in with
+    # each role's password (its secret, below): the bootstrap sets them instead of rds_iam.
+    DB_IAM_AUTH = local.is_lambda ? "false" : "true"
+    DB_SERVICES = join(",", local.db_services)
+    AWS_REGION  = local.region
   }
 
   # The ADOT collector beside each task (with `observability.tracing`): OTLP on loopback in,
@@ -259,10 +263,12 @@ locals {
   # has a rule of its own (below the migrate module).
   db_clients = local.is_ecs ? {
     for n in local.db_services : n => module.ecs_service[n].security_group_id
-  } : { eks = module.eks[0].cluster_security_group_id }
+    } : local.is_eks ? { eks = module.eks[0].cluster_security_group_id } : {
+    lambda_proxy             = module.lambda[0].proxy_security_group_id
+  }
   cache_clients = local.is_ecs ? {
     for n, s in var.services : n => module.ecs_service[n].security_group_id if s.cache
-  } : { eks = module.eks[0].cluster_security_group_id }
+  } : local.is_eks ? { eks = module.eks[0].cluster_security_group_id } : { lambda = module.lambda[0].security_group_id }
 }
 
 module "aurora" {
@@ -390,7 +396,13 @@ module "api_gateway" {
   # (Each output by name: a splat of the module would depend on all of them, and close a loop.)
   authorizer_invoke_arn    = var.authorizer.package_path != null ? module.authorizer[0].invoke_arn : null
   authorizer_function_name = var.authorizer.package_path != null ? module.authorizer[0].function_name : null
-  tags                     = local.tags
+  # compute = lambda: every operation invokes the function's live alias (aws_proxy). Its
+  # invoke ARN built from the names, as the authorizer's is: the function's environment
+  # names the token issuer, whose web client returns to the CDN, whose origin is this API,
+  # so the alias's own invoke_arn here would close a loop (the module's postcondition keeps
+  # the two equal).
+  lambda_invoke_arn = local.is_lambda ? module.lambda[0].named_invoke_arn : null
+  tags              = local.tags
 }
 
 # The origin path is the stage's name as given, not the stage's output: the stage waits for
@@ -522,8 +534,15 @@ module "migrate_container" {
   image       = local.images["migrate"]
   command     = var.migrate.command
   environment = local.migrate_environment
-  # The RDS-managed master secret ({"username", "password"}), injected by ECS.
-  secrets        = { DB_ADMIN_SECRET = module.aurora.master_user_secret_arn }
+  # The RDS-managed master secret ({"username", "password"}), injected by ECS; with compute =
+  # lambda also each service role's password, the `password` key of the secret RDS Proxy
+  # logs in with (ECS reads one JSON key of a secret: <arn>:<key>::).
+  secrets = merge(
+    { DB_ADMIN_SECRET = module.aurora.master_user_secret_arn },
+    # The version's ARN (the secret's): deploy.py's first phase (-target the bootstrap) then
+    # writes the value before the task reads it.
+    { for n, version in aws_secretsmanager_secret_version.db_user : "DB_PASSWORD_${upper(n)}" => "${version.arn}:password::" },
+  )
   log_group_name = module.observability.log_group_names["migrate"]
   log_region     = local.region
 }
@@ -605,8 +624,9 @@ module "migrate" {
   image_repository_arn = local.image_repository_arn
   secret_arns          = module.migrate_container.secret_arns
   # The master secret is encrypted with the Aurora module's customer managed
-  # key: without kms:Decrypt on it the task cannot start.
-  secrets_kms_key_arns = [module.aurora.kms_key_arn]
+  # key: without kms:Decrypt on it the task cannot start. The service roles' passwords
+  # (compute = lambda) are under the environment's key.
+  secrets_kms_key_arns = concat([module.aurora.kms_key_arn], local.is_lambda ? [module.observability.kms_key_arn] : [])
   cpu                  = var.migrate.cpu
   memory               = var.migrate.memory
   cpu_architecture     = var.cpu_architecture
@@ -634,7 +654,7 @@ resource "aws_vpc_security_group_ingress_rule" "migrate_to_database" {
 
 module "eks" {
   source = "../eks"
-  count  = local.is_ecs ? 0 : 1
+  count  = local.is_eks ? 1 : 0
 
   name                   = local.name
   kubernetes_version     = var.eks.kubernetes_version
@@ -670,6 +690,116 @@ module "eks" {
 check "tracing_needs_ecs" {
   assert {
     condition     = !(local.obs.tracing && !local.is_ecs)
-    error_message = "observability.tracing is on but compute is \"${var.compute}\": the trace collector runs only as an ECS sidecar, so on EKS no spans are exported (metrics still reach CloudWatch as EMF)."
+    error_message = "observability.tracing is on but compute is \"${var.compute}\": the trace collector runs only as an ECS sidecar, so the services export no spans there (metrics still reach CloudWatch as EMF; on Lambda, X-Ray's active tracing still records each invocation)."
   }
+}
+
+################################################################################
+# Compute: AWS Lambda (compute = "lambda"; modules/lambda, BUILD.md "The serverless path")
+################################################################################
+
+locals {
+  # One function serves the gateway, catalog and orders in process (colonnade.serverless). It
+  # gets what their containers get, less what only a container or the network path needs
+  # (listen addresses, worker counts, the gateway's backend list; the Lambda runtime sets
+  # AWS_REGION; the module sets each service's DATABASE_URL to the proxy). A setting both
+  # services share is set once; one that differs gets the service's prefix
+  # (CATALOG_CACHE_URL), which that service alone reads (serverless.function.service_env),
+  # so the 4 KB of a function's environment go further.
+  lambda_name = "${local.name}-api"
+
+  lambda_container_only = ["GRPC_HOST", "GRPC_PORT", "WORKERS", "AWS_REGION", "DATABASE_URL", "COLONNADE_GATEWAY_HOST", "COLONNADE_GATEWAY_PORT", "COLONNADE_GATEWAY_BACKENDS", "COLONNADE_GATEWAY_WORKERS"]
+  lambda_services       = sort(keys(local.grpc_services))
+  lambda_service_env = {
+    for n in local.lambda_services : n => { for k, v in local.environment[n] : k => v if !contains(local.lambda_container_only, k) }
+  }
+  lambda_shared = length(local.lambda_services) == 0 ? [] : [
+    for k, v in local.lambda_service_env[local.lambda_services[0]] : k if alltrue([for n, e in local.lambda_service_env : lookup(e, k, null) == v])
+  ]
+  lambda_environment = merge(
+    length(local.lambda_services) == 0 ? {} : { for k in local.lambda_shared : k => local.lambda_service_env[local.lambda_services[0]][k] },
+    merge([for n, e in local.lambda_service_env : { for k, v in e : "${upper(n)}_${k}" => v if !contains(local.lambda_shared, k) }]...),
+    { for k, v in local.environment[local.gateway] : k => v if !contains(local.lambda_container_only, k) },
+    { COLONNADE_SERVICES = join(",", local.lambda_services) },
+  )
+  # The containers' secrets (identity client secrets, the API key store, page-token keys), read
+  # from Secrets Manager at cold start: names only in the function's configuration.
+  lambda_secrets = merge(
+    merge([for n in local.lambda_services : { for k, v in merge(var.services[n].secrets, local.service_secrets[n]) : "${upper(n)}_${k}" => v }]...),
+    merge(var.services[local.gateway].secrets, local.service_secrets[local.gateway]),
+  )
+}
+
+# RDS Proxy logs in to Aurora with a password per service role (aws 5.100 has no end-to-end
+# IAM authentication for proxies); the function logs in to the proxy with IAM tokens. Each
+# password is generated by the live root (GetRandomPassword, ephemeral) and written
+# write-only: in neither plan nor state. The bootstrap task sets it on the role
+# (DB_PASSWORD_<SERVICE>, above).
+resource "aws_secretsmanager_secret" "db_user" {
+  #checkov:skip=CKV2_AWS_57:Rotating it needs the bootstrap to set the new password on the role in the same step; not automated yet (BUILD.md).
+  for_each = local.is_lambda ? toset(local.db_services) : toset([])
+
+  name                    = "${local.name}/database/${each.key}"
+  description             = "Aurora role ${each.key}'s password, with which RDS Proxy logs in for the Lambda function"
+  kms_key_id              = module.observability.kms_key_arn
+  recovery_window_in_days = var.deletion_protection ? 30 : 0
+
+  tags = merge(local.tags, { Service = each.key })
+}
+
+resource "aws_secretsmanager_secret_version" "db_user" {
+  for_each = aws_secretsmanager_secret.db_user
+
+  secret_id                = each.value.id
+  secret_string_wo         = jsonencode({ username = each.key, password = lookup(var.db_passwords, each.key, "") })
+  secret_string_wo_version = 1
+
+  lifecycle {
+    precondition {
+      condition     = length(lookup(var.db_passwords, each.key, "")) >= 32
+      error_message = "db_passwords lacks ${each.key}, or its password is shorter than 32 characters (compute = lambda: RDS Proxy logs in with it)."
+    }
+  }
+}
+
+module "lambda" {
+  source = "../lambda"
+  count  = local.is_lambda ? 1 : 0
+
+  name         = local.lambda_name
+  package_path = coalesce(var.lambda.package_path, "missing.zip")
+  runtime      = var.lambda.runtime
+  architecture = var.cpu_architecture == "ARM64" ? "arm64" : "x86_64"
+  memory_size  = var.lambda.memory_size
+  timeout      = var.lambda.timeout
+  vpc_id       = module.network.vpc_id
+  subnet_ids   = [for az in local.azs : module.network.private_subnet_ids[az]]
+  # Cognito's keys and token endpoint, Secrets Manager (through its endpoint when there is one).
+  https_egress            = true
+  cache_security_group_id = module.cache.security_group_id
+  cache_port              = module.cache.port
+  database = {
+    cluster_identifier = module.aurora.cluster_id
+    security_group_id  = module.aurora.security_group_id
+    name               = module.aurora.database_name
+    port               = module.aurora.port
+    users              = { for n in local.db_services : n => { db_user = n, secret_arn = aws_secretsmanager_secret_version.db_user[n].arn } }
+    secret_kms_key_arn = module.observability.kms_key_arn
+    # sslrootcert: the module's default, the Amazon roots the zip carries (RDS Proxy presents
+    # an ACM certificate; the image's RDS CA bundle does not verify it).
+  }
+  environment             = local.lambda_environment
+  secrets                 = local.lambda_secrets
+  reserved_concurrency    = var.lambda.reserved_concurrency
+  provisioned_concurrency = var.lambda.provisioned_concurrency
+  snap_start              = var.lambda.snap_start
+  maintenance_schedule    = var.lambda.maintenance_schedule
+  tracing                 = local.obs.tracing
+  kms_key_arn             = module.observability.kms_key_arn
+  log_retention_days      = var.log_retention_days
+  # What the API's execution_arn is in AWS, built from its id (moto's leaves the account out).
+  api_execution_arn     = "arn:${local.partition}:execute-api:${local.region}:${local.account_id}:${module.api_gateway.rest_api_id}"
+  create_api_permission = true
+  alarm_topic_arn       = module.observability.alarm_topic_arn
+  tags                  = local.tags
 }

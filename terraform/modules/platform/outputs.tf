@@ -98,17 +98,17 @@ output "migrate_task" {
 }
 
 output "kubernetes" {
-  description = "What the EKS manifests need besides the containers: namespace, the image's architecture (node selector), the cluster name (null when compute is ecs)."
+  description = "What the EKS manifests need besides the containers: namespace, the image's architecture (node selector), the cluster name (null unless compute is eks)."
   value = {
     namespace    = "colonnade"
     architecture = var.cpu_architecture == "ARM64" ? "arm64" : "amd64"
-    cluster_name = local.is_ecs ? null : module.eks[0].cluster_name
+    cluster_name = local.is_eks ? module.eks[0].cluster_name : null
   }
 }
 
 output "eks_cluster_name" {
-  description = "EKS cluster name (null when compute is ecs)."
-  value       = local.is_ecs ? null : module.eks[0].cluster_name
+  description = "EKS cluster name (null unless compute is eks)."
+  value       = local.is_eks ? module.eks[0].cluster_name : null
 }
 
 output "eks_target_group_arns" {
@@ -161,4 +161,14 @@ output "authorizer" {
 output "page_token_key_secret_arns" {
   description = "Secrets Manager ARN of each gRPC service's page-token keys (PAGE_TOKEN_KEYS); the live root reads the current keys from it when rotating."
   value       = { for k, s in aws_secretsmanager_secret.page_token_keys : k => s.arn }
+}
+
+output "lambda" {
+  description = "The function serving the API when compute is lambda (null otherwise): its name, the live alias's ARN (what a rollback moves) and the RDS Proxy endpoint."
+  value = local.is_lambda ? {
+    function_name  = module.lambda[0].function_name
+    alias_arn      = module.lambda[0].alias_arn
+    proxy_endpoint = module.lambda[0].proxy_endpoint
+    log_group_name = module.lambda[0].log_group_name
+  } : null
 }

@@ -56,15 +56,51 @@ variable "interface_endpoints" {
 }
 
 variable "compute" {
-  description = "Where the services run: `ecs` (Fargate services managed here) or `eks` (an EKS Auto Mode cluster; the services are deployed from the manifests scripts/k8s_manifests.py renders from this module's outputs, bound to the same ALB target groups). The database bootstrap runs as an ECS one-shot task either way."
+  description = "Where the services run: `ecs` (Fargate services managed here), `eks` (an EKS Auto Mode cluster; the services are deployed from the manifests scripts/k8s_manifests.py renders from this module's outputs, bound to the same ALB target groups) or `lambda` (one function serving the gateway, catalog and orders in process behind RDS Proxy, invoked by API Gateway's aws_proxy integrations; `lambda` sizes it). The database bootstrap runs as an ECS one-shot task in every case."
   type        = string
   default     = "ecs"
   nullable    = false
 
   validation {
-    condition     = contains(["ecs", "eks"], var.compute)
-    error_message = "compute must be ecs or eks."
+    condition     = contains(["ecs", "eks", "lambda"], var.compute)
+    error_message = "compute must be ecs, eks or lambda."
   }
+  # The function serves the gateway, catalog and orders in process (colonnade.serverless); it
+  # knows no other service, and it runs from the zip `make lambda` builds.
+  validation {
+    condition     = var.compute != "lambda" || (alltrue([for n, s in var.services : contains(["catalog", "orders"], n) if s.protocol == "grpc"]) && var.lambda.package_path != null)
+    error_message = "compute = lambda serves only the catalog and orders services (colonnade.serverless), from lambda.package_path (the zip `make lambda` builds), which must be set."
+  }
+}
+
+variable "lambda" {
+  description = "The function that serves the API when compute is lambda (modules/lambda): package_path, the zip `make lambda` builds; runtime (python3.12+ for snap_start), memory, timeout (at most 29 s: API Gateway's REST integration gives up then, and the handler's deadlines end before the function's), reserved and provisioned concurrency (on the live alias), SnapStart, and the maintenance schedule (catalog expiry sweep, orders recovery)."
+  type = object({
+    package_path            = optional(string)
+    runtime                 = optional(string, "python3.11")
+    memory_size             = optional(number, 1024)
+    timeout                 = optional(number, 29)
+    reserved_concurrency    = optional(number, 20)
+    provisioned_concurrency = optional(number, 0)
+    snap_start              = optional(bool, false)
+    maintenance_schedule    = optional(string, "rate(1 minute)")
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.lambda.timeout <= 29
+    error_message = "lambda.timeout must be at most 29 s: API Gateway's REST integration times out at 29 s, so a longer function would run on after the client got a 504."
+  }
+}
+
+variable "db_passwords" {
+  description = "compute = lambda: the password of each database service's role, with which RDS Proxy logs in to Aurora (written write-only into its secret on creation; the live root generates them with GetRandomPassword). Ephemeral: never in plan or state."
+  type        = map(string)
+  default     = {}
+  ephemeral   = true
+  sensitive   = true
+  nullable    = false
 }
 
 variable "cpu_architecture" {

@@ -340,3 +340,85 @@ run "authorizer_result_ttl_beyond_an_hour_is_refused" {
 
   expect_failures = [var.openapi_body]
 }
+
+# compute = "lambda": the same document, every operation a Lambda proxy integration of the alias.
+run "lambda_variant_proxies_every_operation_to_the_alias" {
+  command = plan
+
+  variables {
+    lambda_invoke_arn  = "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:colonnade-test:live/invocations"
+    cache_cluster_size = "0.5"
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for p, ops in jsondecode(aws_api_gateway_rest_api.this.body).paths : [
+        for m, op in ops : op["x-amazon-apigateway-integration"].type == "aws_proxy" && op["x-amazon-apigateway-integration"].httpMethod == "POST" && op["x-amazon-apigateway-integration"].uri == var.lambda_invoke_arn
+      ]
+    ]))
+    error_message = "Every operation invokes the live alias with an aws_proxy integration over POST."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for p, ops in jsondecode(aws_api_gateway_rest_api.this.body).paths : [
+        for m, op in ops : length(setintersection(keys(op["x-amazon-apigateway-integration"]), ["connectionType", "connectionId", "requestParameters", "responses"])) == 0 && op["x-amazon-apigateway-integration"].timeoutInMillis <= 29000
+      ]
+    ]))
+    error_message = "No VPC link, parameter mappings or integration responses are left, and the timeout stays within 29 s."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for p, ops in jsondecode(aws_api_gateway_rest_api.this.body).paths : [
+        for m, op in ops : length([for prm in try(op.parameters, []) : prm if prm.in == "path" && !contains(op["x-amazon-apigateway-integration"].cacheKeyParameters, "method.request.path.${prm.name}")]) == 0
+      ]
+    ]))
+    error_message = "Cached GETs keep their cache keys in the Lambda variant."
+  }
+}
+
+run "lambda_variant_refuses_an_integration_it_does_not_know" {
+  command = plan
+
+  variables {
+    lambda_invoke_arn = "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:colonnade-test:live/invocations"
+    openapi_body = jsonencode({
+      openapi = "3.0.1"
+      info    = { title = "t", version = "1" }
+      paths = { "/v1/things" = { options = {
+        responses                         = { "200" = { description = "ok" } }
+        "x-amazon-apigateway-integration" = { type = "mock", requestTemplates = { "application/json" = "{\"statusCode\": 200}" } }
+      } } }
+    })
+  }
+
+  expect_failures = [aws_api_gateway_rest_api.this]
+}
+
+run "an_integration_timeout_beyond_29_s_is_refused" {
+  command = plan
+
+  variables {
+    openapi_body = jsonencode({
+      openapi = "3.0.1"
+      info    = { title = "t", version = "1" }
+      paths = { "/v1/things" = { get = {
+        responses                         = { "200" = { description = "ok" } }
+        "x-amazon-apigateway-integration" = { type = "http_proxy", httpMethod = "GET", uri = "https://api.internal.example.com/v1/things", timeoutInMillis = 30000 }
+      } } }
+    })
+  }
+
+  expect_failures = [var.openapi_body]
+}
+
+run "lambda_invoke_arn_must_be_an_invoke_arn" {
+  command = plan
+
+  variables {
+    lambda_invoke_arn = "arn:aws:lambda:eu-west-1:123456789012:function:colonnade-test:live"
+  }
+
+  expect_failures = [var.lambda_invoke_arn]
+}

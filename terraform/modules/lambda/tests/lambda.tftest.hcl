@@ -74,39 +74,39 @@ run "defaults" {
   command = apply
 
   assert {
-    condition     = aws_lambda_function.this.runtime == "python3.11" && aws_lambda_function.this.architectures == tolist(["x86_64"]) && aws_lambda_function.this.handler == "colonnade.serverless.handler"
+    condition     = aws_lambda_function.function.runtime == "python3.11" && aws_lambda_function.function.architectures == tolist(["x86_64"]) && aws_lambda_function.function.handler == "colonnade.serverless.handler"
     error_message = "python3.11 on x86_64 running colonnade.serverless.handler by default"
   }
   assert {
-    condition     = aws_lambda_function.this.filename == "tests/fixtures/function.zip" && aws_lambda_function.this.source_code_hash == filebase64sha256("tests/fixtures/function.zip")
+    condition     = aws_lambda_function.function.filename == "tests/fixtures/function.zip" && aws_lambda_function.function.source_code_hash == filebase64sha256("tests/fixtures/function.zip")
     error_message = "the package and its hash come from package_path"
   }
   assert {
-    condition     = aws_lambda_function.this.publish && aws_lambda_alias.live.function_version == "1" && output.invoke_arn == aws_lambda_alias.live.invoke_arn
+    condition     = aws_lambda_function.function.publish && aws_lambda_alias.live.function_version == "1" && output.invoke_arn == aws_lambda_alias.live.invoke_arn && output.named_invoke_arn == output.invoke_arn
     error_message = "versions are published and the live alias (the invoke ARN) names the new one"
   }
   assert {
-    condition     = aws_lambda_function.this.reserved_concurrent_executions == 20 && length(aws_lambda_provisioned_concurrency_config.live) == 0 && length(aws_lambda_function.this.snap_start) == 0
+    condition     = aws_lambda_function.function.reserved_concurrent_executions == 20 && length(aws_lambda_provisioned_concurrency_config.live) == 0 && length(aws_lambda_function.function.snap_start) == 0
     error_message = "reserved concurrency 20, no provisioned concurrency, no SnapStart by default"
   }
   assert {
-    condition     = aws_lambda_function.this.tracing_config[0].mode == "Active" && aws_lambda_function.this.kms_key_arn == var.kms_key_arn
+    condition     = aws_lambda_function.function.tracing_config[0].mode == "Active" && aws_lambda_function.function.kms_key_arn == var.kms_key_arn
     error_message = "active tracing and a customer-managed key for the environment"
   }
   assert {
-    condition     = aws_lambda_function.this.vpc_config[0].subnet_ids == toset(["subnet-a", "subnet-b", "subnet-c"]) && aws_lambda_function.this.vpc_config[0].security_group_ids == toset([aws_security_group.function.id])
+    condition     = aws_lambda_function.function.vpc_config[0].subnet_ids == toset(["subnet-a", "subnet-b", "subnet-c"]) && aws_lambda_function.function.vpc_config[0].security_group_ids == toset([aws_security_group.function.id])
     error_message = "the function runs in the given subnets with its own security group"
   }
   assert {
-    condition     = aws_lambda_function.this.environment[0].variables["CATALOG_DATABASE_URL"] == "postgresql://catalog@colonnade-test-proxy.proxy-abc.eu-west-1.rds.amazonaws.com:5432/colonnade?sslmode=verify-full&sslrootcert=/var/task/certs/amazon-root-cas.pem"
+    condition     = aws_lambda_function.function.environment[0].variables["CATALOG_DATABASE_URL"] == "postgresql://catalog@colonnade-test-proxy.proxy-abc.eu-west-1.rds.amazonaws.com:5432/colonnade?sslmode=verify-full&sslrootcert=/var/task/certs/amazon-root-cas.pem"
     error_message = "catalog's DATABASE_URL names the proxy, its user and verify-full TLS"
   }
   assert {
-    condition     = aws_lambda_function.this.environment[0].variables["ORDERS_DATABASE_URL"] != null && aws_lambda_function.this.environment[0].variables["DB_IAM_AUTH"] == "true"
+    condition     = aws_lambda_function.function.environment[0].variables["ORDERS_DATABASE_URL"] != null && aws_lambda_function.function.environment[0].variables["DB_IAM_AUTH"] == "true"
     error_message = "each service gets its URL, with IAM tokens"
   }
   assert {
-    condition     = aws_lambda_function.this.environment[0].variables["DB_STATEMENT_CACHE_SIZE"] == "0" && aws_lambda_function.this.environment[0].variables["COLONNADE_SERVICES"] == "catalog,orders"
+    condition     = aws_lambda_function.function.environment[0].variables["DB_STATEMENT_CACHE_SIZE"] == "0" && aws_lambda_function.function.environment[0].variables["COLONNADE_SERVICES"] == "catalog,orders"
     error_message = "the statement cache is off and the caller's variables pass through"
   }
   assert {
@@ -213,7 +213,7 @@ run "optional_parts_off" {
   }
 
   assert {
-    condition     = !contains([for s in data.aws_iam_policy_document.this.statement : s.sid], "PutTraces") && aws_lambda_function.this.tracing_config[0].mode == "PassThrough"
+    condition     = !contains([for s in data.aws_iam_policy_document.this.statement : s.sid], "PutTraces") && aws_lambda_function.function.tracing_config[0].mode == "PassThrough"
     error_message = "X-Ray permissions only with tracing"
   }
   assert {
@@ -276,7 +276,7 @@ run "snap_start_on_python312" {
   }
 
   assert {
-    condition     = aws_lambda_function.this.snap_start[0].apply_on == "PublishedVersions" && aws_lambda_function.this.architectures == tolist(["arm64"])
+    condition     = aws_lambda_function.function.snap_start[0].apply_on == "PublishedVersions" && aws_lambda_function.function.architectures == tolist(["arm64"])
     error_message = "SnapStart on published versions"
   }
 }
@@ -288,7 +288,7 @@ run "snap_start_on_python311_is_refused" {
     snap_start = true
   }
 
-  expect_failures = [aws_lambda_function.this]
+  expect_failures = [aws_lambda_function.function]
 }
 
 run "snap_start_with_provisioned_concurrency_is_refused" {
@@ -300,7 +300,7 @@ run "snap_start_with_provisioned_concurrency_is_refused" {
     provisioned_concurrency = 2
   }
 
-  expect_failures = [aws_lambda_function.this]
+  expect_failures = [aws_lambda_function.function]
 }
 
 run "provisioned_above_reserved_is_refused" {
@@ -311,7 +311,7 @@ run "provisioned_above_reserved_is_refused" {
     provisioned_concurrency = 5
   }
 
-  expect_failures = [aws_lambda_function.this]
+  expect_failures = [aws_lambda_function.function]
 }
 
 run "unsupported_runtime_and_architecture_are_refused" {
@@ -333,4 +333,61 @@ run "one_subnet_is_refused" {
   }
 
   expect_failures = [var.subnet_ids]
+}
+
+run "secrets_are_named_not_given_and_https_is_opt_in" {
+  command = plan
+
+  variables {
+    secrets = {
+      CATALOG_PAGE_TOKEN_KEYS = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-test/page-tokens/catalog-AbCdEf"
+      ORDERS_PAGE_TOKEN_KEYS  = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-test/page-tokens/orders-AbCdEf"
+    }
+    https_egress = true
+  }
+
+  assert {
+    condition     = aws_lambda_function.function.environment[0].variables["COLONNADE_LAMBDA_SECRETS"] == "CATALOG_PAGE_TOKEN_KEYS=arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-test/page-tokens/catalog-AbCdEf,ORDERS_PAGE_TOKEN_KEYS=arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-test/page-tokens/orders-AbCdEf" && !contains(keys(aws_lambda_function.function.environment[0].variables), "CATALOG_PAGE_TOKEN_KEYS")
+    error_message = "the function is told where its secrets are, never their values"
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.this.statement : s if s.sid == "ReadItsSecrets"]).resources == toset(values(var.secrets)) && one([for s in data.aws_iam_policy_document.this.statement : s if s.sid == "ReadItsSecrets"]).actions == toset(["secretsmanager:GetSecretValue"])
+    error_message = "the role reads exactly its secrets"
+  }
+  assert {
+    condition     = aws_vpc_security_group_egress_rule.https[0].from_port == 443 && aws_vpc_security_group_egress_rule.https[0].to_port == 443 && aws_vpc_security_group_egress_rule.https[0].security_group_id == aws_security_group.function.id
+    error_message = "HTTPS out, and only 443, when asked for"
+  }
+}
+
+run "a_secret_that_is_also_plain_is_refused" {
+  command = plan
+
+  variables {
+    environment = { COLONNADE_SERVICES = "catalog,orders", PAGE_TOKEN_KEYS = "k" }
+    secrets     = { PAGE_TOKEN_KEYS = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbCdEf" }
+  }
+
+  expect_failures = [var.secrets]
+}
+
+run "more_than_4_kb_of_environment_is_refused" {
+  command = plan
+
+  variables {
+    environment = { COLONNADE_SERVICES = "catalog,orders", BIG = join("", [for i in range(1000) : "abcde"]) }
+  }
+
+  expect_failures = [aws_lambda_function.function]
+}
+
+run "a_permission_for_no_api_is_refused" {
+  command = plan
+
+  variables {
+    api_execution_arn     = null
+    create_api_permission = true
+  }
+
+  expect_failures = [aws_lambda_permission.api]
 }

@@ -45,6 +45,7 @@ override_module {
     port                   = 11211
     configuration_endpoint = "colonnade-dev.abc.cfg.euw1.cache.amazonaws.com:11211"
     cluster_id             = "colonnade-dev"
+    security_group_id      = "sg-cache"
   }
 }
 
@@ -59,6 +60,8 @@ override_module {
     origin_verify_header_value = "s3cr3t"
     api_key_values             = { "web/spa" = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789" }
     invoke_url                 = "https://abc.execute-api.eu-west-1.amazonaws.com/dev"
+    execution_arn              = "arn:aws:execute-api:eu-west-1:123456789012:abc"
+    rest_api_id                = "abc"
   }
 }
 
@@ -496,6 +499,124 @@ run "eks_compute" {
     condition     = output.kubernetes.architecture == "amd64" && output.kubernetes.namespace == "colonnade"
     error_message = "The manifests' node selector follows the image's architecture."
   }
+}
+
+# The db_user secrets' ARNs fixed, so the bootstrap's password references compare exactly.
+run "lambda_compute" {
+  command = plan
+
+  variables {
+    compute      = "lambda"
+    lambda       = { package_path = "../lambda/tests/fixtures/function.zip" }
+    db_passwords = { catalog = "catalog-role-password-000000000000000000", orders = "orders-role-password-0000000000000000000" }
+    services = {
+      gateway = {
+        command  = ["colonnade-gateway"]
+        protocol = "http"
+        port     = 8080
+        identity = { delegate = true }
+        sizing   = { dev = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 } }
+      }
+      catalog = {
+        command       = ["colonnade-catalog"]
+        protocol      = "grpc"
+        port          = 50051
+        grpc_packages = ["colonnade.catalog.v1", "colonnade.catalog.v2"]
+        database      = true
+        cache         = true
+        sizing        = { dev = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 } }
+      }
+      orders = {
+        command       = ["colonnade-orders"]
+        protocol      = "grpc"
+        port          = 50052
+        grpc_packages = ["colonnade.orders.v1"]
+        database      = true
+        environment   = { CATALOG_TARGET = "catalog:50051" }
+        sizing        = { dev = { cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2 } }
+      }
+    }
+    page_token_keys = {
+      catalog = "test-catalog-page-token-key-0000000000000000"
+      orders  = "test-orders-page-token-key-00000000000000000"
+    }
+    image_digests = {
+      gateway = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+      catalog = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+      orders  = "sha256:4444444444444444444444444444444444444444444444444444444444444444"
+      migrate = "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+    }
+  }
+
+  assert {
+    condition     = length(module.ecs_service) == 0 && length(module.eks) == 0 && length(module.lambda) == 1
+    error_message = "compute = lambda: one function, no ECS service and no EKS cluster."
+  }
+
+  assert {
+    condition     = output.ecs_cluster_name != null && output.migrate_task.container_name == "migrate"
+    error_message = "The bootstrap still runs as an ECS one-shot task."
+  }
+
+  assert {
+    condition     = toset(keys(local.db_clients)) == toset(["lambda_proxy"]) && toset(keys(local.cache_clients)) == toset(["lambda"])
+    error_message = "Aurora admits only the RDS Proxy (and the bootstrap), memcached only the function."
+  }
+
+  assert {
+    condition     = module.lambda[0].named_invoke_arn == "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:colonnade-dev-api:live/invocations"
+    error_message = "API Gateway invokes the function's live alias."
+  }
+
+  assert {
+    condition     = local.lambda_environment["COLONNADE_SERVICES"] == "catalog,orders" && local.lambda_environment["AUTH_MODE"] == "enforce" && local.lambda_environment["AUTH_JWKS"] == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC/.well-known/jwks.json" && local.lambda_environment["COLONNADE_GATEWAY_AUTH_ISSUER"] == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC"
+    error_message = "The function serves both services and verifies tokens as the containers do: shared settings once, the gateway's under its prefix."
+  }
+
+  assert {
+    condition     = local.lambda_environment["CATALOG_CACHE_URL"] == "memcached://colonnade-dev.abc.cfg.euw1.cache.amazonaws.com:11211" && local.lambda_environment["ORDERS_CACHE_URL"] == "none" && local.lambda_environment["CATALOG_SERVICE_NAME"] == "catalog" && !contains(keys(local.lambda_environment), "CACHE_URL")
+    error_message = "What differs between the services is set per service, under its prefix."
+  }
+
+  assert {
+    condition     = length(setintersection(keys(local.lambda_environment), ["GRPC_PORT", "GRPC_HOST", "WORKERS", "AWS_REGION", "DATABASE_URL", "CATALOG_DATABASE_URL", "COLONNADE_GATEWAY_BACKENDS", "COLONNADE_GATEWAY_PORT", "PAGE_TOKEN_KEYS", "CATALOG_PAGE_TOKEN_KEYS"])) == 0
+    error_message = "No container-only setting, no database URL (the module points them at the proxy) and no secret value."
+  }
+
+  assert {
+    condition     = local.lambda_secrets["CATALOG_PAGE_TOKEN_KEYS"] == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-dev/page-tokens/catalog-AbCdEf" && local.lambda_secrets["COLONNADE_GATEWAY_SERVICE_CLIENT_SECRET"] == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-dev/identity/gateway-client-secret-AbCdEf" && local.lambda_secrets["COLONNADE_GATEWAY_API_KEYS"] == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:colonnade-dev/identity/gateway-api-keys-AbCdEf"
+    error_message = "The page-token keys, the gateway's client secret and its API key store are named as secrets, read at cold start."
+  }
+
+  assert {
+    condition     = toset(keys(aws_secretsmanager_secret.db_user)) == toset(["catalog", "orders"]) && aws_secretsmanager_secret_version.db_user["catalog"].secret_string_wo_version == 1 && aws_secretsmanager_secret_version.db_user["catalog"].secret_string_wo == null
+    error_message = "A secret per database role for RDS Proxy, its password write-only."
+  }
+
+  assert {
+    condition     = { for e in output.container_definitions["migrate"].environment : e.name => e.value }["DB_IAM_AUTH"] == "false" && toset([for e in output.container_definitions["migrate"].secrets : e.name]) == toset(["DB_ADMIN_SECRET", "DB_PASSWORD_CATALOG", "DB_PASSWORD_ORDERS"])
+    error_message = "The bootstrap sets each role's password (RDS Proxy logs in with it) instead of rds_iam."
+  }
+}
+
+run "lambda_compute_needs_the_package" {
+  command = plan
+
+  variables {
+    compute = "lambda"
+  }
+
+  expect_failures = [var.compute]
+}
+
+run "lambda_timeout_beyond_api_gateways_29_s_is_refused" {
+  command = plan
+
+  variables {
+    lambda = { timeout = 30 }
+  }
+
+  expect_failures = [var.lambda]
 }
 
 run "rejects_a_missing_or_malformed_image" {
