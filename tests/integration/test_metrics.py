@@ -327,20 +327,29 @@ async def test_pool_exhaustion_is_counted(start_catalog: StartCatalog, unique: s
     metrics = server.observability.metrics
     async with grpc.aio.insecure_channel(target) as channel:
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-        before = metrics.sample(
-            "colonnade_db_pool_acquire_duration_seconds_count", service="catalog-pool"
-        )
-        await asyncio.gather(
-            *(stub.ListProducts(catalog_pb2.ListProductsRequest(page_size=5)) for _ in range(12))
-        )
-    acquired = metrics.sample(
-        "colonnade_db_pool_acquire_duration_seconds_count", service="catalog-pool"
-    )
-    assert acquired - before == 12  # one connection per call
-    exhausted = metrics.sample("colonnade_db_pool_exhausted_total", service="catalog-pool")
+        # Twelve at once on one connection. On a loaded machine the server may happen to
+        # finish each call before it takes the next, so a burst is sent again (up to five
+        # times) until two overlapped; each burst takes one connection per call.
+        for _ in range(5):
+            before = metrics.sample(
+                "colonnade_db_pool_acquire_duration_seconds_count", service="catalog-pool"
+            )
+            await asyncio.gather(
+                *(
+                    stub.ListProducts(catalog_pb2.ListProductsRequest(page_size=5))
+                    for _ in range(12)
+                )
+            )
+            acquired = metrics.sample(
+                "colonnade_db_pool_acquire_duration_seconds_count", service="catalog-pool"
+            )
+            assert acquired - before == 12  # one connection per call
+            exhausted = metrics.sample("colonnade_db_pool_exhausted_total", service="catalog-pool")
+            if exhausted >= 1:
+                break
     # Twelve at once on one connection: the others waited. The reservation expiry sweep (at
     # start, then every 5 s) holds the same connection for a moment, so even the first may wait.
-    assert 1 <= exhausted <= 12
+    assert 1 <= exhausted <= 60
     async with grpc.aio.insecure_channel(target) as channel:
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         for _ in range(5):  # one after the other: the connection is idle for each
