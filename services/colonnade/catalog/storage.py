@@ -27,11 +27,13 @@ from colonnade.runtime.errors import DomainError, already_exists, etag_mismatch,
 T = TypeVar("T")
 
 _COLUMNS = ", ".join(COLUMNS)
-# An insert writes every column but the timestamps, which the database's clock sets.
+# An insert writes every column; the timestamps are the database's clock, read once so a new
+# product's update_time equals its create_time (two clock_timestamp() defaults may differ).
 _INSERTED = [i for i, column in enumerate(COLUMNS) if column not in TIMESTAMP_COLUMNS]
 _INSERT_SQL = (
-    f"INSERT INTO products ({', '.join(COLUMNS[i] for i in _INSERTED)}) "
-    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_INSERTED) + 1))}) "
+    f"INSERT INTO products ({', '.join(COLUMNS[i] for i in _INSERTED)}, create_time, update_time) "
+    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_INSERTED) + 1))}, "
+    "statement_timestamp(), statement_timestamp()) "
     f"RETURNING {_COLUMNS}"
 )
 # What an update may set: not the identity, the timestamps or the etag (set per write).
