@@ -36,6 +36,7 @@ from colonnade.runtime.auth import (
     TokenVerifier,
     bearer_token,
 )
+from colonnade.runtime.handlers import with_behaviour
 from colonnade.runtime.policy import EdgePolicy
 
 log = logging.getLogger("colonnade.auth")
@@ -72,29 +73,68 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        method: str = handler_call_details.method
         handler = await continuation(handler_call_details)
-        if handler is None or method.startswith(OPEN_PREFIXES):
+        if handler is None:
             return handler
+        refused = await self.refusal(
+            handler_call_details.method, handler_call_details.invocation_metadata
+        )
+        return handler if refused is None else _refusal(handler, *refused)
+
+    def wrap(
+        self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        """``handler`` deciding first, in the call, what :meth:`intercept_service` decides
+        before it (a server wraps its handlers once with it)."""
+        if method.startswith(OPEN_PREFIXES):
+            return handler
+
+        def guarded(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+            async def refuse_or_none(context: grpc.aio.ServicerContext[Any, Any]) -> None:
+                refused = await self.refusal(method, context.invocation_metadata())
+                if refused is not None:
+                    await context.abort(*refused)
+
+            if inspect.isasyncgenfunction(behaviour):
+
+                async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                    await refuse_or_none(context)
+                    async for response in behaviour(request, context):
+                        yield response
+
+                return stream
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                await refuse_or_none(context)
+                return await behaviour(request, context)
+
+            return unary
+
+        return with_behaviour(handler, guarded)
+
+    async def refusal(
+        self, method: str, metadata: Iterable[Any] | None
+    ) -> tuple[grpc.StatusCode, str] | None:
+        """Why a call of ``method`` with ``metadata`` is refused (its code and message), or
+        None when its policy lets it through."""
+        if method.startswith(OPEN_PREFIXES):
+            return None
         policy = self.policies.get(method)
         if policy is None:  # a service registered without a contract policy: closed
-            return _refusal(
-                handler, grpc.StatusCode.PERMISSION_DENIED, f"{method} declares no policy"
-            )
-        md = _metadata(handler_call_details.invocation_metadata)
+            return grpc.StatusCode.PERMISSION_DENIED, f"{method} declares no policy"
+        md = _metadata(metadata)
         token = bearer_token(md.get("authorization"))
         if token is None:
             if policy.public:
-                return handler
-            return _refusal(
-                handler,
+                return None
+            return (
                 grpc.StatusCode.UNAUTHENTICATED,
                 f"{method} needs a bearer token (authorization metadata)",
             )
         try:
             principal = await self.verifier.verify(token)
         except AuthError as exc:
-            return _refusal(handler, grpc.StatusCode.UNAUTHENTICATED, exc.message)
+            return grpc.StatusCode.UNAUTHENTICATED, exc.message
         if principal.subject in self.delegates and PRINCIPAL_KEY in md:
             principal = Principal(
                 subject=md[PRINCIPAL_KEY],
@@ -104,12 +144,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             )
         missing = policy.missing(principal.scopes)
         if missing and not policy.public:
-            return _refusal(
-                handler,
+            return (
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"{principal.subject} lacks scope {' '.join(missing)} for {method}",
             )
-        return handler
+        return None
 
 
 def _refusal(
@@ -124,17 +163,7 @@ def _refusal(
         await context.abort(code, message)
         yield  # pragma: no cover - abort raises
 
-    kwargs = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(refuse, **kwargs)
-    if handler.unary_stream is not None:
-        streaming = inspect.isasyncgenfunction(handler.unary_stream)
-        return grpc.unary_stream_rpc_method_handler(
-            refuse_stream if streaming else refuse, **kwargs
-        )
-    if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(refuse, **kwargs)
-    return grpc.stream_stream_rpc_method_handler(refuse_stream, **kwargs)
+    return with_behaviour(
+        handler,
+        lambda behaviour: refuse_stream if inspect.isasyncgenfunction(behaviour) else refuse,
+    )

@@ -15,7 +15,10 @@ One interceptor (one wrapper per call, not three) does the cross-cutting work:
   ``LOG_ACCESS_SAMPLE`` below 1, a random share of the successful calls (failed calls
   always get theirs).
 
-The wrapped handler of each method is built once and reused while the next interceptor
+A server from :func:`~colonnade.runtime.server.build_server` applies it to each method's
+handler once, at registration (:meth:`ServiceInterceptor.wrap`), rather than as a grpc.aio
+interceptor asked on every call; as an interceptor (the serverless path runs it in process)
+the wrapped handler of each method is built once and reused while the next interceptor
 returns the same handler for it; generated request ids are a per-process random prefix and
 a counter (the same 32 hex digits as a UUID's, unique without a syscall per call).
 BUILD.md ("Runtime performance") has the measurements behind these choices.
@@ -37,6 +40,7 @@ from typing import Any
 import grpc
 
 from colonnade.runtime.errors import DomainError
+from colonnade.runtime.handlers import WrapOnce, with_behaviour
 from colonnade.runtime.logging import call_deadline_var, request_id_var
 from colonnade.runtime.metrics import RpcMeter
 from colonnade.runtime.observability import Observability
@@ -87,10 +91,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         self._sample = access_log_sample
         self._obs = observability or Observability.disabled("service")
         self._spans: dict[str, tuple[str, dict[str, str]]] = {}
-        #: method → (the handler the chain returned, our wrapper of it)
-        self._wrapped: dict[
-            str, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]
-        ] = {}
+        self._once = WrapOnce(self.wrap)
 
     async def intercept_service(
         self,
@@ -102,37 +103,23 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        method: str = handler_call_details.method
-        known = self._wrapped.get(method)
-        if known is not None and known[0] is handler:
-            return known[1]
-        wrapped = self._wrap(method, handler)
-        # Bounded by the registered methods: unknown ones have no handler.
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return self._once(handler_call_details.method, handler)
 
-    def _wrap(
+    def wrap(
         self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
     ) -> grpc.RpcMethodHandler[Any, Any]:
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
+        """``handler`` with this interceptor's work around each call (what
+        :meth:`intercept_service` hands grpc; a server wraps its handlers once with it)."""
+        if handler.request_streaming:
+            return handler  # streaming requests: no service of ours uses them yet
+
+        def around(behaviour: Callable[..., Any]) -> Callable[..., Any]:
             # aio streaming handlers are async generators or coroutines calling context.write().
-            wrap = (
-                self._wrap_stream
-                if inspect.isasyncgenfunction(handler.unary_stream)
-                else self._wrap_unary
-            )
-            return grpc.unary_stream_rpc_method_handler(
-                wrap(method, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler  # streaming requests: no service of ours uses them yet
+            if inspect.isasyncgenfunction(behaviour):
+                return self._wrap_stream(method, behaviour)
+            return self._wrap_unary(method, behaviour)
+
+        return with_behaviour(handler, around)
 
     def _begin(
         self, method: str, context: grpc.aio.ServicerContext[Any, Any]

@@ -1,7 +1,8 @@
 """The grpc.aio server factory and the service lifecycle.
 
-:func:`build_server` gives every service the same server: the interceptor, gRPC
-health (``grpc.health.v1``) driven by the lifecycle, and reflection. The
+:func:`build_server` gives every service the same server: the service interceptors
+(applied to each method's handler once, at registration), gRPC health
+(``grpc.health.v1``) driven by the lifecycle, and reflection. The
 returned :class:`ServiceServer` starts SERVING once it listens and, on SIGTERM
 or SIGINT, turns NOT_SERVING, keeps serving for ``SHUTDOWN_DELAY_SECONDS`` so
 load balancers see it leave, then refuses new calls, lets in-flight calls
@@ -16,15 +17,17 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from colonnade.runtime import pagetokens
 from colonnade.runtime.auth import TokenVerifier
 from colonnade.runtime.authz import AuthInterceptor
 from colonnade.runtime.config import SettingsError
+from colonnade.runtime.handlers import Wrap, WrappingServer
 from colonnade.runtime.interceptors import ServiceInterceptor
 from colonnade.runtime.observability import Observability
 from colonnade.runtime.policy import EdgePolicy, PolicyError, service_policies
@@ -124,7 +127,6 @@ def build_server(
     settings: Settings,
     register: Callable[[grpc.aio.Server], Sequence[str]],
     *,
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     max_connection_age_ms: int = MAX_CONNECTION_AGE_MS,
     observability: Observability | None = None,
 ) -> tuple[ServiceServer, int]:
@@ -151,10 +153,11 @@ def build_server(
         ("grpc.max_connection_age_grace_ms", MAX_CONNECTION_AGE_GRACE_MS),
     ]
     own, auth_interceptor = service_interceptors(settings, obs)
-    server = grpc.aio.server(
-        interceptors=[*own, *interceptors],
-        options=options,
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
+    server = WrappingServer(
+        grpc.aio.server(
+            options=options, maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None
+        ),
+        layered(own),
     )
     service_names = list(register(server))
     if auth_interceptor is not None:
@@ -162,8 +165,12 @@ def build_server(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
-        reflection.enable_server_reflection(
-            [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        # What enable_server_reflection registers on an aio server (it checks the class).
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            reflection.aio.ReflectionServicer(
+                [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
+            ),
+            server,
         )
     port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
     if port == 0:
@@ -179,15 +186,27 @@ def build_server(
     return service_server, port
 
 
+def layered(interceptors: Sequence[ServiceInterceptor | AuthInterceptor]) -> Wrap:
+    """What ``interceptors`` do per call, applied to a method's handler once, the first one
+    outermost as grpc.aio chains them (:class:`~colonnade.runtime.handlers.WrappingServer`)."""
+
+    def wrap(method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> Any:
+        for interceptor in reversed(interceptors):
+            handler = interceptor.wrap(method, handler)
+        return handler
+
+    return wrap
+
+
 def service_interceptors(
     settings: Settings, observability: Observability
-) -> tuple[list[grpc.aio.ServerInterceptor], AuthInterceptor | None]:
+) -> tuple[list[ServiceInterceptor | AuthInterceptor], AuthInterceptor | None]:
     """The interceptors every service runs (the serverless path runs the same ones in
     process): :class:`ServiceInterceptor`, then the auth interceptor with
     ``AUTH_MODE=enforce`` (also returned, for :func:`contract_policies` once the services
     are registered)."""
     auth_interceptor = _auth_interceptor(settings)
-    own: list[grpc.aio.ServerInterceptor] = [
+    own: list[ServiceInterceptor | AuthInterceptor] = [
         ServiceInterceptor(
             access_log=settings.log_access,
             access_log_sample=settings.log_access_sample,
