@@ -8,10 +8,12 @@ deltas from /proc/<pid>/stat) of:
 
 * **bare** (a): a grpc.aio server on the same grpcio and uvloop, no interceptor, one generic
   handler answering the bytes the catalog answers: the floor of any Python gRPC service;
-* **cached** (b): the catalog's ``GetProduct`` of a cached product, configured as prod runs it
-  (Terraform's environment: metrics with EMF lines, spans sampled at 5 % and exported over
-  OTLP/gRPC to a span sink in this process, sampled access log, the in-process hot-entry
-  layer in front of memcached); **cached-memcached** the same with the hot-entry layer off;
+* **cached** (b): the catalog's ``GetProduct`` of a cached product, with prod's
+  observability and cache settings (Terraform's environment: metrics with EMF lines, spans
+  sampled at 5 % and exported over OTLP/gRPC to a span sink in this process, sampled access
+  log, the in-process hot-entry layer in front of memcached); **cached-auth** the same with
+  ``AUTH_MODE=enforce``, called as the gateway calls in AWS (its token and the caller it
+  forwards); **cached-memcached** the same as (b) with the hot-entry layer off;
 * **uncached** (c): the same call with the cache off (``CACHE_URL=none``): a pool acquisition
   and one query per call;
 * **list** (d): a ``ListProducts`` page of 20;
@@ -68,6 +70,8 @@ from bench import (  # scripts/ is on sys.path (run as a script)
     write_report,
 )
 from bench_observability import PROD_RATIO, SpanSink, baseline_tree
+
+from colonnade.runtime.auth import SigningKey, jwks_document
 
 GET = "/colonnade.catalog.v1.CatalogService/GetProduct"
 LIST = "/colonnade.catalog.v1.CatalogService/ListProducts"
@@ -221,9 +225,16 @@ def rpc_counts(admin_ports: list[int], method: str) -> tuple[float, float]:
 
 
 def h2load(
-    target: str, method: str, frame: Path, seconds: int, clients: int, rate: int | None
+    target: str,
+    method: str,
+    frame: Path,
+    seconds: int,
+    clients: int,
+    rate: int | None,
+    metadata: tuple[str, ...] = (),
 ) -> tuple[int, float]:
-    """Requests answered and the load generator's CPU seconds: fixed ``rate`` or closed loop."""
+    """Requests answered and the load generator's CPU seconds: fixed ``rate`` or closed loop;
+    ``metadata``: more headers (``name: value``) on every call."""
     cmd = [
         "h2load",
         "-c",
@@ -238,6 +249,8 @@ def h2load(
         str(frame),
     ]
     cmd += ["--rps", str(max(1, rate // clients))] if rate else ["-m", "8"]
+    for header in metadata:
+        cmd += ["-H", header]
     text, gen = load_cpu(pinned(0, [*cmd, f"http://{target}{method}"]))
     match = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", text)
     if match is None or match.group(1) != match.group(2):
@@ -256,8 +269,10 @@ class Case:
         method: str = "",
         frame: Path | None = None,
         admin_ports: tuple[int, ...] = (),
+        metadata: tuple[str, ...] = (),
     ) -> None:
         self.label = label
+        self.metadata = metadata
         self.proc = proc
         self.target = target
         self.method = method
@@ -267,11 +282,12 @@ class Case:
 
     def measure(self, args: argparse.Namespace, rate: int | None) -> dict[str, float]:
         assert self.proc is not None and self.frame is not None
-        h2load(self.target, self.method, self.frame, args.warmup, args.clients, rate)
+        load = (self.target, self.method, self.frame)
+        h2load(*load, args.warmup, args.clients, rate, self.metadata)
         name = self.method.rsplit("/", 1)[1]
         before = rpc_counts(self.admin_ports, name) if self.admin_ports else (0.0, 0.0)
         cpu0 = process_tree_cpu(self.proc.pid)
-        done, gen = h2load(self.target, self.method, self.frame, args.duration, args.clients, rate)
+        done, gen = h2load(*load, args.duration, args.clients, rate, self.metadata)
         cpu = process_tree_cpu(self.proc.pid) - cpu0
         if self.admin_ports:  # gRPC errors travel in HTTP 200 trailers: the server counts them
             after = rpc_counts(self.admin_ports, name)
@@ -417,8 +433,23 @@ def main() -> int:
             "DB_MIGRATE": "false",
         }
         catalogs: dict[str, tuple[subprocess.Popen[bytes], str, int]] = {}
+        # AWS runs the services with AUTH_MODE=enforce, called by the gateway with its own
+        # token and the caller it verified (the platform module); cached-auth is (b) so.
+        key = SigningKey.generate("bench-1")
+        (tmp / "jwks.json").write_text(jwks_document([key]))
+        gateway = key.mint("service:gateway", [], issuer="bench", audience="bench", ttl=3600)
+        auth = {"AUTH_JWKS": str(tmp / "jwks.json"), "AUTH_ISSUER": "bench"}
+        auth |= {"AUTH_AUDIENCE": "bench", "AUTH_TRUSTED_DELEGATES": "service:gateway"}
+        metadata = {
+            "cached-auth": (
+                f"authorization: Bearer {gateway}",
+                "x-colonnade-principal: alice",
+                "x-colonnade-scopes: orders.read",
+            )
+        }
         setups: list[tuple[str, dict[str, str]]] = [
             ("cached", {}),
+            ("cached-auth", auth),
             ("cached-memcached", {"CACHE_LOCAL_TTL": "0"}),
             ("uncached", {"CACHE_URL": "none"}),
         ]
@@ -457,7 +488,9 @@ def main() -> int:
         for label in [*catalogs, "list"]:
             proc, target, admin = catalogs["cached" if label == "list" else label]
             method, frame = (LIST, list_frame) if label == "list" else (GET, get_frame)
-            cases.append(Case(label, proc, target, method, frame, (admin,)))
+            cases.append(
+                Case(label, proc, target, method, frame, (admin,), metadata.get(label, ()))
+            )
         only = {c for c in args.only.split(",") if c}
         if only:
             cases = [case for case in cases if case.label in only]
@@ -549,6 +582,7 @@ def main() -> int:
                     "per_round": per_round(lambda a, b, c, s: (c - a) / (s - a)),
                     "target": 1.3,
                 },
+                "cached_auth_over_bare": med["cached-auth"]["median"] / a,
                 "cached_memcached_over_bare": med["cached-memcached"]["median"] / a,
                 "list_page_over_bare": med["list"]["median"] / a,
             },
@@ -657,6 +691,9 @@ def markdown(r: dict[str, Any], cases: list[Case]) -> str:
         f"over that floor ((c) - (a))/(bare-sql - bare) = "
         f"**{ratios['uncached_overhead_over_sql_at_the_same_rate']['value']:.2f}** (per round "
         f"{_fmt(ratios['uncached_overhead_over_sql_at_the_same_rate']['per_round'], 2)}).",
+        f"Cached with AUTH_MODE=enforce, called as the gateway calls (its token, verified once "
+        f"and then cached, and the caller it forwards) over bare: "
+        f"{ratios['cached_auth_over_bare']:.2f}. "
         f"Cached without the hot-entry layer (memcached every call) over bare: "
         f"{ratios['cached_memcached_over_bare']:.2f}; a ListProducts page of {PAGE} over bare: "
         f"{ratios['list_page_over_bare']:.2f}.",
