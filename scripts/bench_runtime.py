@@ -71,6 +71,7 @@ from bench import (  # scripts/ is on sys.path (run as a script)
 )
 from bench_observability import PROD_RATIO, SpanSink, baseline_tree
 
+from colonnade.catalog.storage import GET_SQL
 from colonnade.runtime.auth import SigningKey, jwks_document
 
 GET = "/colonnade.catalog.v1.CatalogService/GetProduct"
@@ -81,16 +82,6 @@ PROD_ACCESS_LOG_SAMPLE = "0.01"
 PROD_CACHE_LOCAL_TTL = "1"
 #: The last commit before the runtime performance work (issue 17).
 BASELINE = "7462753"
-
-
-def _floor_sql() -> str:
-    from colonnade.catalog.model import COLUMNS
-
-    return f"SELECT {', '.join(COLUMNS)} FROM products WHERE id = $1"
-
-
-#: The statement an uncached GetProduct runs (the database floor's).
-FLOOR_SQL = _floor_sql()
 
 
 # -- the two internal modes ---------------------------------------------------------------------
@@ -110,7 +101,7 @@ def bare_server(port: int, response: bytes, database_url: str = "", product_id: 
         if database_url:
             conn = held.pop() if held else await asyncpg.connect(database_url)
             try:
-                await conn.fetchrow(FLOOR_SQL, product_id)
+                await conn.fetchrow(GET_SQL, product_id)
             finally:
                 held.append(conn)
         return response
@@ -133,20 +124,18 @@ def asyncpg_floor(database_url: str, product_id: str, seconds: float) -> None:
     import asyncpg
     import uvloop
 
-    sql = FLOOR_SQL
-
     async def run() -> dict[str, float]:
         conn = await asyncpg.connect(database_url)
         try:
-            assert await conn.fetchrow(sql, product_id) is not None
+            assert await conn.fetchrow(GET_SQL, product_id) is not None
             stop = time.monotonic() + min(2.0, seconds / 2)  # warm-up
             while time.monotonic() < stop:
-                await conn.fetchrow(sql, product_id)
+                await conn.fetchrow(GET_SQL, product_id)
             done = 0
             cpu, wall = time.process_time(), time.perf_counter()
             stop = time.monotonic() + seconds
             while time.monotonic() < stop:
-                await conn.fetchrow(sql, product_id)
+                await conn.fetchrow(GET_SQL, product_id)
                 done += 1
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         finally:

@@ -27,6 +27,8 @@ from colonnade.runtime.errors import DomainError, already_exists, etag_mismatch,
 T = TypeVar("T")
 
 _COLUMNS = ", ".join(COLUMNS)
+#: One product by id (the bench's database floor issues exactly this statement).
+GET_SQL = f"SELECT {_COLUMNS} FROM products WHERE id = $1"
 # An insert writes every column; the timestamps are the database's clock, read once so a new
 # product's update_time equals its create_time (two clock_timestamp() defaults may differ).
 _INSERTED = [i for i, column in enumerate(COLUMNS) if column not in TIMESTAMP_COLUMNS]
@@ -121,9 +123,7 @@ class PostgresProductRepository:
         return await run_on_pool(self._pool, work)
 
     async def get(self, product_id: str) -> Product | None:
-        row = await self._run(
-            lambda c: c.fetchrow(f"SELECT {_COLUMNS} FROM products WHERE id = $1", product_id)
-        )
+        row = await self._run(lambda c: c.fetchrow(GET_SQL, product_id))
         return None if row is None else _row_to_product(row)
 
     async def insert(self, product: Product) -> Product:
