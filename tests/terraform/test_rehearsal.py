@@ -10,6 +10,7 @@ registry and run by digest, as ECS pulls it. ``make rehearse ENV=…`` runs one 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,3 +125,45 @@ def test_rehearsal_fails_when_the_plan_gives_a_wrong_ca(
         Rehearsal(
             json.loads(text), image=pushed_image, engine=engine, work_dir=tmp_path, log=print
         ).run()
+
+
+def test_a_task_that_exits_at_start_up_is_replaced_as_ecs_would(
+    env_runs: dict[str, RootRun], pushed_image: str, engine: Engine
+) -> None:
+    """ECS replaces a task that stops before it is healthy, until the deployment circuit
+    breaker's threshold (3 failed tasks for our desired counts); the rehearsal does the same,
+    so one slow start under load is not a failed deployment, and a task that never starts is."""
+    lines: list[str] = []
+    rehearsal = Rehearsal(
+        _shown(env_runs["dev"]), image=pushed_image, engine=engine, log=lines.append
+    )
+    spec = rehearsal.specs["catalog"]
+    name = f"rehearsal-replaced-{uuid.uuid4().hex[:8]}"
+    launched: list[str] = []
+
+    def launch(entry_point: str) -> None:
+        engine.run("rm", "--force", "--time", "1", name, check=False)
+        engine.run(
+            "run", "--detach", "--name", name, *engine.limit_args,
+            "--health-cmd", json.dumps(["true"]), "--health-interval", "disable",
+            "--entrypoint", json.dumps(["sh", "-c", entry_point]), pushed_image,
+        )  # fmt: skip
+        launched.append(entry_point)
+
+    try:
+        launch("echo cannot reach the database; exit 1")
+        rehearsal._healthy(name, spec, replace=lambda: launch("exec sleep 120"))
+        assert launched == ["echo cannot reach the database; exit 1", "exec sleep 120"]
+        assert rehearsal.failed_tasks == {"catalog": 1}
+        assert any(
+            "exited 1 at start-up" in line and "cannot reach the database" in line for line in lines
+        ), lines
+
+        launched.clear()
+        rehearsal.failed_tasks.clear()
+        launch("exit 3")
+        with pytest.raises(RehearsalError, match=r"3 failed tasks.*circuit breaker allows \(3\)"):
+            rehearsal._healthy(name, spec, replace=lambda: launch("exit 3"))
+        assert len(launched) == 3
+    finally:
+        engine.run("rm", "--force", "--time", "1", name, check=False)

@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import secrets
 import socket
@@ -60,6 +61,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -83,6 +85,17 @@ CACHE_NODES = 3
 
 class RehearsalError(AssertionError):
     """The rehearsal found the deployment would not work; the message says where."""
+
+
+class _Exited(Exception):
+    """A task's container stopped before its health check passed."""
+
+
+def failed_task_threshold(desired: int) -> int:
+    """How many failed tasks ECS's deployment circuit breaker lets a service's deployment have
+    before it stops it: half the desired count, at least 3 and at most 200 (Amazon ECS
+    Developer Guide, "How the Amazon ECS deployment circuit breaker detects failures")."""
+    return max(3, min(200, math.ceil(desired / 2)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,6 +428,8 @@ class Rehearsal:
         self.sidecars = read_sidecars(shown)
         #: The OTLP receivers standing in for the ADOT collector sidecars (container names).
         self.receivers: list[str] = []
+        #: Tasks of each service that exited before they were healthy, and were replaced.
+        self.failed_tasks: dict[str, int] = {}
         self.image = image
         self.engine = engine or find_engine()
         self.replicas = {"catalog": 2, **(replicas or {})}
@@ -690,21 +705,45 @@ class Rehearsal:
             out[port] = int(text.rpartition(":")[2])
         return out
 
-    def _healthy(self, name: str, spec: ContainerSpec) -> None:
-        """Run the container's own health check until it passes, as ECS would."""
+    def _healthy(self, name: str, spec: ContainerSpec, replace: Callable[[], None]) -> None:
+        """Run the container's own health check until it passes, as ECS would, replacing the
+        task when it exits first, as the ECS service scheduler does, until the service has
+        had as many failed tasks as the deployment circuit breaker allows."""
 
         def probe() -> bool:
             state = self.engine.run("inspect", "--format", "{{.State.Running}}", name, check=False)
             if state.stdout.strip() != "true":
-                raise RehearsalError(f"{name} exited:\n{self._logs(name)}")
+                raise _Exited
             return self.engine.run("healthcheck", "run", name, check=False).returncode == 0
 
         if spec.health_check is None:
             raise RehearsalError(f"{spec.name}: a service without a health check")
-        try:
-            _wait(f"{name}: {' '.join(spec.health_check)}", probe, spec.health_timeout, 1.0)
-        except RehearsalError as exc:
-            raise RehearsalError(f"{exc}\n{self._logs(name)}") from None
+        threshold = failed_task_threshold(self.replicas.get(spec.name, 1))
+        while True:
+            try:
+                _wait(f"{name}: {' '.join(spec.health_check)}", probe, spec.health_timeout, 1.0)
+                return
+            except RehearsalError as exc:
+                raise RehearsalError(f"{exc}\n{self._logs(name)}") from None
+            except _Exited:
+                code = self.engine.run(
+                    "inspect", "--format", "{{.State.ExitCode}}", name, check=False
+                ).stdout.strip()
+                logs = self._logs(name)
+                failures = self.failed_tasks[spec.name] = self.failed_tasks.get(spec.name, 0) + 1
+                if failures >= threshold:
+                    raise RehearsalError(
+                        f"{name} exited {code} at start-up; {spec.name} has had {failures} failed "
+                        f"tasks, the most ECS's deployment circuit breaker allows "
+                        f"({threshold}):\n{logs}"
+                    ) from None
+                last = "\n".join(logs.strip().splitlines()[-5:])
+                self.log(
+                    f"rehearsal: {name} exited {code} at start-up; ECS replaces a stopped task, "
+                    f"so the rehearsal does (failed task {failures} of the {threshold} the "
+                    f"circuit breaker allows):\n{last}"
+                )
+                replace()
 
     def _start(self, stack: ExitStack, servers: LocalServers) -> None:
         migrate = self.specs.get("migrate")
@@ -734,14 +773,16 @@ class Rehearsal:
             started = time.monotonic()
             env, hosts = adapt(spec, self.image, servers, self.subs)
             names = []
+            launches = {}
             for i in range(1, self.replicas.get(spec.name, 1) + 1):
                 name = f"{self.network}-{spec.name}-{i}"
                 stack.callback(self.engine.run, "rm", "--force", "--time", "5", name, check=False)
-                self.engine.run(*self._run_args(spec, name, env, hosts, servers, detach=True))
-                self._start_sidecars(stack, spec, name)
+                args = self._run_args(spec, name, env, hosts, servers, detach=True)
+                launches[name] = partial(self._launch, stack, spec, name, args)
+                launches[name]()
                 names.append(name)
             for name in names:
-                self._healthy(name, spec)
+                self._healthy(name, spec, replace=launches[name])
                 self.running.setdefault(spec.name, []).append(
                     Running(name, spec, self._published(name, spec))
                 )
@@ -750,6 +791,15 @@ class Rehearsal:
                 f"rehearsal: {len(names)} x {spec.name} healthy by its own check "
                 f"({' '.join(spec.health_check or ())}) in {self.timings[spec.name]:.1f} s"
             )
+
+    def _launch(self, stack: ExitStack, spec: ContainerSpec, name: str, args: list[str]) -> None:
+        """Start one task: its container, then its sidecars in the container's network
+        namespace. A task that is replaced is removed whole first, sidecars before it."""
+        for sidecar in self.sidecars.get(spec.name, ()):
+            self.engine.run("rm", "--force", "--time", "2", f"{name}-{sidecar.name}", check=False)
+        self.engine.run("rm", "--force", "--time", "2", name, check=False)
+        self.engine.run(*args)
+        self._start_sidecars(stack, spec, name)
 
     def _start_sidecars(self, stack: ExitStack, spec: ContainerSpec, task: str) -> None:
         """The task's ADOT collector as the OTLP receiver (see :mod:`otlp_receiver`), run with
@@ -765,7 +815,8 @@ class Rehearsal:
             args += ["--read-only"] if sidecar.read_only else []
             source = Path(otlp_receiver.__file__).read_text()
             self.engine.run(*args, "--entrypoint", "python3", self.image, "-c", source)
-            self.receivers.append(name)
+            if name not in self.receivers:
+                self.receivers.append(name)
 
     def _sidecar_substitutions(self) -> None:
         for main, sidecars in sorted(self.sidecars.items()):
