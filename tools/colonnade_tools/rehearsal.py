@@ -33,6 +33,8 @@ table before anything starts:
 
 Containers run with podman (or docker) on a network of their own, one container per task, each
 with the service's name as a DNS alias (what Service Connect provides), the bootstrap task first.
+A service task that exits before it is healthy is replaced, as ECS replaces it, until the
+service has had as many failed tasks as the deployment circuit breaker allows.
 The rehearsal passes when every container's own health check reports healthy, REST through the
 gateway container reaches catalog, a product written through one catalog container is read
 back (and read back again after an update) through another, an order placed through the gateway
