@@ -17,7 +17,6 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -27,7 +26,7 @@ from colonnade.runtime import pagetokens
 from colonnade.runtime.auth import TokenVerifier
 from colonnade.runtime.authz import AuthInterceptor
 from colonnade.runtime.config import SettingsError
-from colonnade.runtime.handlers import Wrap, WrappingServer
+from colonnade.runtime.handlers import Handler, Wrap, WrappingServer
 from colonnade.runtime.interceptors import ServiceInterceptor
 from colonnade.runtime.observability import Observability
 from colonnade.runtime.policy import EdgePolicy, PolicyError, service_policies
@@ -190,7 +189,7 @@ def layered(interceptors: Sequence[ServiceInterceptor | AuthInterceptor]) -> Wra
     """What ``interceptors`` do per call, applied to a method's handler once, the first one
     outermost as grpc.aio chains them (:class:`~colonnade.runtime.handlers.WrappingServer`)."""
 
-    def wrap(method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> Any:
+    def wrap(method: str, handler: Handler) -> Handler:
         for interceptor in reversed(interceptors):
             handler = interceptor.wrap(method, handler)
         return handler
