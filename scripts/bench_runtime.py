@@ -570,16 +570,7 @@ def main() -> int:
                 # issuing the same SQL. Above 1.3, no grpc.aio + asyncpg service can meet it.
                 "bare_sql_over_asyncpg": {
                     "value": sql_in_regime / e,
-                    "per_round": summary(
-                        [
-                            (s - b) / e
-                            for b, s in zip(
-                                (r["cpu_us"] for r in runs["bare"]),
-                                (r["cpu_us"] for r in runs["bare-sql"]),
-                                strict=True,
-                            )
-                        ]
-                    ),
+                    "per_round": per_round(lambda a, b, c, s: (s - a) / e),
                     "target": 1.3,
                 },
                 "uncached_overhead_over_sql_at_the_same_rate": {
