@@ -775,16 +775,16 @@ class Rehearsal:
             started = time.monotonic()
             env, hosts = adapt(spec, self.image, servers, self.subs)
             names = []
-            launches = {}
+            replacements = {}
             for i in range(1, self.replicas.get(spec.name, 1) + 1):
                 name = f"{self.network}-{spec.name}-{i}"
                 stack.callback(self.engine.run, "rm", "--force", "--time", "5", name, check=False)
                 args = self._run_args(spec, name, env, hosts, servers, detach=True)
-                launches[name] = partial(self._launch, stack, spec, name, args)
-                launches[name]()
+                self._start_task(stack, spec, name, args)
+                replacements[name] = partial(self._replace_task, stack, spec, name, args)
                 names.append(name)
             for name in names:
-                self._healthy(name, spec, replace=launches[name])
+                self._healthy(name, spec, replace=replacements[name])
                 self.running.setdefault(spec.name, []).append(
                     Running(name, spec, self._published(name, spec))
                 )
@@ -794,14 +794,23 @@ class Rehearsal:
                 f"({' '.join(spec.health_check or ())}) in {self.timings[spec.name]:.1f} s"
             )
 
-    def _launch(self, stack: ExitStack, spec: ContainerSpec, name: str, args: list[str]) -> None:
+    def _start_task(
+        self, stack: ExitStack, spec: ContainerSpec, name: str, args: list[str]
+    ) -> None:
         """Start one task: its container, then its sidecars in the container's network
-        namespace. A task that is replaced is removed whole first, sidecars before it."""
+        namespace."""
+        self.engine.run(*args)
+        self._start_sidecars(stack, spec, name)
+
+    def _replace_task(
+        self, stack: ExitStack, spec: ContainerSpec, name: str, args: list[str]
+    ) -> None:
+        """What ECS does with a stopped task: the whole task (sidecars first, as podman needs:
+        they live in its network namespace) is removed and a new one started in its place."""
         for sidecar in self.sidecars.get(spec.name, ()):
             self.engine.run("rm", "--force", "--time", "2", f"{name}-{sidecar.name}", check=False)
         self.engine.run("rm", "--force", "--time", "2", name, check=False)
-        self.engine.run(*args)
-        self._start_sidecars(stack, spec, name)
+        self._start_task(stack, spec, name, args)
 
     def _start_sidecars(self, stack: ExitStack, spec: ContainerSpec, task: str) -> None:
         """The task's ADOT collector as the OTLP receiver (see :mod:`otlp_receiver`), run with
@@ -809,16 +818,16 @@ class Rehearsal:
         ``OTLP_ENDPOINT`` (loopback) reaches it as it reaches the collector in ECS."""
         for sidecar in self.sidecars.get(spec.name, ()):
             name = f"{task}-{sidecar.name}"
-            # Registered after the task's own container: removed before it, as podman needs.
-            stack.callback(self.engine.run, "rm", "--force", "--time", "2", name, check=False)
+            if name not in self.receivers:  # a replaced task's sidecar takes the same name
+                # Registered after the task's own container: removed before it, as podman needs.
+                stack.callback(self.engine.run, "rm", "--force", "--time", "2", name, check=False)
+                self.receivers.append(name)
             args = ["run", "--detach", "--name", name, "--network", f"container:{task}"]
             args += list(self.engine.limit_args)
             args += ["--user", sidecar.user] if sidecar.user else []
             args += ["--read-only"] if sidecar.read_only else []
             source = Path(otlp_receiver.__file__).read_text()
             self.engine.run(*args, "--entrypoint", "python3", self.image, "-c", source)
-            if name not in self.receivers:
-                self.receivers.append(name)
 
     def _sidecar_substitutions(self) -> None:
         for main, sidecars in sorted(self.sidecars.items()):
